@@ -1,0 +1,532 @@
+//! Loading MNIST-style IDX datasets from disk, with optional SHA-256 verification.
+
+pub mod idx;
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+const FIX: &str = "re-download it or point --data-dir at a folder with valid MNIST IDX files";
+
+/// Everything that can go wrong locating, reading or validating a dataset; each message is one line.
+#[derive(Debug, thiserror::Error)]
+pub enum DataError {
+    #[error("{}: cannot read: {source}; check it exists and is readable, or {FIX}", .path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "{}: neither {name}.gz nor {name} found; pass --data-dir DIR or set SYNAPTIC_DATA to a folder holding the MNIST IDX files",
+        .dir.display()
+    )]
+    Missing { dir: PathBuf, name: String },
+    #[error(
+        "{}: not the expected IDX file: expected magic {expected:#010x} ({}), found {found:#010x} ({}); {FIX}",
+        .path.display(), magic_kind(*.expected), magic_kind(*.found)
+    )]
+    BadMagic {
+        path: PathBuf,
+        expected: u32,
+        found: u32,
+    },
+    #[error("{}: truncated: {what} = {expected} bytes, file has {actual}; {FIX}", .path.display())]
+    Truncated {
+        path: PathBuf,
+        what: String,
+        expected: u64,
+        actual: u64,
+    },
+    #[error(
+        "{}: {} unexpected trailing bytes: {what} = {expected} bytes, file has {actual}; {FIX}",
+        .path.display(), .actual.saturating_sub(*.expected)
+    )]
+    TrailingBytes {
+        path: PathBuf,
+        what: String,
+        expected: u64,
+        actual: u64,
+    },
+    #[error("{}: bad dimensions: {detail}; {FIX}", .path.display())]
+    BadDims { path: PathBuf, detail: String },
+    #[error("{}: corrupt gzip data: {detail}; {FIX}", .path.display())]
+    BadGzip { path: PathBuf, detail: String },
+    #[error("{}: larger than the {limit}-byte limit, so not an MNIST file; {FIX}", .path.display())]
+    TooLarge { path: PathBuf, limit: u64 },
+    #[error(
+        "{}: label {label} at index {index} is not below num_classes = {num_classes}; {FIX}",
+        .path.display()
+    )]
+    LabelOutOfRange {
+        path: PathBuf,
+        index: usize,
+        label: u8,
+        num_classes: u8,
+    },
+    #[error(
+        "{} has {n_images} images but {} has {n_labels} labels; {FIX}",
+        .images.display(), .labels.display()
+    )]
+    CountMismatch {
+        images: PathBuf,
+        labels: PathBuf,
+        n_images: usize,
+        n_labels: usize,
+    },
+    #[error(
+        "{}: sha256 {actual} does not match {expected} listed in SHA256SUMS or SHA256SUMS.uncompressed; the file is corrupt or not the listed one: {FIX}",
+        .path.display()
+    )]
+    ChecksumMismatch {
+        path: PathBuf,
+        expected: String,
+        actual: String,
+    },
+    #[error(
+        "{}: line {line}: {detail}; expected `<64 hex digits>  <file name>` as written by sha256sum",
+        .path.display()
+    )]
+    BadChecksumList {
+        path: PathBuf,
+        line: usize,
+        detail: String,
+    },
+}
+
+fn magic_kind(magic: u32) -> String {
+    match (magic >> 16, (magic >> 8) & 0xff, magic & 0xff) {
+        (0, 0x08, 1) => "u8 labels".into(),
+        (0, 0x08, 3) => "u8 images".into(),
+        (0, ty, ndim) => format!("element type {ty:#04x}, {ndim} dims"),
+        _ => "not IDX at all".into(),
+    }
+}
+
+/// One split of an image-classification dataset: `n` images of `rows` x `cols` u8 pixels.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageSet {
+    pub images: Vec<u8>,
+    pub labels: Vec<u8>,
+    pub n: usize,
+    pub pixels_per_image: usize,
+    pub rows: usize,
+    pub cols: usize,
+}
+
+impl ImageSet {
+    /// The pixels of image `i`, row-major; panics if `i >= n`.
+    pub fn image(&self, i: usize) -> &[u8] {
+        &self.images[i * self.pixels_per_image..(i + 1) * self.pixels_per_image]
+    }
+
+    /// Number of examples in this split.
+    pub fn len(&self) -> usize {
+        self.n
+    }
+
+    /// Whether this split has no examples.
+    pub fn is_empty(&self) -> bool {
+        self.n == 0
+    }
+}
+
+/// A train/test pair loaded from one folder of IDX files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dataset {
+    pub train: ImageSet,
+    pub test: ImageSet,
+    pub dir: PathBuf,
+}
+
+/// Loads the four MNIST IDX files (each plain or `.gz`) from `dir`, verifying any listed checksums.
+pub fn load_idx_dataset(dir: &Path, num_classes: u8) -> Result<Dataset, DataError> {
+    let sums = Sums {
+        stored: read_sums(&dir.join("SHA256SUMS"))?,
+        decompressed: read_sums(&dir.join("SHA256SUMS.uncompressed"))?,
+    };
+    let (train, _) = load_split(dir, "train", num_classes, &sums)?;
+    let (test, test_path) = load_split(dir, "t10k", num_classes, &sums)?;
+    if (train.rows, train.cols) != (test.rows, test.cols) {
+        let detail = format!(
+            "test images are {}x{} but train images are {}x{}",
+            test.rows, test.cols, train.rows, train.cols
+        );
+        return Err(DataError::BadDims {
+            path: test_path,
+            detail,
+        });
+    }
+    Ok(Dataset {
+        train,
+        test,
+        dir: dir.to_path_buf(),
+    })
+}
+
+/// The dataset folder: `--data-dir` if given, else `$SYNAPTIC_DATA` if non-empty, else the shipped one.
+pub fn resolve_data_dir(cli: Option<&Path>) -> PathBuf {
+    if let Some(dir) = cli {
+        return dir.to_path_buf();
+    }
+    match std::env::var_os("SYNAPTIC_DATA") {
+        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
+        _ => shipped_data_dir(),
+    }
+}
+
+/// The MNIST folder shipped with the source tree, or `data/mnist` under the current dir if the build moved.
+pub fn shipped_data_dir() -> PathBuf {
+    let shipped = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/data/mnist"));
+    if shipped.is_dir() {
+        shipped.to_path_buf()
+    } else {
+        PathBuf::from("data/mnist")
+    }
+}
+
+/// Expected hashes by file name: of the bytes on disk, and of the decompressed bytes.
+struct Sums {
+    stored: HashMap<String, String>,
+    decompressed: HashMap<String, String>,
+}
+
+fn read_sums(path: &Path) -> Result<HashMap<String, String>, DataError> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        // An absent list just means nothing is checked.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(HashMap::new()),
+        Err(source) => {
+            return Err(DataError::Io {
+                path: path.to_path_buf(),
+                source,
+            });
+        }
+    };
+    let mut sums = HashMap::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim_end();
+        if line.trim_start().is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let bad = |detail: &str| DataError::BadChecksumList {
+            path: path.to_path_buf(),
+            line: i + 1,
+            detail: detail.into(),
+        };
+        let (hash, rest) = line.split_once(' ').ok_or_else(|| bad("no file name"))?;
+        // sha256sum writes "hash  name" (text mode) or "hash *name" (binary mode).
+        let name = rest.strip_prefix([' ', '*']).unwrap_or(rest);
+        if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(bad("the hash is not 64 hex digits"));
+        }
+        if name.is_empty() {
+            return Err(bad("no file name"));
+        }
+        sums.insert(name.to_string(), hash.to_ascii_lowercase());
+    }
+    Ok(sums)
+}
+
+fn verify(path: &Path, expected: Option<&String>, bytes: &[u8]) -> Result<(), DataError> {
+    let Some(expected) = expected else {
+        return Ok(());
+    };
+    let actual = Sha256::digest(bytes)
+        .iter()
+        .fold(String::with_capacity(64), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        });
+    if actual != *expected {
+        let (path, expected) = (path.to_path_buf(), expected.clone());
+        return Err(DataError::ChecksumMismatch {
+            path,
+            expected,
+            actual,
+        });
+    }
+    Ok(())
+}
+
+/// Finds `name.gz` or `name`, reads it once, and checks both checksums against those bytes.
+fn load_bytes(dir: &Path, name: &str, sums: &Sums) -> Result<(PathBuf, Vec<u8>), DataError> {
+    let path = [format!("{name}.gz"), name.to_string()]
+        .into_iter()
+        .map(|file| dir.join(file))
+        .find(|p| p.is_file())
+        .ok_or_else(|| DataError::Missing {
+            dir: dir.to_path_buf(),
+            name: name.into(),
+        })?;
+    let raw = idx::read_file(&path)?;
+    let file_name = path.file_name().and_then(|f| f.to_str()).unwrap_or(name);
+    verify(&path, sums.stored.get(file_name), &raw)?;
+    let bytes = idx::decompress(&path, raw)?;
+    verify(&path, sums.decompressed.get(name), &bytes)?;
+    Ok((path, bytes))
+}
+
+fn load_split(
+    dir: &Path,
+    prefix: &str,
+    num_classes: u8,
+    sums: &Sums,
+) -> Result<(ImageSet, PathBuf), DataError> {
+    let (images_path, bytes) = load_bytes(dir, &format!("{prefix}-images-idx3-ubyte"), sums)?;
+    let images = idx::parse_images(&images_path, bytes)?;
+    let (labels_path, bytes) = load_bytes(dir, &format!("{prefix}-labels-idx1-ubyte"), sums)?;
+    let labels = idx::parse_labels(&labels_path, bytes, num_classes)?;
+    if images.n != labels.len() {
+        return Err(DataError::CountMismatch {
+            images: images_path,
+            labels: labels_path,
+            n_images: images.n,
+            n_labels: labels.len(),
+        });
+    }
+    let set = ImageSet {
+        pixels_per_image: images.rows * images.cols,
+        images: images.pixels,
+        labels,
+        n: images.n,
+        rows: images.rows,
+        cols: images.cols,
+    };
+    Ok((set, images_path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::idx::tests::{gz, images, labels, write};
+    use super::*;
+
+    const TRAIN_IMAGES: &str = "train-images-idx3-ubyte";
+    const TRAIN_LABELS: &str = "train-labels-idx1-ubyte";
+    const TEST_IMAGES: &str = "t10k-images-idx3-ubyte";
+    const TEST_LABELS: &str = "t10k-labels-idx1-ubyte";
+
+    /// Writes a tiny 2x3 dataset (4 train, 2 test); train files gzipped, test files raw.
+    fn tiny(dir: &Path) -> Vec<(String, Vec<u8>, Vec<u8>)> {
+        let files = [
+            (
+                TRAIN_IMAGES,
+                images(4, 2, 3, &(0..24).collect::<Vec<u8>>()),
+                true,
+            ),
+            (TRAIN_LABELS, labels(&[5, 0, 4, 1]), true),
+            (TEST_IMAGES, images(2, 2, 3, &[7; 12]), false),
+            (TEST_LABELS, labels(&[7, 2]), false),
+        ];
+        files
+            .into_iter()
+            .map(|(name, plain, zip)| {
+                let (file, stored) = if zip {
+                    (format!("{name}.gz"), gz(&plain))
+                } else {
+                    (name.into(), plain.clone())
+                };
+                write(dir, &file, &stored);
+                (file, stored, plain)
+            })
+            .collect()
+    }
+
+    fn hex(bytes: &[u8]) -> String {
+        Sha256::digest(bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
+    #[test]
+    fn tiny_dataset_loads_exactly() {
+        let dir = tempfile::tempdir().unwrap();
+        tiny(dir.path());
+        // A broken plain twin must be ignored because the .gz is preferred.
+        write(dir.path(), TRAIN_IMAGES, b"garbage");
+        let ds = load_idx_dataset(dir.path(), 10).unwrap();
+        assert_eq!(
+            (ds.train.len(), ds.test.len(), ds.train.rows, ds.train.cols),
+            (4, 2, 2, 3)
+        );
+        assert_eq!(ds.train.pixels_per_image, 6);
+        assert_eq!(ds.train.image(1), &[6, 7, 8, 9, 10, 11]);
+        assert_eq!(ds.train.labels, [5, 0, 4, 1]);
+        assert_eq!(ds.test.image(1), &[7; 6]);
+        assert_eq!(ds.test.labels, [7, 2]);
+        assert!(!ds.train.is_empty());
+        assert_eq!(ds.dir, dir.path());
+    }
+
+    #[test]
+    fn missing_file_names_both_candidates_and_the_fix() {
+        let dir = tempfile::tempdir().unwrap();
+        tiny(dir.path());
+        std::fs::remove_file(dir.path().join(TEST_LABELS)).unwrap();
+        let err = load_idx_dataset(dir.path(), 10).unwrap_err();
+        assert!(
+            matches!(&err, DataError::Missing { name, .. } if name == TEST_LABELS),
+            "{err:?}"
+        );
+        let msg = err.to_string();
+        for needle in [
+            format!("{TEST_LABELS}.gz nor {TEST_LABELS} found"),
+            dir.path().display().to_string(),
+            "--data-dir".into(),
+            "SYNAPTIC_DATA".into(),
+        ] {
+            assert!(msg.contains(&needle), "{needle:?} not in {msg}");
+        }
+    }
+
+    #[test]
+    fn image_and_label_counts_must_agree() {
+        let dir = tempfile::tempdir().unwrap();
+        tiny(dir.path());
+        write(dir.path(), TEST_LABELS, &labels(&[1, 2, 3]));
+        let err = load_idx_dataset(dir.path(), 10).unwrap_err();
+        assert!(matches!(
+            err,
+            DataError::CountMismatch {
+                n_images: 2,
+                n_labels: 3,
+                ..
+            }
+        ));
+        assert!(err.to_string().contains(TEST_IMAGES) && err.to_string().contains(TEST_LABELS));
+    }
+
+    #[test]
+    fn train_and_test_shapes_must_agree_and_labels_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        tiny(dir.path());
+        write(dir.path(), TEST_IMAGES, &images(2, 3, 2, &[7; 12]));
+        let err = load_idx_dataset(dir.path(), 10).unwrap_err();
+        assert!(matches!(err, DataError::BadDims { ref path, .. } if path.ends_with(TEST_IMAGES)));
+        assert!(
+            err.to_string()
+                .contains("test images are 3x2 but train images are 2x3")
+        );
+        tiny(dir.path());
+        let err = load_idx_dataset(dir.path(), 6).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                DataError::LabelOutOfRange {
+                    label: 7,
+                    index: 0,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains(TEST_LABELS));
+    }
+
+    #[test]
+    fn stored_checksums_accept_good_and_reject_bad() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = tiny(dir.path());
+        // Mixed line formats: two spaces, "*" binary marker, single space; one file unlisted.
+        let list = format!(
+            "{}  {}\n{} *{}\n{} {}\n",
+            hex(&files[0].1).to_uppercase(),
+            files[0].0,
+            hex(&files[1].1),
+            files[1].0,
+            hex(&files[2].1),
+            files[2].0
+        );
+        write(dir.path(), "SHA256SUMS", list.as_bytes());
+        load_idx_dataset(dir.path(), 10).unwrap();
+        let wrong = list.replace(&hex(&files[1].1), &hex(b"other"));
+        write(dir.path(), "SHA256SUMS", wrong.as_bytes());
+        let err = load_idx_dataset(dir.path(), 10).unwrap_err();
+        let DataError::ChecksumMismatch {
+            path,
+            expected,
+            actual,
+        } = &err
+        else {
+            panic!("{err:?}")
+        };
+        assert!(path.ends_with(format!("{TRAIN_LABELS}.gz")));
+        assert_eq!((expected, actual), (&hex(b"other"), &hex(&files[1].1)));
+        assert!(err.to_string().contains(&path.display().to_string()));
+        write(
+            dir.path(),
+            "SHA256SUMS",
+            b"nothex  train-images-idx3-ubyte.gz\n",
+        );
+        let err = load_idx_dataset(dir.path(), 10).unwrap_err();
+        assert!(
+            matches!(err, DataError::BadChecksumList { line: 1, .. }),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn decompressed_checksums_hash_the_inflated_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = tiny(dir.path());
+        let list: String = files
+            .iter()
+            .zip([TRAIN_IMAGES, TRAIN_LABELS, TEST_IMAGES, TEST_LABELS])
+            .map(|((_, _, plain), name)| format!("{}  {name}\n", hex(plain)))
+            .collect();
+        write(dir.path(), "SHA256SUMS.uncompressed", list.as_bytes());
+        load_idx_dataset(dir.path(), 10).unwrap();
+        // Hashing the gzip bytes instead of the inflated ones must not pass.
+        let wrong = list.replace(&hex(&files[0].2), &hex(&files[0].1));
+        write(dir.path(), "SHA256SUMS.uncompressed", wrong.as_bytes());
+        let err = load_idx_dataset(dir.path(), 10).unwrap_err();
+        assert!(
+            matches!(&err, DataError::ChecksumMismatch { path, .. } if path.ends_with(&files[0].0)),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn cli_dir_wins() {
+        let cli = Path::new("/some/where");
+        assert_eq!(resolve_data_dir(Some(cli)), cli);
+        let fallback = match std::env::var_os("SYNAPTIC_DATA") {
+            Some(v) if !v.is_empty() => PathBuf::from(v),
+            _ => shipped_data_dir(),
+        };
+        assert_eq!(resolve_data_dir(None), fallback);
+    }
+
+    #[test]
+    fn real_mnist_loads_and_verifies() {
+        let dir = Path::new("/work/shared/data/mnist");
+        if !dir.is_dir() {
+            eprintln!("skipping: {} not present", dir.display());
+            return;
+        }
+        assert!(dir.join("SHA256SUMS").is_file() && dir.join("SHA256SUMS.uncompressed").is_file());
+        // Every file must be listed in both lists, or "checksums verified" would be vacuous.
+        let stored = read_sums(&dir.join("SHA256SUMS")).unwrap();
+        let decompressed = read_sums(&dir.join("SHA256SUMS.uncompressed")).unwrap();
+        for name in [TRAIN_IMAGES, TRAIN_LABELS, TEST_IMAGES, TEST_LABELS] {
+            assert!(stored.contains_key(&format!("{name}.gz")) && decompressed.contains_key(name));
+        }
+        let ds = load_idx_dataset(dir, 10).unwrap();
+        assert_eq!((ds.train.len(), ds.test.len()), (60_000, 10_000));
+        assert_eq!(
+            (ds.train.rows, ds.train.cols, ds.test.rows, ds.test.cols),
+            (28, 28, 28, 28)
+        );
+        assert_eq!(ds.train.images.len(), 60_000 * 784);
+        assert!(
+            ds.train
+                .labels
+                .iter()
+                .chain(&ds.test.labels)
+                .all(|&l| l < 10)
+        );
+        assert_eq!((ds.train.labels[0], ds.test.labels[0]), (5, 7));
+    }
+}

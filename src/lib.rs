@@ -1,0 +1,15 @@
+//! synaptic: continual learning with Synaptic Intelligence (Zenke, Poole & Ganguli 2017) and its
+//! family on `burn`.
+//!
+//! The library is usable without the CLI: build a [`scenario::TaskStream`], a model implementing
+//! [`model::Classifier`], a [`regularizer::Regularizer`] such as
+//! [`regularizer::SynapticIntelligence`], and call [`train::train_stream`]; or call SI's hooks
+//! from your own training loop (see `examples/custom_model.rs`).
+
+pub mod backend;
+pub mod data;
+pub mod metrics;
+pub mod model;
+pub mod regularizer;
+pub mod scenario;
+pub mod train;

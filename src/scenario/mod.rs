@@ -1,0 +1,503 @@
+//! Task streams: which examples, labels and output units each task of a benchmark uses.
+//!
+//! A [`TaskStream`] is independent of any model: it owns the dataset and, per task, the example
+//! indices, the label-to-output map, the output units that belong to the task and an optional
+//! pixel permutation. The trainer turns it into minibatches one at a time, so images stay u8.
+
+use std::sync::Arc;
+
+use burn::tensor::backend::Backend;
+use burn::tensor::{Int, Tensor, TensorData};
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::data::{Dataset, ImageSet};
+
+/// Which continual-learning scenario a stream follows (van de Ven & Tolias 2019).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scenario {
+    /// Multi-head: only the current task's output units compete (masking), in training and test.
+    Task,
+    /// One shared head over task-local labels.
+    Domain,
+    /// One head over all classes seen so far.
+    Class,
+}
+
+impl std::str::FromStr for Scenario {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "task" => Ok(Self::Task),
+            "domain" => Ok(Self::Domain),
+            "class" => Ok(Self::Class),
+            _ => Err(format!("unknown scenario '{s}': use task, domain or class")),
+        }
+    }
+}
+
+impl std::fmt::Display for Scenario {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Task => "task",
+            Self::Domain => "domain",
+            Self::Class => "class",
+        })
+    }
+}
+
+/// The built-in benchmarks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Benchmark {
+    /// Five two-digit tasks {0,1},{2,3},..,{8,9}.
+    SplitMnist,
+    /// Ten tasks; task 1 unpermuted, each later task a fixed pixel permutation.
+    PermutedMnist,
+}
+
+impl std::str::FromStr for Benchmark {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "split-mnist" => Ok(Self::SplitMnist),
+            "permuted-mnist" => Ok(Self::PermutedMnist),
+            _ => Err(format!(
+                "unknown benchmark '{s}': use split-mnist or permuted-mnist"
+            )),
+        }
+    }
+}
+
+impl Benchmark {
+    /// Name as used on the command line and in result files.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::SplitMnist => "split-mnist",
+            Self::PermutedMnist => "permuted-mnist",
+        }
+    }
+    /// Number of tasks of the full protocol.
+    pub fn full_tasks(self) -> usize {
+        match self {
+            Self::SplitMnist => 5,
+            Self::PermutedMnist => 10,
+        }
+    }
+    /// The scenario of the paper's protocol.
+    pub fn default_scenario(self) -> Scenario {
+        match self {
+            Self::SplitMnist => Scenario::Task,
+            Self::PermutedMnist => Scenario::Domain,
+        }
+    }
+}
+
+/// Which split the accuracy matrix is measured on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum EvalOn {
+    /// The held-out test set (default).
+    #[default]
+    Test,
+    /// The training examples of each task (the paper's split-MNIST figure).
+    Train,
+}
+
+impl std::str::FromStr for EvalOn {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "test" => Ok(Self::Test),
+            "train" => Ok(Self::Train),
+            _ => Err(format!("unknown evaluation split '{s}': use test or train")),
+        }
+    }
+}
+
+/// One task of a stream.
+#[derive(Debug, Clone)]
+pub struct Task {
+    /// Human-readable name, e.g. "digits 2,3".
+    pub name: String,
+    /// Indices into the dataset's training set.
+    pub train: Vec<u32>,
+    /// Indices of the examples the task is evaluated on (test set, or training set with `EvalOn::Train`).
+    pub eval: Vec<u32>,
+    /// Output unit for each dataset label; `None` for labels that are not part of this task.
+    pub label_map: Vec<Option<u32>>,
+    /// The output units that belong to this task.
+    pub outputs: Vec<usize>,
+    /// Input pixel `k` of this task is source pixel `permutation[k]`.
+    pub permutation: Option<Arc<Vec<u32>>>,
+}
+
+/// A sequence of tasks over one dataset, with its scenario and output layout.
+#[derive(Debug, Clone)]
+pub struct TaskStream {
+    /// The data every task draws from.
+    pub dataset: Arc<Dataset>,
+    /// The tasks in training order.
+    pub tasks: Vec<Task>,
+    /// The scenario, which decides which output units compete.
+    pub scenario: Scenario,
+    /// Output units of the model.
+    pub outputs: usize,
+    /// Split used for evaluation.
+    pub eval_on: EvalOn,
+}
+
+/// Limits for building a stream from a benchmark.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StreamOptions {
+    /// Keep only the first N tasks (0: all).
+    pub tasks: usize,
+    /// Keep at most N training examples per task (0: all).
+    pub train_limit: usize,
+    /// Keep at most N evaluation examples per task (0: all).
+    pub eval_limit: usize,
+    /// Evaluate on the training or the test set.
+    pub eval_on: EvalOn,
+}
+
+fn truncate(mut v: Vec<u32>, limit: usize) -> Vec<u32> {
+    if limit > 0 && v.len() > limit {
+        v.truncate(limit);
+    }
+    v
+}
+
+fn indices_of(set: &ImageSet, classes: &[u8]) -> Vec<u32> {
+    (0..set.len() as u32)
+        .filter(|&i| classes.contains(&set.labels[i as usize]))
+        .collect()
+}
+
+impl TaskStream {
+    /// Builds a benchmark's stream in a scenario; permutations are drawn from `seed`.
+    pub fn benchmark(
+        benchmark: Benchmark,
+        scenario: Scenario,
+        dataset: Arc<Dataset>,
+        seed: u64,
+        opts: StreamOptions,
+    ) -> Self {
+        let n_tasks = if opts.tasks == 0 {
+            benchmark.full_tasks()
+        } else {
+            opts.tasks.min(benchmark.full_tasks())
+        };
+        let mut tasks = Vec::with_capacity(n_tasks);
+        let classes_per_task = match benchmark {
+            Benchmark::SplitMnist => 2,
+            Benchmark::PermutedMnist => 10,
+        };
+        // Permutations come from their own generator so that they do not depend on batch order.
+        let mut perm_rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5EED_9E37_79B9_7F4A);
+        let pixels = dataset.train.pixels_per_image;
+        for t in 0..n_tasks {
+            let classes: Vec<u8> = match benchmark {
+                Benchmark::SplitMnist => vec![2 * t as u8, 2 * t as u8 + 1],
+                Benchmark::PermutedMnist => (0..10).collect(),
+            };
+            let (train_all, eval_all) = match opts.eval_on {
+                EvalOn::Test => (
+                    indices_of(&dataset.train, &classes),
+                    indices_of(&dataset.test, &classes),
+                ),
+                EvalOn::Train => {
+                    let tr = indices_of(&dataset.train, &classes);
+                    (tr.clone(), tr)
+                }
+            };
+            let permutation = match benchmark {
+                Benchmark::PermutedMnist if t > 0 => {
+                    let mut p: Vec<u32> = (0..pixels as u32).collect();
+                    p.shuffle(&mut perm_rng);
+                    Some(Arc::new(p))
+                }
+                _ => None,
+            };
+            let base = match scenario {
+                Scenario::Domain => 0,
+                // Task- and class-incremental streams give every task its own output units.
+                _ => classes_per_task * t,
+            };
+            let mut label_map = vec![None; 10];
+            for (k, &c) in classes.iter().enumerate() {
+                label_map[c as usize] = Some((base + k) as u32);
+            }
+            let name = match benchmark {
+                Benchmark::SplitMnist => format!("digits {},{}", classes[0], classes[1]),
+                Benchmark::PermutedMnist if t == 0 => "unpermuted".to_string(),
+                Benchmark::PermutedMnist => format!("permutation {t}"),
+            };
+            tasks.push(Task {
+                name,
+                train: truncate(train_all, opts.train_limit),
+                eval: truncate(eval_all, opts.eval_limit),
+                label_map,
+                outputs: (base..base + classes_per_task).collect(),
+                permutation,
+            });
+        }
+        let outputs = match scenario {
+            Scenario::Domain => classes_per_task,
+            // Split MNIST keeps the paper's 10-unit head; permuted task/class streams need 10 per task.
+            _ => classes_per_task * n_tasks.max(benchmark_min_tasks(benchmark)),
+        };
+        TaskStream {
+            dataset,
+            tasks,
+            scenario,
+            outputs,
+            eval_on: opts.eval_on,
+        }
+    }
+
+    /// Number of input features.
+    pub fn inputs(&self) -> usize {
+        self.dataset.train.pixels_per_image
+    }
+
+    /// Output units that compete while training on task `t`; `None` means all of them.
+    pub fn train_outputs(&self, t: usize) -> Option<Vec<usize>> {
+        match self.scenario {
+            Scenario::Task => Some(self.tasks[t].outputs.clone()),
+            Scenario::Domain => None,
+            Scenario::Class => Some(self.outputs_up_to(t)),
+        }
+    }
+
+    /// Output units that compete when task `j` is evaluated after training on task `i`.
+    pub fn eval_outputs(&self, i: usize, j: usize) -> Option<Vec<usize>> {
+        match self.scenario {
+            Scenario::Task => Some(self.tasks[j].outputs.clone()),
+            Scenario::Domain => None,
+            Scenario::Class => Some(self.outputs_up_to(i.max(j))),
+        }
+    }
+
+    fn outputs_up_to(&self, t: usize) -> Vec<usize> {
+        self.tasks[..=t]
+            .iter()
+            .flat_map(|k| k.outputs.iter().copied())
+            .collect()
+    }
+
+    fn eval_set(&self) -> &ImageSet {
+        match self.eval_on {
+            EvalOn::Test => &self.dataset.test,
+            EvalOn::Train => &self.dataset.train,
+        }
+    }
+
+    /// A minibatch of task `t`'s training examples `idx`, as pixels in [0,1] and output targets.
+    pub fn train_batch<B: Backend>(
+        &self,
+        t: usize,
+        idx: &[u32],
+        device: &B::Device,
+    ) -> (Tensor<B, 2>, Tensor<B, 1, Int>) {
+        make_batch(&self.dataset.train, &self.tasks[t], idx, device)
+    }
+
+    /// A minibatch of task `t`'s evaluation examples `idx`.
+    pub fn eval_batch<B: Backend>(
+        &self,
+        t: usize,
+        idx: &[u32],
+        device: &B::Device,
+    ) -> (Tensor<B, 2>, Tensor<B, 1, Int>) {
+        make_batch(self.eval_set(), &self.tasks[t], idx, device)
+    }
+}
+
+fn benchmark_min_tasks(b: Benchmark) -> usize {
+    match b {
+        Benchmark::SplitMnist => 5,
+        Benchmark::PermutedMnist => 1,
+    }
+}
+
+/// Converts the u8 images of one minibatch to f32 (÷255), applying the task's permutation.
+fn make_batch<B: Backend>(
+    set: &ImageSet,
+    task: &Task,
+    idx: &[u32],
+    device: &B::Device,
+) -> (Tensor<B, 2>, Tensor<B, 1, Int>) {
+    let p = set.pixels_per_image;
+    let mut x = Vec::with_capacity(idx.len() * p);
+    let mut y = Vec::with_capacity(idx.len());
+    const SCALE: f32 = 1.0 / 255.0;
+    for &i in idx {
+        let img = set.image(i as usize);
+        match &task.permutation {
+            Some(perm) => x.extend(perm.iter().map(|&k| img[k as usize] as f32 * SCALE)),
+            None => x.extend(img.iter().map(|&v| v as f32 * SCALE)),
+        }
+        let label = set.labels[i as usize] as usize;
+        let target = task.label_map[label].expect("task index lists only the task's labels");
+        y.push(target as i64);
+    }
+    let n = idx.len();
+    (
+        Tensor::from_data(TensorData::new(x, [n, p]), device),
+        Tensor::from_data(TensorData::new(y, [n]), device),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::Cpu;
+
+    /// A tiny dataset: 2x2 images whose pixels encode the example index, labels cycling 0..9.
+    pub(crate) fn toy_dataset(n_train: usize, n_test: usize) -> Arc<Dataset> {
+        let set = |n: usize| ImageSet {
+            images: (0..n * 4).map(|v| (v % 251) as u8).collect(),
+            labels: (0..n).map(|i| (i % 10) as u8).collect(),
+            n,
+            pixels_per_image: 4,
+            rows: 2,
+            cols: 2,
+        };
+        Arc::new(Dataset {
+            train: set(n_train),
+            test: set(n_test),
+            dir: "toy".into(),
+        })
+    }
+
+    #[test]
+    fn split_tasks_hold_only_their_digits() {
+        let s = TaskStream::benchmark(
+            Benchmark::SplitMnist,
+            Scenario::Task,
+            toy_dataset(100, 50),
+            0,
+            StreamOptions::default(),
+        );
+        assert_eq!(s.tasks.len(), 5);
+        assert_eq!(s.outputs, 10);
+        for (t, task) in s.tasks.iter().enumerate() {
+            assert_eq!(task.train.len(), 20);
+            assert_eq!(task.eval.len(), 10);
+            for &i in &task.train {
+                let l = s.dataset.train.labels[i as usize] as usize;
+                assert!(l == 2 * t || l == 2 * t + 1);
+            }
+            assert_eq!(task.outputs, vec![2 * t, 2 * t + 1]);
+            assert_eq!(s.train_outputs(t), Some(vec![2 * t, 2 * t + 1]));
+        }
+    }
+
+    #[test]
+    fn domain_maps_to_task_local_labels_and_class_grows() {
+        let d = toy_dataset(100, 50);
+        let dom = TaskStream::benchmark(
+            Benchmark::SplitMnist,
+            Scenario::Domain,
+            d.clone(),
+            0,
+            StreamOptions::default(),
+        );
+        assert_eq!(dom.outputs, 2);
+        assert_eq!(dom.tasks[3].label_map[6], Some(0));
+        assert_eq!(dom.tasks[3].label_map[7], Some(1));
+        assert_eq!(dom.train_outputs(3), None);
+        let cls = TaskStream::benchmark(
+            Benchmark::SplitMnist,
+            Scenario::Class,
+            d,
+            0,
+            StreamOptions::default(),
+        );
+        assert_eq!(cls.train_outputs(0), Some(vec![0, 1]));
+        assert_eq!(cls.train_outputs(2), Some((0..6).collect()));
+        assert_eq!(cls.eval_outputs(1, 0), Some((0..4).collect()));
+    }
+
+    #[test]
+    fn permutations_are_seeded_and_first_task_is_plain() {
+        let d = toy_dataset(20, 10);
+        let mk = |seed| {
+            TaskStream::benchmark(
+                Benchmark::PermutedMnist,
+                Scenario::Domain,
+                d.clone(),
+                seed,
+                StreamOptions {
+                    tasks: 3,
+                    ..Default::default()
+                },
+            )
+        };
+        let (a, b, c) = (mk(1), mk(1), mk(2));
+        assert!(a.tasks[0].permutation.is_none());
+        let pa: Vec<_> = a.tasks.iter().map(|t| t.permutation.clone()).collect();
+        let pb: Vec<_> = b.tasks.iter().map(|t| t.permutation.clone()).collect();
+        assert_eq!(pa, pb);
+        let mut sorted = (*a.tasks[1].permutation.clone().unwrap()).clone();
+        sorted.sort();
+        assert_eq!(sorted, vec![0, 1, 2, 3]);
+        // 4 pixels give only 24 permutations; compare across all later tasks to be sure.
+        assert!(a.tasks[1..]
+            .iter()
+            .zip(&c.tasks[1..])
+            .any(|(x, y)| x.permutation != y.permutation)
+            || a.tasks[1].permutation != a.tasks[2].permutation);
+    }
+
+    #[test]
+    fn batches_scale_pixels_and_apply_permutation() {
+        let d = toy_dataset(20, 10);
+        let mut s = TaskStream::benchmark(
+            Benchmark::PermutedMnist,
+            Scenario::Domain,
+            d,
+            0,
+            StreamOptions {
+                tasks: 2,
+                ..Default::default()
+            },
+        );
+        s.tasks[1].permutation = Some(Arc::new(vec![3, 2, 1, 0]));
+        let dev = Default::default();
+        let (x, y) = s.train_batch::<Cpu>(1, &[1, 2], &dev);
+        let x: Vec<f32> = x.into_data().to_vec().unwrap();
+        // Example 1 holds bytes 4..8, example 2 bytes 8..12, reversed by the permutation.
+        let want: Vec<f32> = [7, 6, 5, 4, 11, 10, 9, 8]
+            .iter()
+            .map(|&v| v as f32 / 255.0)
+            .collect();
+        assert_eq!(x.len(), want.len());
+        for (a, b) in x.iter().zip(&want) {
+            assert!((a - b).abs() < 1e-7, "{x:?} != {want:?}");
+        }
+        let y: Vec<i64> = y.into_data().convert::<i64>().to_vec().unwrap();
+        assert_eq!(y, vec![1, 2]);
+    }
+
+    #[test]
+    fn limits_truncate_examples_and_tasks() {
+        let s = TaskStream::benchmark(
+            Benchmark::SplitMnist,
+            Scenario::Task,
+            toy_dataset(100, 50),
+            0,
+            StreamOptions {
+                tasks: 2,
+                train_limit: 7,
+                eval_limit: 3,
+                eval_on: EvalOn::Test,
+            },
+        );
+        assert_eq!(s.tasks.len(), 2);
+        assert!(s.tasks.iter().all(|t| t.train.len() == 7 && t.eval.len() == 3));
+    }
+}

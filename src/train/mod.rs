@@ -1,0 +1,312 @@
+//! The continual training loop: Adam over a task stream, a regulariser's hooks around each step,
+//! and evaluation of every task after every task.
+
+use std::time::Instant;
+
+use burn::module::AutodiffModule;
+use burn::optim::{AdamConfig, GradientsParams, Optimizer};
+use burn::tensor::activation::log_softmax;
+use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::{ElementConversion, Int, Tensor, TensorData};
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::model::Classifier;
+use crate::regularizer::{NonFinite, Regularizer};
+use crate::scenario::TaskStream;
+
+/// Optimisation settings of a continual run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainConfig {
+    /// Passes over each task's training examples.
+    pub epochs: usize,
+    /// Minibatch size.
+    pub batch_size: usize,
+    /// Adam learning rate.
+    pub lr: f64,
+    /// Adam β1.
+    pub beta1: f64,
+    /// Adam β2.
+    pub beta2: f64,
+    /// Adam ε.
+    pub epsilon: f64,
+    /// Start each task with a fresh Adam state (moments and step count).
+    pub reset_optimizer: bool,
+    /// Seed of the minibatch order.
+    pub seed: u64,
+    /// Minibatch size for evaluation (no effect on results).
+    pub eval_batch_size: usize,
+}
+
+/// Why a run stopped early.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    /// The training loss became NaN or infinite.
+    #[error("loss is not finite (NaN or inf) at task {task}, epoch {epoch}, step {step}: lower --lr or --c")]
+    NonFiniteLoss {
+        /// 1-based task.
+        task: usize,
+        /// 1-based epoch.
+        epoch: usize,
+        /// 1-based step within the epoch.
+        step: usize,
+    },
+    /// A regulariser's state became NaN or infinite.
+    #[error(transparent)]
+    Regularizer(#[from] NonFinite),
+    /// The observer asked to stop.
+    #[error("interrupted")]
+    Interrupted,
+}
+
+/// Everything the loop measured.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TrainOutcome {
+    /// R[i][j]: accuracy on task j after training task i.
+    pub accuracy_matrix: Vec<Vec<f64>>,
+    /// Accuracy of the freshly initialised model on each task (for forward transfer).
+    pub initial_accuracy: Vec<f64>,
+    /// Mean training loss (task loss, without penalty) of each epoch, per task.
+    pub epoch_loss: Vec<Vec<f64>>,
+    /// Penalty value at the end of each task's training.
+    pub final_penalty: Vec<f64>,
+    /// Seconds spent in training steps (no evaluation).
+    pub train_seconds: f64,
+    /// Seconds spent evaluating.
+    pub eval_seconds: f64,
+    /// Optimizer steps taken.
+    pub steps: usize,
+}
+
+/// Per-epoch report for progress display.
+#[derive(Debug, Clone)]
+pub struct EpochReport {
+    /// 0-based task.
+    pub task: usize,
+    /// Number of tasks.
+    pub tasks: usize,
+    /// 0-based epoch.
+    pub epoch: usize,
+    /// Epochs per task.
+    pub epochs: usize,
+    /// Mean task loss over the epoch.
+    pub loss: f64,
+    /// Penalty at the end of the epoch.
+    pub penalty: f64,
+    /// Optimizer steps per second in this epoch.
+    pub steps_per_second: f64,
+}
+
+/// Receives progress from the loop; every method has a do-nothing default.
+pub trait Observer {
+    /// A task starts: `steps` minibatches per epoch.
+    fn task_start(&mut self, _task: usize, _name: &str, _steps: usize, _epochs: usize) {}
+    /// One optimizer step finished with this task loss; return false to stop the run.
+    fn step(&mut self, _loss: f64) -> bool {
+        true
+    }
+    /// An epoch finished.
+    fn epoch_end(&mut self, _report: &EpochReport) {}
+    /// A task finished and every task was evaluated.
+    fn task_end(&mut self, _task: usize, _accuracies: &[f64]) {}
+}
+
+/// An observer that shows nothing.
+pub struct Silent;
+impl Observer for Silent {}
+
+/// Mean cross-entropy of `logits` against `targets`, with inactive outputs masked out.
+pub fn masked_cross_entropy<B: Backend>(
+    logits: Tensor<B, 2>,
+    targets: Tensor<B, 1, Int>,
+    mask: Option<&Tensor<B, 2>>,
+) -> Tensor<B, 1> {
+    let logits = match mask {
+        Some(m) => logits + m.clone(),
+        None => logits,
+    };
+    let n = targets.dims()[0];
+    log_softmax(logits, 1)
+        .gather(1, targets.reshape([n, 1]))
+        .mean()
+        .neg()
+}
+
+/// A `[1, outputs]` additive mask: 0 on `active` units, a large negative number elsewhere.
+///
+/// Masked units get exactly zero softmax weight, hence zero gradient, as with the official
+/// code's −1e32 fill; a finite value keeps 0·mask products free of NaN.
+pub fn output_mask<B: Backend>(
+    outputs: usize,
+    active: Option<&[usize]>,
+    device: &B::Device,
+) -> Option<Tensor<B, 2>> {
+    let active = active?;
+    let mut m = vec![-1e30f32; outputs];
+    for &k in active {
+        m[k] = 0.0;
+    }
+    Some(Tensor::from_data(TensorData::new(m, [1, outputs]), device))
+}
+
+/// Accuracy of `model` on the evaluation examples of task `j`, competing over `active` outputs.
+pub fn evaluate<B: Backend, M: Classifier<B>>(
+    model: &M,
+    stream: &TaskStream,
+    j: usize,
+    active: Option<&[usize]>,
+    batch: usize,
+    device: &B::Device,
+) -> f64 {
+    let idx = &stream.tasks[j].eval;
+    if idx.is_empty() {
+        return 0.0;
+    }
+    let mask = output_mask::<B>(stream.outputs, active, device);
+    let mut correct = 0i64;
+    for chunk in idx.chunks(batch.max(1)) {
+        let (x, y) = stream.eval_batch::<B>(j, chunk, device);
+        let mut logits = model.logits(x);
+        if let Some(m) = &mask {
+            logits = logits + m.clone();
+        }
+        let pred = logits.argmax(1).reshape([chunk.len()]);
+        let hits: i64 = pred.equal(y).int().sum().into_scalar().elem();
+        correct += hits;
+    }
+    correct as f64 / idx.len() as f64
+}
+
+fn evaluate_all<B, M>(
+    model: &M,
+    stream: &TaskStream,
+    after: Option<usize>,
+    batch: usize,
+    device: &B::Device,
+) -> Vec<f64>
+where
+    B: AutodiffBackend,
+    M: AutodiffModule<B>,
+    M::InnerModule: Classifier<B::InnerBackend>,
+{
+    let inner = model.valid();
+    (0..stream.tasks.len())
+        .map(|j| {
+            let active = match after {
+                Some(i) => stream.eval_outputs(i, j),
+                // A fresh model is scored the way task j is scored right after it is learned.
+                None => stream.eval_outputs(j, j),
+            };
+            evaluate::<B::InnerBackend, _>(&inner, stream, j, active.as_deref(), batch, device)
+        })
+        .collect()
+}
+
+/// Trains `model` on every task of `stream` in order and evaluates every task after each one.
+pub fn train_stream<B, M>(
+    mut model: M,
+    stream: &TaskStream,
+    mut regularizer: Option<&mut dyn Regularizer<B, M>>,
+    cfg: &TrainConfig,
+    device: &B::Device,
+    observer: &mut dyn Observer,
+) -> Result<(M, TrainOutcome), TrainError>
+where
+    B: AutodiffBackend,
+    M: AutodiffModule<B> + Classifier<B>,
+    M::InnerModule: Classifier<B::InnerBackend>,
+{
+    let adam = AdamConfig::new()
+        .with_beta_1(cfg.beta1 as f32)
+        .with_beta_2(cfg.beta2 as f32)
+        .with_epsilon(cfg.epsilon as f32);
+    let mut optim = adam.init::<B, M>();
+    let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
+    if let Some(r) = regularizer.as_deref_mut() {
+        r.init(&model);
+    }
+    let mut out = TrainOutcome {
+        accuracy_matrix: Vec::new(),
+        initial_accuracy: Vec::new(),
+        epoch_loss: Vec::new(),
+        final_penalty: Vec::new(),
+        train_seconds: 0.0,
+        eval_seconds: 0.0,
+        steps: 0,
+    };
+    let t_eval = Instant::now();
+    out.initial_accuracy = evaluate_all(&model, stream, None, cfg.eval_batch_size, device);
+    out.eval_seconds += t_eval.elapsed().as_secs_f64();
+
+    let n_tasks = stream.tasks.len();
+    for t in 0..n_tasks {
+        if t > 0 && cfg.reset_optimizer {
+            optim = adam.init::<B, M>();
+        }
+        let task = &stream.tasks[t];
+        let mask = output_mask::<B>(stream.outputs, stream.train_outputs(t).as_deref(), device);
+        let mut order = task.train.clone();
+        let steps = order.len().div_ceil(cfg.batch_size);
+        observer.task_start(t, &task.name, steps, cfg.epochs);
+        let mut losses = Vec::with_capacity(cfg.epochs);
+        for epoch in 0..cfg.epochs {
+            let t0 = Instant::now();
+            order.shuffle(&mut rng);
+            let mut loss_sum = 0.0;
+            for (step, idx) in order.chunks(cfg.batch_size).enumerate() {
+                let (x, y) = stream.train_batch::<B>(t, idx, device);
+                let loss = masked_cross_entropy(model.logits(x), y, mask.as_ref());
+                let grads = GradientsParams::from_grads(loss.backward(), &model);
+                let loss: f64 = loss.into_scalar().elem();
+                if !loss.is_finite() {
+                    return Err(TrainError::NonFiniteLoss {
+                        task: t + 1,
+                        epoch: epoch + 1,
+                        step: step + 1,
+                    });
+                }
+                loss_sum += loss;
+                let grads = match regularizer.as_deref_mut() {
+                    Some(r) => r.before_step(&model, grads),
+                    None => grads,
+                };
+                model = optim.step(cfg.lr, model, grads);
+                if let Some(r) = regularizer.as_deref_mut() {
+                    r.after_step(&model);
+                }
+                out.steps += 1;
+                if !observer.step(loss) {
+                    return Err(TrainError::Interrupted);
+                }
+            }
+            let secs = t0.elapsed().as_secs_f64();
+            out.train_seconds += secs;
+            let penalty = regularizer.as_deref().map_or(0.0, |r| r.penalty(&model));
+            let loss = loss_sum / steps.max(1) as f64;
+            losses.push(loss);
+            observer.epoch_end(&EpochReport {
+                task: t,
+                tasks: n_tasks,
+                epoch,
+                epochs: cfg.epochs,
+                loss,
+                penalty,
+                steps_per_second: steps as f64 / secs.max(1e-9),
+            });
+        }
+        out.final_penalty
+            .push(regularizer.as_deref().map_or(0.0, |r| r.penalty(&model)));
+        if let Some(r) = regularizer.as_deref_mut() {
+            r.end_task(&model, t)?;
+        }
+        out.epoch_loss.push(losses);
+        let t_eval = Instant::now();
+        let row = evaluate_all(&model, stream, Some(t), cfg.eval_batch_size, device);
+        out.eval_seconds += t_eval.elapsed().as_secs_f64();
+        observer.task_end(t, &row);
+        out.accuracy_matrix.push(row);
+    }
+    Ok((model, out))
+}
