@@ -13,3 +13,7 @@ pub mod model;
 pub mod regularizer;
 pub mod scenario;
 pub mod train;
+pub mod cli;
+pub mod config;
+pub mod experiment;
+pub mod report;

@@ -51,7 +51,8 @@ pub struct ParamView<'a, I: burn::tensor::backend::Backend> {
 }
 
 /// Calls `f` for every float parameter of `model`, in visit order. If `grads` is given, `f`
-/// also receives that parameter's flattened gradient and may return a replacement for it.
+/// also receives that parameter's flattened gradient and may return a replacement for it;
+/// returning `None` leaves the gradient as it was.
 pub fn walk_params<B, M, F>(model: &M, grads: Option<&mut GradientsParams>, f: F)
 where
     B: AutodiffBackend,
@@ -103,7 +104,8 @@ where
             id: param.id,
             value: value.reshape([n]),
         };
-        let out = (self.f)(view, grad);
+        // A clone is a reference, not a copy; it puts the gradient back if `f` keeps it.
+        let out = (self.f)(view, grad.clone()).or(grad);
         if let (Some(g), Some(new)) = (self.grads.as_mut(), out) {
             g.register::<Inner<B>, D>(param.id, new.reshape(shape));
         }

@@ -1,0 +1,136 @@
+//! Progress display: an indicatif bar on a terminal, one plain line per epoch otherwise.
+
+use std::io::IsTerminal;
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::config::RunConfig;
+use crate::train::{EpochReport, Observer};
+
+/// Shows training progress on stderr.
+pub struct Progress {
+    bar: Option<ProgressBar>,
+    quiet: bool,
+    tasks: usize,
+    task: usize,
+    task_name: String,
+    loss_sum: f64,
+    loss_n: usize,
+}
+
+impl Progress {
+    /// A bar if stderr is a terminal and not `quiet`; plain lines otherwise.
+    pub fn new(cfg: &RunConfig, quiet: bool) -> Self {
+        let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
+            let b = ProgressBar::new(0);
+            b.set_style(
+                ProgressStyle::with_template(
+                    "{prefix} [{bar:30}] {pos}/{len} steps {per_sec} eta {eta} {msg}",
+                )
+                .expect("valid template")
+                .progress_chars("=> "),
+            );
+            b
+        });
+        Progress {
+            bar,
+            quiet,
+            tasks: cfg.tasks,
+            task: 0,
+            task_name: String::new(),
+            loss_sum: 0.0,
+            loss_n: 0,
+        }
+    }
+
+    /// One line saying what is about to run.
+    pub fn header(&self, cfg: &RunConfig, data: &std::path::Path) {
+        if self.quiet {
+            return;
+        }
+        eprintln!(
+            "synaptic {}: {} / {} / {} scenario, seed {}, c={} ξ={}, {} tasks x {} epochs, batch {}, lr {}, data {}",
+            env!("CARGO_PKG_VERSION"),
+            cfg.benchmark.name(),
+            cfg.method.name(),
+            cfg.scenario,
+            cfg.seed,
+            cfg.c,
+            cfg.xi,
+            cfg.tasks,
+            cfg.epochs,
+            cfg.batch_size,
+            cfg.lr,
+            data.display()
+        );
+    }
+
+    /// Clears the bar.
+    pub fn finish(&self) {
+        if let Some(b) = &self.bar {
+            b.finish_and_clear();
+        }
+    }
+}
+
+impl Observer for Progress {
+    fn task_start(&mut self, task: usize, name: &str, steps: usize, epochs: usize) {
+        self.task = task;
+        self.task_name = name.to_string();
+        if let Some(b) = &self.bar {
+            b.set_length((steps * epochs) as u64);
+            b.set_position(0);
+            b.reset_eta();
+            b.set_prefix(format!("task {}/{} ({name})", task + 1, self.tasks));
+        }
+    }
+
+    fn step(&mut self, loss: f64) -> bool {
+        if let Some(b) = &self.bar {
+            self.loss_sum += loss;
+            self.loss_n += 1;
+            if self.loss_n == 20 {
+                b.set_message(format!("loss {:.4}", self.loss_sum / 20.0));
+                self.loss_sum = 0.0;
+                self.loss_n = 0;
+            }
+            b.inc(1);
+        }
+        true
+    }
+
+    fn epoch_end(&mut self, r: &EpochReport) {
+        let line = format!(
+            "task {}/{} ({}) epoch {}/{}: loss {:.4} penalty {:.3e} {:.0} steps/s",
+            r.task + 1,
+            r.tasks,
+            self.task_name,
+            r.epoch + 1,
+            r.epochs,
+            r.loss,
+            r.penalty,
+            r.steps_per_second
+        );
+        match &self.bar {
+            Some(b) => b.println(line),
+            None if !self.quiet => eprintln!("{line}"),
+            None => {}
+        }
+    }
+
+    fn task_end(&mut self, task: usize, acc: &[f64]) {
+        let seen: Vec<String> = acc[..=task].iter().map(|a| format!("{a:.4}")).collect();
+        let mean = acc[..=task].iter().sum::<f64>() / (task + 1) as f64;
+        let line = format!(
+            "after task {}/{}: accuracy on tasks seen [{}], mean {mean:.4}",
+            task + 1,
+            self.tasks,
+            seen.join(", ")
+        );
+        match &self.bar {
+            Some(b) => b.println(line),
+            None if !self.quiet => eprintln!("{line}"),
+            None => {}
+        }
+    }
+}

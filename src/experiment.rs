@@ -1,0 +1,110 @@
+//! One benchmark run from a resolved [`RunConfig`]: stream, model, method, training, metrics.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use burn::tensor::backend::AutodiffBackend;
+
+use crate::config::{Method, RunConfig};
+use crate::data::Dataset;
+use crate::metrics;
+use crate::model::{Mlp, MlpConfig};
+use crate::regularizer::{Regularizer, SiConfig, SynapticIntelligence};
+use crate::report::RunResult;
+use crate::scenario::{StreamOptions, TaskStream};
+use crate::train::{train_stream, Observer, TrainConfig, TrainError};
+
+/// Builds the task stream a config describes.
+pub fn build_stream(cfg: &RunConfig, dataset: Arc<Dataset>) -> TaskStream {
+    TaskStream::benchmark(
+        cfg.benchmark,
+        cfg.scenario,
+        dataset,
+        cfg.seed,
+        StreamOptions {
+            tasks: cfg.tasks,
+            train_limit: cfg.train_limit,
+            eval_limit: cfg.test_limit,
+            eval_on: cfg.eval_on,
+        },
+    )
+}
+
+/// The optimisation part of a config.
+pub fn train_config(cfg: &RunConfig) -> TrainConfig {
+    TrainConfig {
+        epochs: cfg.epochs,
+        batch_size: cfg.batch_size,
+        lr: cfg.lr,
+        beta1: cfg.beta1,
+        beta2: cfg.beta2,
+        epsilon: cfg.epsilon,
+        reset_optimizer: cfg.reset_optimizer,
+        seed: cfg.seed,
+        eval_batch_size: cfg.eval_batch_size,
+    }
+}
+
+/// Runs `cfg` on backend `B`; `started` is when the process began (for `total_seconds`).
+pub fn run<B: AutodiffBackend>(
+    cfg: &RunConfig,
+    dataset: Arc<Dataset>,
+    device: &B::Device,
+    observer: &mut dyn Observer,
+    started: Instant,
+) -> Result<RunResult, TrainError> {
+    let stream = build_stream(cfg, dataset.clone());
+    B::seed(device, cfg.seed);
+    let model: Mlp<B> = MlpConfig {
+        inputs: stream.inputs(),
+        hidden: cfg.hidden.clone(),
+        outputs: stream.outputs,
+        head_init: cfg.head_init,
+    }
+    .init(device);
+    let mut si = SynapticIntelligence::<B>::new(SiConfig {
+        c: cfg.c,
+        xi: cfg.xi,
+    });
+    let reg: Option<&mut dyn Regularizer<B, Mlp<B>>> = match cfg.method {
+        Method::Si => Some(&mut si),
+        Method::Finetune => None,
+    };
+    let (_model, out) = train_stream(model, &stream, reg, &train_config(cfg), device, observer)?;
+    let m = metrics::compute(&out.accuracy_matrix, &out.initial_accuracy);
+    Ok(RunResult {
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        benchmark: cfg.benchmark.name().to_string(),
+        scenario: cfg.scenario.to_string(),
+        method: cfg.method.name().to_string(),
+        seed: cfg.seed,
+        config: cfg.clone(),
+        task_names: stream.tasks.iter().map(|t| t.name.clone()).collect(),
+        accuracy_matrix: out.accuracy_matrix,
+        initial_accuracy: out.initial_accuracy,
+        average_accuracy: m.average_accuracy,
+        mean_seen_accuracy: m.mean_seen_accuracy,
+        backward_transfer: m.backward_transfer,
+        forgetting: m.forgetting,
+        forward_transfer: m.forward_transfer,
+        epoch_loss: out.epoch_loss,
+        final_penalty: out.final_penalty,
+        train_seconds: out.train_seconds,
+        eval_seconds: out.eval_seconds,
+        total_seconds: started.elapsed().as_secs_f64(),
+        steps: out.steps,
+        backend: format!("{} ({})", cfg.backend.name(), B::name(device)),
+        threads: rayon_threads(),
+        data_dir: dataset.dir.display().to_string(),
+        started_unix: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0)
+            .saturating_sub(started.elapsed().as_secs()),
+    })
+}
+
+/// Threads the CPU backend computes with.
+pub fn rayon_threads() -> usize {
+    rayon::current_num_threads()
+}

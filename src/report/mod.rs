@@ -1,0 +1,131 @@
+//! Result files of a run: `result.json` (the SPEC §6 contract) and `accuracy.csv`, written
+//! atomically so that a crash never leaves a half-written result.
+
+use std::io::Write;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::RunConfig;
+
+/// Everything `result.json` holds.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunResult {
+    /// synaptic version that produced the file.
+    pub version: String,
+    /// Benchmark name.
+    pub benchmark: String,
+    /// Scenario name.
+    pub scenario: String,
+    /// Method name.
+    pub method: String,
+    /// Seed.
+    pub seed: u64,
+    /// The full resolved configuration.
+    pub config: RunConfig,
+    /// Task names in training order.
+    pub task_names: Vec<String>,
+    /// R[i][j]: accuracy on task j after training task i.
+    pub accuracy_matrix: Vec<Vec<f64>>,
+    /// Accuracy of the untrained model on each task (b_j of forward transfer).
+    pub initial_accuracy: Vec<f64>,
+    /// ACC: mean accuracy over all tasks after the last one.
+    pub average_accuracy: f64,
+    /// Mean accuracy over the tasks seen so far, after each task.
+    pub mean_seen_accuracy: Vec<f64>,
+    /// BWT.
+    pub backward_transfer: f64,
+    /// Average forgetting.
+    pub forgetting: f64,
+    /// FWT.
+    pub forward_transfer: f64,
+    /// Mean task loss of each epoch, per task.
+    pub epoch_loss: Vec<Vec<f64>>,
+    /// Penalty value at the end of each task's training.
+    pub final_penalty: Vec<f64>,
+    /// Seconds in training steps.
+    pub train_seconds: f64,
+    /// Seconds in evaluation.
+    pub eval_seconds: f64,
+    /// Seconds for the whole run, data loading included.
+    pub total_seconds: f64,
+    /// Optimizer steps.
+    pub steps: usize,
+    /// Backend used.
+    pub backend: String,
+    /// CPU threads used.
+    pub threads: usize,
+    /// Data folder read.
+    pub data_dir: String,
+    /// Start time, seconds since the Unix epoch.
+    pub started_unix: u64,
+}
+
+/// Writes `bytes` to `path` through a temporary file in the same folder, synced, then renamed.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty());
+    let dir = dir.unwrap_or(Path::new("."));
+    let name = path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
+    let result = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// The accuracy matrix as CSV: one row per "after task i", one column per task.
+pub fn accuracy_csv(r: &RunResult) -> String {
+    let t = r.accuracy_matrix.len();
+    let mut s = String::from("after_task");
+    for j in 1..=t {
+        s.push_str(&format!(",task_{j}"));
+    }
+    s.push_str(",mean_seen\n");
+    for (i, row) in r.accuracy_matrix.iter().enumerate() {
+        s.push_str(&(i + 1).to_string());
+        for v in row {
+            s.push_str(&format!(",{v:.6}"));
+        }
+        s.push_str(&format!(",{:.6}\n", r.mean_seen_accuracy[i]));
+    }
+    s
+}
+
+/// Writes `result.json` and `accuracy.csv` into `dir` (created if needed).
+pub fn write_run(dir: &Path, r: &RunResult) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    write_atomic(&dir.join("accuracy.csv"), accuracy_csv(r).as_bytes())?;
+    let json = serde_json::to_vec_pretty(r).map_err(std::io::Error::other)?;
+    // result.json last: its presence means the run folder is complete.
+    write_atomic(&dir.join("result.json"), &json)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn atomic_write_replaces_and_leaves_no_temp_file() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("x.json");
+        write_atomic(&p, b"one").unwrap();
+        write_atomic(&p, b"two").unwrap();
+        assert_eq!(std::fs::read(&p).unwrap(), b"two");
+        let names: Vec<_> = std::fs::read_dir(d.path()).unwrap().collect();
+        assert_eq!(names.len(), 1);
+    }
+
+    #[test]
+    fn atomic_write_into_missing_folder_fails_cleanly() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("no/such/x.json");
+        assert!(write_atomic(&p, b"x").is_err());
+        assert!(!p.exists());
+    }
+}
