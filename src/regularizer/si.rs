@@ -216,3 +216,230 @@ impl<B: AutodiffBackend, M: AutodiffModule<B>> Regularizer<B, M> for SynapticInt
         self.cfg.c * total
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::CpuAutodiff as B;
+    use burn::module::{Module, Param};
+    use burn::optim::{GradientsParams, Optimizer, SgdConfig};
+    use burn::tensor::{Tensor, TensorData};
+
+    type Inner = <B as AutodiffBackend>::InnerBackend;
+
+    /// Two parameters in one `[1, 2]` tensor.
+    #[derive(Module, Debug)]
+    struct Two<B: Backend> {
+        w: Param<Tensor<B, 2>>,
+    }
+
+    fn two(w: [f32; 2]) -> Two<B> {
+        let dev = Default::default();
+        Two {
+            w: Param::from_tensor(Tensor::from_data(TensorData::new(w.to_vec(), [1, 2]), &dev)),
+        }
+    }
+
+    fn with_w(m: &Two<B>, w: [f64; 2]) -> Two<B> {
+        let dev = Default::default();
+        let t = Tensor::from_data(TensorData::new(vec![w[0] as f32, w[1] as f32], [1, 2]), &dev);
+        Two {
+            w: Param::initialized(m.w.id, t.require_grad()),
+        }
+    }
+
+    fn w_of(m: &Two<B>) -> [f64; 2] {
+        let v: Vec<f32> = m.w.val().into_data().to_vec().unwrap();
+        [v[0] as f64, v[1] as f64]
+    }
+
+    /// L(w) = ½ (w − w*)ᵀ H (w − w*), as a burn graph.
+    fn quad_loss(m: &Two<B>, h: [[f64; 2]; 2], target: [f64; 2]) -> Tensor<B, 1> {
+        let dev = Default::default();
+        let hm: Vec<f32> = h.iter().flatten().map(|&v| v as f32).collect();
+        let hm = Tensor::<B, 2>::from_data(TensorData::new(hm, [2, 2]), &dev);
+        let t = Tensor::<B, 2>::from_data(
+            TensorData::new(vec![target[0] as f32, target[1] as f32], [1, 2]),
+            &dev,
+        );
+        let d = m.w.val() - t;
+        (d.clone().matmul(hm) * d).sum().mul_scalar(0.5)
+    }
+
+    fn quad_value(w: [f64; 2], h: [[f64; 2]; 2], t: [f64; 2]) -> f64 {
+        let d = [w[0] - t[0], w[1] - t[1]];
+        0.5 * (d[0] * (h[0][0] * d[0] + h[0][1] * d[1]) + d[1] * (h[1][0] * d[0] + h[1][1] * d[1]))
+    }
+
+    /// Runs `steps` of plain gradient descent on the quadratic with SI's hooks around each step.
+    fn descend(
+        si: &mut SynapticIntelligence<B>,
+        mut m: Two<B>,
+        h: [[f64; 2]; 2],
+        t: [f64; 2],
+        lr: f64,
+        steps: usize,
+    ) -> Two<B> {
+        let mut opt = SgdConfig::new().init::<B, Two<B>>();
+        for _ in 0..steps {
+            let loss = quad_loss(&m, h, t);
+            let g = GradientsParams::from_grads(loss.backward(), &m);
+            let g = Regularizer::before_step(si, &m, g);
+            m = opt.step(lr, m, g);
+            Regularizer::after_step(si, &m);
+        }
+        m
+    }
+
+    fn si(c: f64, xi: f64, m: &Two<B>) -> SynapticIntelligence<B> {
+        let mut s = SynapticIntelligence::<B>::new(SiConfig { c, xi });
+        Regularizer::init(&mut s, m);
+        s
+    }
+
+    #[test]
+    fn omega_sums_to_the_loss_drop_on_a_quadratic() {
+        // Coupled quadratic: only the sum of ω is the loss drop (the path integral of a
+        // conservative field); step 2e-4 keeps the first-order error below ½·η·λmax ≈ 4e-4.
+        let (h, t) = ([[3.0, 1.0], [1.0, 2.0]], [1.0, -2.0]);
+        let m0 = two([0.0, 0.0]);
+        let mut s = si(1.0, 1e-3, &m0);
+        let m1 = descend(&mut s, m0, h, t, 2e-4, 5000);
+        let drop = quad_value([0.0, 0.0], h, t) - quad_value(w_of(&m1), h, t);
+        let omega: f64 = s.snapshot()[0].omega.iter().map(|&v| v as f64).sum();
+        assert!(drop > 1.0, "the descent must make real progress, drop {drop}");
+        assert!(
+            ((omega - drop) / drop).abs() < 1e-3,
+            "Σω = {omega}, loss drop = {drop}"
+        );
+    }
+
+    #[test]
+    fn omega_per_parameter_on_a_separable_quadratic() {
+        let (h, t) = ([[4.0, 0.0], [0.0, 1.0]], [1.0, -2.0]);
+        let m0 = two([0.0, 0.0]);
+        let mut s = si(1.0, 1e-3, &m0);
+        let m1 = descend(&mut s, m0, h, t, 1e-4, 5000);
+        let w = w_of(&m1);
+        let snap = s.snapshot();
+        for k in 0..2 {
+            let drop_k = 0.5 * h[k][k] * (t[k] * t[k] - (w[k] - t[k]).powi(2));
+            let om = snap[0].omega[k] as f64;
+            assert!(((om - drop_k) / drop_k).abs() < 1e-3, "ω_{k} = {om}, drop {drop_k}");
+        }
+    }
+
+    #[test]
+    fn task_end_updates_importance_then_anchor_then_resets_omega_and_clamps_at_zero() {
+        let xi = 0.1;
+        let m0 = two([0.0, 0.0]);
+        let mut s = si(1.0, xi, &m0);
+        // A linear loss has a known constant gradient g = (2, 3).
+        let lin = |m: &Two<B>| {
+            let dev = Default::default();
+            let g = Tensor::<B, 2>::from_data(TensorData::new(vec![2.0f32, 3.0], [1, 2]), &dev);
+            (m.w.val() * g).sum()
+        };
+        let manual_step = |s: &mut SynapticIntelligence<B>, m: &Two<B>, to: [f64; 2]| {
+            let grads = GradientsParams::from_grads(lin(m).backward(), m);
+            let _ = Regularizer::before_step(s, m, grads);
+            let next = with_w(m, to);
+            Regularizer::after_step(s, &next);
+            next
+        };
+        // Task 1: Δ = (-0.5, +0.25) gives ω = -g·Δ = (1.0, -0.75).
+        let m1 = manual_step(&mut s, &m0, [-0.5, 0.25]);
+        let snap = s.snapshot();
+        assert!((snap[0].omega[0] - 1.0).abs() < 1e-6 && (snap[0].omega[1] + 0.75).abs() < 1e-6);
+        Regularizer::end_task(&mut s, &m1, 0).unwrap();
+        let snap = s.snapshot();
+        // Ω uses the old anchor (denominator Δ² + ξ = 0.35, not ξ alone): 1/0.35.
+        let om0 = 1.0 / (0.25 + xi);
+        assert!((snap[0].importance[0] as f64 - om0).abs() < 1e-5, "{:?}", snap[0]);
+        // Negative contribution clamped: Ω_1 = max(0, -0.75/0.1625) = 0.
+        assert_eq!(snap[0].importance[1], 0.0);
+        assert_eq!(snap[0].anchor, vec![-0.5, 0.25]);
+        assert_eq!(snap[0].omega, vec![0.0, 0.0]);
+        // Task 2: moving param 0 by +0.3 against the gradient gives ω = -0.6, and
+        // Ω + ω/(0.09 + ξ) = 2.857 - 3.158 < 0: the cumulative Ω is clamped to 0.
+        let m2 = manual_step(&mut s, &m1, [-0.2, 0.25]);
+        Regularizer::end_task(&mut s, &m2, 1).unwrap();
+        let snap = s.snapshot();
+        assert_eq!(snap[0].importance[0], 0.0, "{:?}", snap[0]);
+        // Without the clamp it would have been negative: the test can tell the difference.
+        assert!(om0 - 0.6 / (0.09 + xi) < -0.1);
+    }
+
+    #[test]
+    fn penalty_gradient_is_two_c_omega_times_displacement() {
+        let c = 0.7;
+        let (h, t) = ([[3.0, 1.0], [1.0, 2.0]], [1.0, -2.0]);
+        let m0 = two([0.0, 0.0]);
+        let mut s = si(c, 1e-3, &m0);
+        let m1 = descend(&mut s, m0, h, t, 1e-2, 200);
+        Regularizer::end_task(&mut s, &m1, 0).unwrap();
+        // Move away on a second task so that θ ≠ θ̃.
+        let (h2, t2) = ([[1.0, 0.0], [0.0, 1.0]], [-3.0, 4.0]);
+        let m2 = descend(&mut s, m1, h2, t2, 1e-2, 50);
+        let snap = s.snapshot()[0].clone();
+        let w = w_of(&m2);
+        assert!(snap.importance.iter().all(|&v| v > 0.0), "{snap:?}");
+
+        let loss = quad_loss(&m2, h2, t2);
+        let task = GradientsParams::from_grads(loss.backward(), &m2);
+        let g_task: Vec<f32> = task.get::<Inner, 2>(m2.w.id).unwrap().into_data().to_vec().unwrap();
+        let total = Regularizer::before_step(&mut s, &m2, task);
+        let g_total: Vec<f32> =
+            total.get::<Inner, 2>(m2.w.id).unwrap().into_data().to_vec().unwrap();
+        let mut penalty = 0.0;
+        for k in 0..2 {
+            let d = w[k] - snap.anchor[k] as f64;
+            let want = 2.0 * c * snap.importance[k] as f64 * d;
+            let got = (g_total[k] - g_task[k]) as f64;
+            assert!((got - want).abs() < 1e-4 * want.abs().max(1.0), "k={k}: {got} vs {want}");
+            penalty += c * snap.importance[k] as f64 * d * d;
+        }
+        let p = Regularizer::penalty(&s, &m2);
+        assert!((p - penalty).abs() < 1e-4 * penalty, "{p} vs {penalty}");
+
+        // The closed form agrees with autodiff of c·ΣΩ(θ−θ̃)² (no ½).
+        let dev = Default::default();
+        let om = Tensor::<B, 2>::from_data(TensorData::new(snap.importance.clone(), [1, 2]), &dev);
+        let an = Tensor::<B, 2>::from_data(TensorData::new(snap.anchor.clone(), [1, 2]), &dev);
+        let d = m2.w.val() - an;
+        let pen = (d.clone() * d * om).sum().mul_scalar(c);
+        let auto = GradientsParams::from_grads(pen.backward(), &m2);
+        let auto: Vec<f32> = auto.get::<Inner, 2>(m2.w.id).unwrap().into_data().to_vec().unwrap();
+        for k in 0..2 {
+            let closed = (g_total[k] - g_task[k]) as f64;
+            assert!((auto[k] as f64 - closed).abs() < 1e-4 * closed.abs().max(1.0));
+        }
+    }
+
+    #[test]
+    fn no_penalty_and_untouched_gradients_before_the_first_task_ends() {
+        let m = two([0.5, -0.5]);
+        let mut s = si(5.0, 1e-3, &m);
+        let loss = quad_loss(&m, [[1.0, 0.0], [0.0, 1.0]], [0.0, 0.0]);
+        let g = GradientsParams::from_grads(loss.backward(), &m);
+        let before: Vec<f32> = g.get::<Inner, 2>(m.w.id).unwrap().into_data().to_vec().unwrap();
+        let g = Regularizer::before_step(&mut s, &m, g);
+        let after: Vec<f32> = g.get::<Inner, 2>(m.w.id).unwrap().into_data().to_vec().unwrap();
+        assert_eq!(before, after);
+        assert_eq!(Regularizer::penalty(&s, &m), 0.0);
+    }
+
+    #[test]
+    fn non_finite_importance_is_an_error_naming_the_parameter() {
+        let m0 = two([0.0, 0.0]);
+        let mut s = si(1.0, 1e-3, &m0);
+        let lin = |m: &Two<B>| (m.w.val() * f32::INFINITY).sum();
+        let grads = GradientsParams::from_grads(lin(&m0).backward(), &m0);
+        let _ = Regularizer::before_step(&mut s, &m0, grads);
+        let m1 = with_w(&m0, [0.1, 0.1]);
+        Regularizer::after_step(&mut s, &m1);
+        let e = Regularizer::end_task(&mut s, &m1, 0).unwrap_err();
+        assert_eq!(e.param, "w");
+        assert!(e.to_string().contains("task 1"));
+    }
+}

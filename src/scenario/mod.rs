@@ -352,7 +352,7 @@ fn make_batch<B: Backend>(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::backend::Cpu;
 

@@ -310,3 +310,6 @@ where
     }
     Ok((model, out))
 }
+
+#[cfg(test)]
+mod tests;

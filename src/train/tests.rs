@@ -1,0 +1,254 @@
+use std::path::Path;
+use std::sync::Arc;
+
+use burn::module::{Module, Param};
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::{Linear, LinearConfig};
+use burn::tensor::backend::Backend;
+use burn::tensor::Tensor;
+
+use super::*;
+use crate::backend::CpuAutodiff as B;
+use crate::data::{load_idx_dataset, Dataset, ImageSet};
+use crate::model::{HeadInit, Mlp, MlpConfig};
+use crate::regularizer::{SiConfig, SynapticIntelligence};
+use crate::scenario::{Benchmark, EvalOn, Scenario, StreamOptions, Task, TaskStream};
+
+fn cfg(epochs: usize) -> TrainConfig {
+    TrainConfig {
+        epochs,
+        batch_size: 16,
+        lr: 1e-2,
+        beta1: 0.9,
+        beta2: 0.999,
+        epsilon: 1e-8,
+        reset_optimizer: true,
+        seed: 0,
+        eval_batch_size: 64,
+    }
+}
+
+/// Images whose pixels depend on the label, so that the toy tasks are learnable.
+fn learnable_toy(n: usize) -> Arc<Dataset> {
+    let set = |n: usize, salt: usize| {
+        let labels: Vec<u8> = (0..n).map(|i| (i % 10) as u8).collect();
+        let images = (0..n)
+            .flat_map(|i| {
+                let l = labels[i] as usize;
+                (0..16).map(move |k| {
+                    let on = k == l || k == (l + 7) % 16;
+                    if on {
+                        200 + ((i * 7 + k + salt) % 50) as u8
+                    } else {
+                        ((i * 13 + k * 3 + salt) % 60) as u8
+                    }
+                })
+            })
+            .collect();
+        ImageSet {
+            images,
+            labels,
+            n,
+            pixels_per_image: 16,
+            rows: 4,
+            cols: 4,
+        }
+    };
+    Arc::new(Dataset {
+        train: set(n, 0),
+        test: set(n / 2, 1),
+        dir: "toy".into(),
+    })
+}
+
+fn mlp(outputs: usize) -> Mlp<B> {
+    B::seed(&Default::default(), 0);
+    MlpConfig {
+        inputs: 16,
+        hidden: vec![32],
+        outputs,
+        head_init: HeadInit::Default,
+    }
+    .init(&Default::default())
+}
+
+#[test]
+fn masked_heads_get_no_importance_in_split_tasks() {
+    let stream = TaskStream::benchmark(
+        Benchmark::SplitMnist,
+        Scenario::Task,
+        learnable_toy(400),
+        0,
+        StreamOptions {
+            tasks: 2,
+            ..Default::default()
+        },
+    );
+    let mut si = SynapticIntelligence::<B>::new(SiConfig { c: 1.0, xi: 1e-3 });
+    let (_m, out) = train_stream(mlp(10), &stream, Some(&mut si), &cfg(3), &Default::default(), &mut Silent).unwrap();
+    assert!(out.accuracy_matrix[1][1] > 0.9, "{:?}", out.accuracy_matrix);
+    let snap = si.snapshot();
+    let head_w = snap.iter().find(|p| p.path == "layers.1.weight").unwrap();
+    let head_b = snap.iter().find(|p| p.path == "layers.1.bias").unwrap();
+    // weight is [32, 10], row-major: column = output unit.
+    for (k, v) in head_w.importance.iter().enumerate() {
+        let unit = k % 10;
+        if unit >= 4 {
+            assert_eq!(*v, 0.0, "masked unit {unit} got importance");
+        }
+    }
+    assert!(head_w.importance.iter().enumerate().any(|(k, &v)| k % 10 < 4 && v > 0.0));
+    assert!(head_b.importance[4..].iter().all(|&v| v == 0.0));
+    assert!(head_b.importance[..4].iter().any(|&v| v > 0.0));
+    // The masked units never moved either: compare with the same seed's fresh model.
+    let mut fresh = SynapticIntelligence::<B>::new(SiConfig { c: 1.0, xi: 1e-3 });
+    crate::regularizer::Regularizer::init(&mut fresh, &mlp(10));
+    let fresh = fresh.snapshot();
+    let fresh_b = fresh.iter().find(|p| p.path == "layers.1.bias").unwrap();
+    assert_eq!(head_b.anchor[4..], fresh_b.anchor[4..]);
+    assert_ne!(head_b.anchor[..4], fresh_b.anchor[..4]);
+}
+
+/// A module shaped nothing like the MLP: a convolution (4-D weight) and a nested struct
+/// holding a linear layer and a free-standing 1-D parameter.
+#[derive(Module, Debug)]
+struct ConvNet<B: Backend> {
+    conv: Conv2d<B>,
+    head: Head<B>,
+}
+
+#[derive(Module, Debug)]
+struct Head<B: Backend> {
+    lin: Linear<B>,
+    scale: Param<Tensor<B, 1>>,
+}
+
+impl<B: Backend> crate::model::Classifier<B> for ConvNet<B> {
+    fn logits(&self, x: Tensor<B, 2>) -> Tensor<B, 2> {
+        let n = x.dims()[0];
+        let h = self.conv.forward(x.reshape([n, 1, 4, 4]));
+        let h = burn::tensor::activation::relu(h).reshape([n, 2 * 3 * 3]);
+        self.head.lin.forward(h) * self.head.scale.val().unsqueeze_dim(0)
+    }
+}
+
+#[test]
+fn si_walks_any_module_generically() {
+    let dev = Default::default();
+    B::seed(&dev, 1);
+    let net = ConvNet::<B> {
+        conv: Conv2dConfig::new([1, 2], [2, 2]).init(&dev),
+        head: Head {
+            lin: LinearConfig::new(18, 10).init(&dev),
+            scale: Param::from_tensor(Tensor::ones([10], &dev)),
+        },
+    };
+    let n_params = net.num_params();
+    let stream = TaskStream::benchmark(
+        Benchmark::SplitMnist,
+        Scenario::Task,
+        learnable_toy(400),
+        0,
+        StreamOptions {
+            tasks: 2,
+            ..Default::default()
+        },
+    );
+    let mut si = SynapticIntelligence::<B>::new(SiConfig { c: 1.0, xi: 1e-3 });
+    let (net, out) = train_stream(net, &stream, Some(&mut si), &cfg(2), &dev, &mut Silent).unwrap();
+    let snap = si.snapshot();
+    let paths: Vec<&str> = snap.iter().map(|p| p.path.as_str()).collect();
+    assert_eq!(paths, ["conv.weight", "conv.bias", "head.lin.weight", "head.lin.bias", "head.scale"]);
+    assert_eq!(snap.iter().map(|p| p.importance.len()).sum::<usize>(), n_params);
+    for p in &snap {
+        assert!(p.importance.iter().any(|&v| v > 0.0), "{} has no importance", p.path);
+    }
+    // Task 2 pulled against task 1's anchor; after its end the anchor moved to the weights.
+    assert!(out.final_penalty[1] > 0.0);
+    assert_eq!(crate::regularizer::Regularizer::penalty(&si, &net), 0.0);
+}
+
+fn mnist() -> Option<Arc<Dataset>> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/mnist");
+    if !dir.exists() {
+        eprintln!("skipped: {} is absent", dir.display());
+        return None;
+    }
+    Some(Arc::new(load_idx_dataset(&dir, 10).unwrap()))
+}
+
+/// Task 2 shows task 1's images with the two labels swapped, on one shared head: whatever
+/// task 2 learns destroys task 1, so forgetting is certain without consolidation.
+fn relabel_stream(data: Arc<Dataset>) -> TaskStream {
+    let pick = |set: &ImageSet, n: usize| -> Vec<u32> {
+        (0..set.len() as u32)
+            .filter(|&i| set.labels[i as usize] < 2)
+            .take(n)
+            .collect()
+    };
+    let train = pick(&data.train, 600);
+    let eval = pick(&data.test, 400);
+    let mut map = vec![None; 10];
+    map[0] = Some(0);
+    map[1] = Some(1);
+    let t1 = Task {
+        name: "0/1".into(),
+        train: train.clone(),
+        eval: eval.clone(),
+        label_map: map.clone(),
+        outputs: vec![0, 1],
+        permutation: None,
+    };
+    map.swap(0, 1);
+    let t2 = Task {
+        name: "0/1 swapped".into(),
+        label_map: map,
+        ..t1.clone()
+    };
+    TaskStream {
+        dataset: data,
+        tasks: vec![t1, t2],
+        scenario: Scenario::Domain,
+        outputs: 2,
+        eval_on: EvalOn::Test,
+    }
+}
+
+#[test]
+fn si_with_large_c_keeps_a_task_that_finetune_forgets() {
+    let Some(data) = mnist() else { return };
+    let stream = relabel_stream(data);
+    let mut tc = cfg(5);
+    tc.batch_size = 32;
+    tc.lr = 3e-3;
+    let model = || {
+        B::seed(&Default::default(), 3);
+        MlpConfig {
+            inputs: 784,
+            hidden: vec![64],
+            outputs: 2,
+            head_init: HeadInit::Default,
+        }
+        .init::<B>(&Default::default())
+    };
+    let (_, ft) = train_stream(model(), &stream, None, &tc, &Default::default(), &mut Silent).unwrap();
+    let mut si = SynapticIntelligence::<B>::new(SiConfig { c: 1000.0, xi: 1e-3 });
+    let (_, s) = train_stream(model(), &stream, Some(&mut si), &tc, &Default::default(), &mut Silent).unwrap();
+    eprintln!("finetune {:?}\nsi {:?}", ft.accuracy_matrix, s.accuracy_matrix);
+    assert!(ft.accuracy_matrix[0][0] > 0.95 && s.accuracy_matrix[0][0] > 0.95);
+    assert!(ft.accuracy_matrix[1][0] < 0.2, "finetune kept task 1: {:?}", ft.accuracy_matrix);
+    assert!(s.accuracy_matrix[1][0] > 0.8, "SI lost task 1: {:?}", s.accuracy_matrix);
+}
+
+#[test]
+fn masked_cross_entropy_matches_hand_value() {
+    let dev = Default::default();
+    let logits = Tensor::<crate::backend::Cpu, 2>::from_data([[1.0f32, 2.0, 3.0], [0.0, 0.0, 5.0]], &dev);
+    let y = Tensor::<crate::backend::Cpu, 1, burn::tensor::Int>::from_data([1i64, 0], &dev);
+    let mask = output_mask::<crate::backend::Cpu>(3, Some(&[0, 1]), &dev);
+    let got: f64 = masked_cross_entropy(logits, y, mask.as_ref()).into_scalar().elem();
+    // Row 1: softmax over (1,2) -> -log(e²/(e+e²)); row 2: over (0,0) -> log 2.
+    let r1 = -(2.0f64.exp() / (1.0f64.exp() + 2.0f64.exp())).ln();
+    let want = (r1 + 2.0f64.ln()) / 2.0;
+    assert!((got - want).abs() < 1e-6, "{got} vs {want}");
+}
