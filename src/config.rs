@@ -163,11 +163,11 @@ impl RunConfig {
 
     /// Resolves defaults ← `file` ← `flags` and validates the result.
     pub fn resolve(file: Option<&Overrides>, flags: &Overrides) -> Result<Self, ConfigError> {
-        let pick = |f: fn(&Overrides) -> Option<String>| {
-            f(flags).or_else(|| file.and_then(f))
-        };
+        let pick = |f: fn(&Overrides) -> Option<String>| f(flags).or_else(|| file.and_then(f));
         let benchmark: Benchmark = pick(|o| o.benchmark.clone())
-            .ok_or_else(|| bad("no benchmark given: pass --benchmark split-mnist or permuted-mnist"))?
+            .ok_or_else(|| {
+                bad("no benchmark given: pass --benchmark split-mnist or permuted-mnist")
+            })?
             .parse()
             .map_err(bad)?;
         let method: Method = pick(|o| o.method.clone())
@@ -189,7 +189,18 @@ impl RunConfig {
         macro_rules! set {
             ($($f:ident),*) => { $( if let Some(v) = o.$f.clone() { self.$f = v; } )* };
         }
-        set!(c, xi, epochs, batch_size, lr, beta1, beta2, epsilon, reset_optimizer, seed);
+        set!(
+            c,
+            xi,
+            epochs,
+            batch_size,
+            lr,
+            beta1,
+            beta2,
+            epsilon,
+            reset_optimizer,
+            seed
+        );
         set!(train_limit, test_limit, hidden, threads, eval_batch_size);
         if let Some(t) = o.tasks {
             self.tasks = t;
@@ -302,17 +313,55 @@ mod tests {
     #[test]
     fn out_of_range_values_are_rejected_with_the_option_name() {
         for (edit, needle) in [
-            (Overrides { c: Some(-1.0), ..flags("split-mnist") }, "--c"),
-            (Overrides { xi: Some(0.0), ..flags("split-mnist") }, "--xi"),
-            (Overrides { epochs: Some(0), ..flags("split-mnist") }, "--epochs"),
-            (Overrides { batch_size: Some(0), ..flags("split-mnist") }, "--batch-size"),
-            (Overrides { tasks: Some(6), ..flags("split-mnist") }, "--tasks"),
-            (Overrides { lr: Some(f64::NAN), ..flags("split-mnist") }, "--lr"),
+            (
+                Overrides {
+                    c: Some(-1.0),
+                    ..flags("split-mnist")
+                },
+                "--c",
+            ),
+            (
+                Overrides {
+                    xi: Some(0.0),
+                    ..flags("split-mnist")
+                },
+                "--xi",
+            ),
+            (
+                Overrides {
+                    epochs: Some(0),
+                    ..flags("split-mnist")
+                },
+                "--epochs",
+            ),
+            (
+                Overrides {
+                    batch_size: Some(0),
+                    ..flags("split-mnist")
+                },
+                "--batch-size",
+            ),
+            (
+                Overrides {
+                    tasks: Some(6),
+                    ..flags("split-mnist")
+                },
+                "--tasks",
+            ),
+            (
+                Overrides {
+                    lr: Some(f64::NAN),
+                    ..flags("split-mnist")
+                },
+                "--lr",
+            ),
         ] {
             let e = RunConfig::resolve(None, &edit).unwrap_err().to_string();
             assert!(e.contains(needle), "{e}");
         }
-        let e = RunConfig::resolve(None, &flags("split-cifar")).unwrap_err().to_string();
+        let e = RunConfig::resolve(None, &flags("split-cifar"))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("unknown benchmark"), "{e}");
     }
 

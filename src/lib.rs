@@ -7,13 +7,13 @@
 //! from your own training loop (see `examples/custom_model.rs`).
 
 pub mod backend;
+pub mod cli;
+pub mod config;
 pub mod data;
+pub mod experiment;
 pub mod metrics;
 pub mod model;
 pub mod regularizer;
+pub mod report;
 pub mod scenario;
 pub mod train;
-pub mod cli;
-pub mod config;
-pub mod experiment;
-pub mod report;

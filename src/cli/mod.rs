@@ -43,10 +43,10 @@ struct RunArgs {
     #[arg(long)]
     method: Option<String>,
     /// SI strength c (default: 1 on split-mnist, 0.1 on permuted-mnist).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     c: Option<f64>,
     /// SI damping ξ (default: 1e-3 on split-mnist, 0.1 on permuted-mnist).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     xi: Option<f64>,
     /// Epochs per task (default: 10 split, 20 permuted).
     #[arg(long)]
@@ -55,7 +55,7 @@ struct RunArgs {
     #[arg(long)]
     batch_size: Option<usize>,
     /// Adam learning rate (default 1e-3).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     lr: Option<f64>,
     /// Reset Adam's state at each task start: true or false (default: true split, false permuted).
     #[arg(long)]
@@ -135,9 +135,24 @@ pub fn main() -> i32 {
     let started = Instant::now();
     let cli = match Cli::try_parse() {
         Ok(c) => c,
-        Err(e) => {
+        Err(e) if !e.use_stderr() => {
+            // --help and --version
             let _ = e.print();
-            return if e.use_stderr() { EXIT_USAGE } else { 0 };
+            return 0;
+        }
+        Err(e) => {
+            // clap's message is several lines (usage, tips); keep the one that names the problem.
+            let text = e.render().to_string();
+            let para: Vec<&str> = text
+                .lines()
+                .skip_while(|l| l.trim().is_empty())
+                .take_while(|l| !l.trim().is_empty())
+                .map(str::trim)
+                .collect();
+            let msg = para.join(" ");
+            let msg = msg.trim_start_matches("error: ");
+            eprintln!("error: {msg} (see `synaptic --help`)");
+            return EXIT_USAGE;
         }
     };
     let result = match cli.command {

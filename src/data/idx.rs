@@ -199,7 +199,7 @@ fn payload(
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use flate2::{Compression, write::GzEncoder};
+    use flate2::{write::GzEncoder, Compression};
     use std::io::Write;
     use std::path::PathBuf;
 

@@ -405,10 +405,9 @@ mod tests {
         write(dir.path(), TEST_IMAGES, &images(2, 3, 2, &[7; 12]));
         let err = load_idx_dataset(dir.path(), 10).unwrap_err();
         assert!(matches!(err, DataError::BadDims { ref path, .. } if path.ends_with(TEST_IMAGES)));
-        assert!(
-            err.to_string()
-                .contains("test images are 3x2 but train images are 2x3")
-        );
+        assert!(err
+            .to_string()
+            .contains("test images are 3x2 but train images are 2x3"));
         tiny(dir.path());
         let err = load_idx_dataset(dir.path(), 6).unwrap_err();
         assert!(
@@ -520,13 +519,12 @@ mod tests {
             (28, 28, 28, 28)
         );
         assert_eq!(ds.train.images.len(), 60_000 * 784);
-        assert!(
-            ds.train
-                .labels
-                .iter()
-                .chain(&ds.test.labels)
-                .all(|&l| l < 10)
-        );
+        assert!(ds
+            .train
+            .labels
+            .iter()
+            .chain(&ds.test.labels)
+            .all(|&l| l < 10));
         assert_eq!((ds.train.labels[0], ds.test.labels[0]), (5, 7));
     }
 }

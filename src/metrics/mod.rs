@@ -21,7 +21,9 @@ pub struct Metrics {
 }
 
 fn mean(xs: impl IntoIterator<Item = f64>) -> f64 {
-    let (s, n) = xs.into_iter().fold((0.0, 0usize), |(s, n), x| (s + x, n + 1));
+    let (s, n) = xs
+        .into_iter()
+        .fold((0.0, 0usize), |(s, n), x| (s + x, n + 1));
     if n == 0 {
         0.0
     } else {
@@ -58,7 +60,9 @@ pub fn forgetting(r: &[Vec<f64>]) -> f64 {
         return 0.0;
     }
     mean((0..t - 1).map(|j| {
-        let best = (0..t - 1).map(|l| r[l][j]).fold(f64::NEG_INFINITY, f64::max);
+        let best = (0..t - 1)
+            .map(|l| r[l][j])
+            .fold(f64::NEG_INFINITY, f64::max);
         best - r[t - 1][j]
     }))
 }

@@ -105,7 +105,10 @@ mod tests {
             head_init: HeadInit::Default,
         };
         let m: Mlp<Cpu> = cfg.init(&dev);
-        assert_eq!(m.num_params(), 784 * 256 + 256 + 256 * 256 + 256 + 256 * 10 + 10);
+        assert_eq!(
+            m.num_params(),
+            784 * 256 + 256 + 256 * 256 + 256 + 256 * 10 + 10
+        );
         let y = m.logits(Tensor::zeros([3, 784], &dev));
         assert_eq!(y.dims(), [3, 10]);
     }

@@ -242,7 +242,10 @@ mod tests {
 
     fn with_w(m: &Two<B>, w: [f64; 2]) -> Two<B> {
         let dev = Default::default();
-        let t = Tensor::from_data(TensorData::new(vec![w[0] as f32, w[1] as f32], [1, 2]), &dev);
+        let t = Tensor::from_data(
+            TensorData::new(vec![w[0] as f32, w[1] as f32], [1, 2]),
+            &dev,
+        );
         Two {
             w: Param::initialized(m.w.id, t.require_grad()),
         }
@@ -307,7 +310,10 @@ mod tests {
         let m1 = descend(&mut s, m0, h, t, 2e-4, 5000);
         let drop = quad_value([0.0, 0.0], h, t) - quad_value(w_of(&m1), h, t);
         let omega: f64 = s.snapshot()[0].omega.iter().map(|&v| v as f64).sum();
-        assert!(drop > 1.0, "the descent must make real progress, drop {drop}");
+        assert!(
+            drop > 1.0,
+            "the descent must make real progress, drop {drop}"
+        );
         assert!(
             ((omega - drop) / drop).abs() < 1e-3,
             "Σω = {omega}, loss drop = {drop}"
@@ -325,7 +331,10 @@ mod tests {
         for k in 0..2 {
             let drop_k = 0.5 * h[k][k] * (t[k] * t[k] - (w[k] - t[k]).powi(2));
             let om = snap[0].omega[k] as f64;
-            assert!(((om - drop_k) / drop_k).abs() < 1e-3, "ω_{k} = {om}, drop {drop_k}");
+            assert!(
+                ((om - drop_k) / drop_k).abs() < 1e-3,
+                "ω_{k} = {om}, drop {drop_k}"
+            );
         }
     }
 
@@ -355,7 +364,11 @@ mod tests {
         let snap = s.snapshot();
         // Ω uses the old anchor (denominator Δ² + ξ = 0.35, not ξ alone): 1/0.35.
         let om0 = 1.0 / (0.25 + xi);
-        assert!((snap[0].importance[0] as f64 - om0).abs() < 1e-5, "{:?}", snap[0]);
+        assert!(
+            (snap[0].importance[0] as f64 - om0).abs() < 1e-5,
+            "{:?}",
+            snap[0]
+        );
         // Negative contribution clamped: Ω_1 = max(0, -0.75/0.1625) = 0.
         assert_eq!(snap[0].importance[1], 0.0);
         assert_eq!(snap[0].anchor, vec![-0.5, 0.25]);
@@ -387,16 +400,28 @@ mod tests {
 
         let loss = quad_loss(&m2, h2, t2);
         let task = GradientsParams::from_grads(loss.backward(), &m2);
-        let g_task: Vec<f32> = task.get::<Inner, 2>(m2.w.id).unwrap().into_data().to_vec().unwrap();
+        let g_task: Vec<f32> = task
+            .get::<Inner, 2>(m2.w.id)
+            .unwrap()
+            .into_data()
+            .to_vec()
+            .unwrap();
         let total = Regularizer::before_step(&mut s, &m2, task);
-        let g_total: Vec<f32> =
-            total.get::<Inner, 2>(m2.w.id).unwrap().into_data().to_vec().unwrap();
+        let g_total: Vec<f32> = total
+            .get::<Inner, 2>(m2.w.id)
+            .unwrap()
+            .into_data()
+            .to_vec()
+            .unwrap();
         let mut penalty = 0.0;
         for k in 0..2 {
             let d = w[k] - snap.anchor[k] as f64;
             let want = 2.0 * c * snap.importance[k] as f64 * d;
             let got = (g_total[k] - g_task[k]) as f64;
-            assert!((got - want).abs() < 1e-4 * want.abs().max(1.0), "k={k}: {got} vs {want}");
+            assert!(
+                (got - want).abs() < 1e-4 * want.abs().max(1.0),
+                "k={k}: {got} vs {want}"
+            );
             penalty += c * snap.importance[k] as f64 * d * d;
         }
         let p = Regularizer::penalty(&s, &m2);
@@ -409,7 +434,12 @@ mod tests {
         let d = m2.w.val() - an;
         let pen = (d.clone() * d * om).sum().mul_scalar(c);
         let auto = GradientsParams::from_grads(pen.backward(), &m2);
-        let auto: Vec<f32> = auto.get::<Inner, 2>(m2.w.id).unwrap().into_data().to_vec().unwrap();
+        let auto: Vec<f32> = auto
+            .get::<Inner, 2>(m2.w.id)
+            .unwrap()
+            .into_data()
+            .to_vec()
+            .unwrap();
         for k in 0..2 {
             let closed = (g_total[k] - g_task[k]) as f64;
             assert!((auto[k] as f64 - closed).abs() < 1e-4 * closed.abs().max(1.0));
@@ -422,9 +452,19 @@ mod tests {
         let mut s = si(5.0, 1e-3, &m);
         let loss = quad_loss(&m, [[1.0, 0.0], [0.0, 1.0]], [0.0, 0.0]);
         let g = GradientsParams::from_grads(loss.backward(), &m);
-        let before: Vec<f32> = g.get::<Inner, 2>(m.w.id).unwrap().into_data().to_vec().unwrap();
+        let before: Vec<f32> = g
+            .get::<Inner, 2>(m.w.id)
+            .unwrap()
+            .into_data()
+            .to_vec()
+            .unwrap();
         let g = Regularizer::before_step(&mut s, &m, g);
-        let after: Vec<f32> = g.get::<Inner, 2>(m.w.id).unwrap().into_data().to_vec().unwrap();
+        let after: Vec<f32> = g
+            .get::<Inner, 2>(m.w.id)
+            .unwrap()
+            .into_data()
+            .to_vec()
+            .unwrap();
         assert_eq!(before, after);
         assert_eq!(Regularizer::penalty(&s, &m), 0.0);
     }

@@ -446,11 +446,13 @@ pub(crate) mod tests {
         sorted.sort();
         assert_eq!(sorted, vec![0, 1, 2, 3]);
         // 4 pixels give only 24 permutations; compare across all later tasks to be sure.
-        assert!(a.tasks[1..]
-            .iter()
-            .zip(&c.tasks[1..])
-            .any(|(x, y)| x.permutation != y.permutation)
-            || a.tasks[1].permutation != a.tasks[2].permutation);
+        assert!(
+            a.tasks[1..]
+                .iter()
+                .zip(&c.tasks[1..])
+                .any(|(x, y)| x.permutation != y.permutation)
+                || a.tasks[1].permutation != a.tasks[2].permutation
+        );
     }
 
     #[test]
@@ -498,6 +500,9 @@ pub(crate) mod tests {
             },
         );
         assert_eq!(s.tasks.len(), 2);
-        assert!(s.tasks.iter().all(|t| t.train.len() == 7 && t.eval.len() == 3));
+        assert!(s
+            .tasks
+            .iter()
+            .all(|t| t.train.len() == 7 && t.eval.len() == 3));
     }
 }

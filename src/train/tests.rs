@@ -85,7 +85,15 @@ fn masked_heads_get_no_importance_in_split_tasks() {
         },
     );
     let mut si = SynapticIntelligence::<B>::new(SiConfig { c: 1.0, xi: 1e-3 });
-    let (_m, out) = train_stream(mlp(10), &stream, Some(&mut si), &cfg(3), &Default::default(), &mut Silent).unwrap();
+    let (_m, out) = train_stream(
+        mlp(10),
+        &stream,
+        Some(&mut si),
+        &cfg(3),
+        &Default::default(),
+        &mut Silent,
+    )
+    .unwrap();
     assert!(out.accuracy_matrix[1][1] > 0.9, "{:?}", out.accuracy_matrix);
     let snap = si.snapshot();
     let head_w = snap.iter().find(|p| p.path == "layers.1.weight").unwrap();
@@ -97,7 +105,11 @@ fn masked_heads_get_no_importance_in_split_tasks() {
             assert_eq!(*v, 0.0, "masked unit {unit} got importance");
         }
     }
-    assert!(head_w.importance.iter().enumerate().any(|(k, &v)| k % 10 < 4 && v > 0.0));
+    assert!(head_w
+        .importance
+        .iter()
+        .enumerate()
+        .any(|(k, &v)| k % 10 < 4 && v > 0.0));
     assert!(head_b.importance[4..].iter().all(|&v| v == 0.0));
     assert!(head_b.importance[..4].iter().any(|&v| v > 0.0));
     // The masked units never moved either: compare with the same seed's fresh model.
@@ -158,10 +170,26 @@ fn si_walks_any_module_generically() {
     let (net, out) = train_stream(net, &stream, Some(&mut si), &cfg(2), &dev, &mut Silent).unwrap();
     let snap = si.snapshot();
     let paths: Vec<&str> = snap.iter().map(|p| p.path.as_str()).collect();
-    assert_eq!(paths, ["conv.weight", "conv.bias", "head.lin.weight", "head.lin.bias", "head.scale"]);
-    assert_eq!(snap.iter().map(|p| p.importance.len()).sum::<usize>(), n_params);
+    assert_eq!(
+        paths,
+        [
+            "conv.weight",
+            "conv.bias",
+            "head.lin.weight",
+            "head.lin.bias",
+            "head.scale"
+        ]
+    );
+    assert_eq!(
+        snap.iter().map(|p| p.importance.len()).sum::<usize>(),
+        n_params
+    );
     for p in &snap {
-        assert!(p.importance.iter().any(|&v| v > 0.0), "{} has no importance", p.path);
+        assert!(
+            p.importance.iter().any(|&v| v > 0.0),
+            "{} has no importance",
+            p.path
+        );
     }
     // Task 2 pulled against task 1's anchor; after its end the anchor moved to the weights.
     assert!(out.final_penalty[1] > 0.0);
@@ -231,22 +259,55 @@ fn si_with_large_c_keeps_a_task_that_finetune_forgets() {
         }
         .init::<B>(&Default::default())
     };
-    let (_, ft) = train_stream(model(), &stream, None, &tc, &Default::default(), &mut Silent).unwrap();
-    let mut si = SynapticIntelligence::<B>::new(SiConfig { c: 1000.0, xi: 1e-3 });
-    let (_, s) = train_stream(model(), &stream, Some(&mut si), &tc, &Default::default(), &mut Silent).unwrap();
-    eprintln!("finetune {:?}\nsi {:?}", ft.accuracy_matrix, s.accuracy_matrix);
+    let (_, ft) = train_stream(
+        model(),
+        &stream,
+        None,
+        &tc,
+        &Default::default(),
+        &mut Silent,
+    )
+    .unwrap();
+    let mut si = SynapticIntelligence::<B>::new(SiConfig {
+        c: 1000.0,
+        xi: 1e-3,
+    });
+    let (_, s) = train_stream(
+        model(),
+        &stream,
+        Some(&mut si),
+        &tc,
+        &Default::default(),
+        &mut Silent,
+    )
+    .unwrap();
+    eprintln!(
+        "finetune {:?}\nsi {:?}",
+        ft.accuracy_matrix, s.accuracy_matrix
+    );
     assert!(ft.accuracy_matrix[0][0] > 0.95 && s.accuracy_matrix[0][0] > 0.95);
-    assert!(ft.accuracy_matrix[1][0] < 0.2, "finetune kept task 1: {:?}", ft.accuracy_matrix);
-    assert!(s.accuracy_matrix[1][0] > 0.8, "SI lost task 1: {:?}", s.accuracy_matrix);
+    assert!(
+        ft.accuracy_matrix[1][0] < 0.2,
+        "finetune kept task 1: {:?}",
+        ft.accuracy_matrix
+    );
+    assert!(
+        s.accuracy_matrix[1][0] > 0.8,
+        "SI lost task 1: {:?}",
+        s.accuracy_matrix
+    );
 }
 
 #[test]
 fn masked_cross_entropy_matches_hand_value() {
     let dev = Default::default();
-    let logits = Tensor::<crate::backend::Cpu, 2>::from_data([[1.0f32, 2.0, 3.0], [0.0, 0.0, 5.0]], &dev);
+    let logits =
+        Tensor::<crate::backend::Cpu, 2>::from_data([[1.0f32, 2.0, 3.0], [0.0, 0.0, 5.0]], &dev);
     let y = Tensor::<crate::backend::Cpu, 1, burn::tensor::Int>::from_data([1i64, 0], &dev);
     let mask = output_mask::<crate::backend::Cpu>(3, Some(&[0, 1]), &dev);
-    let got: f64 = masked_cross_entropy(logits, y, mask.as_ref()).into_scalar().elem();
+    let got: f64 = masked_cross_entropy(logits, y, mask.as_ref())
+        .into_scalar()
+        .elem();
     // Row 1: softmax over (1,2) -> -log(e²/(e+e²)); row 2: over (0,0) -> log 2.
     let r1 = -(2.0f64.exp() / (1.0f64.exp() + 2.0f64.exp())).ln();
     let want = (r1 + 2.0f64.ln()) / 2.0;

@@ -1,0 +1,305 @@
+//! End-to-end tests of the `synaptic` binary on a small slice of real MNIST.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_synaptic"))
+}
+
+fn mnist() -> Option<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/mnist");
+    if dir.join("train-images-idx3-ubyte.gz").exists() {
+        Some(dir)
+    } else {
+        eprintln!("skipped: real MNIST not found at {}", dir.display());
+        None
+    }
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Asserts a bad-input failure: exit code 2, one `error:` line, no result file.
+fn assert_bad_input(o: &Output, needle: &str, out: &Path) {
+    let err = stderr(o);
+    assert_eq!(o.status.code(), Some(2), "stderr: {err}");
+    let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "want one line, got: {err}");
+    assert!(lines[0].starts_with("error: "), "{err}");
+    assert!(lines[0].contains(needle), "missing '{needle}' in: {err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(!out.join("result.json").exists());
+}
+
+const SMALL: &[&str] = &[
+    "--tasks",
+    "2",
+    "--train-limit",
+    "300",
+    "--test-limit",
+    "200",
+    "--epochs",
+    "1",
+];
+
+#[test]
+fn run_writes_result_json_matching_the_contract() {
+    let Some(data) = mnist() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("run");
+    let o = bin()
+        .args([
+            "run",
+            "--benchmark",
+            "split-mnist",
+            "--method",
+            "si",
+            "--data-dir",
+        ])
+        .arg(&data)
+        .args(SMALL)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    // Not a terminal: one plain progress line per epoch, and a line per finished task.
+    let err = stderr(&o);
+    assert!(
+        err.contains("task 1/2 (digits 0,1) epoch 1/1: loss"),
+        "{err}"
+    );
+    assert!(err.contains("after task 2/2"), "{err}");
+
+    let r: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("result.json")).unwrap()).unwrap();
+    assert_eq!(r["benchmark"], "split-mnist");
+    assert_eq!(r["scenario"], "task");
+    assert_eq!(r["method"], "si");
+    assert_eq!(r["seed"], 0);
+    assert_eq!(r["version"], env!("CARGO_PKG_VERSION"));
+    let cfg = &r["config"];
+    assert_eq!(cfg["c"], 1.0);
+    assert_eq!(cfg["xi"], 1e-3);
+    assert_eq!(cfg["batch_size"], 64);
+    assert_eq!(cfg["epochs"], 1);
+    assert_eq!(cfg["reset_optimizer"], true);
+    assert_eq!(cfg["head_init"], "default");
+    let m = r["accuracy_matrix"].as_array().unwrap();
+    assert_eq!(m.len(), 2);
+    for row in m {
+        let row = row.as_array().unwrap();
+        assert_eq!(row.len(), 2);
+        for v in row {
+            let v = v.as_f64().unwrap();
+            assert!((0.0..=1.0).contains(&v));
+        }
+    }
+    // Digits 0/1 are easy: one epoch on 300 images learns them.
+    assert!(m[0][0].as_f64().unwrap() > 0.9, "{m:?}");
+    let acc = r["average_accuracy"].as_f64().unwrap();
+    let last: f64 = m[1]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .sum::<f64>()
+        / 2.0;
+    assert!((acc - last).abs() < 1e-12);
+    assert_eq!(r["mean_seen_accuracy"].as_array().unwrap().len(), 2);
+    let bwt = m[1][0].as_f64().unwrap() - m[0][0].as_f64().unwrap();
+    assert!((r["backward_transfer"].as_f64().unwrap() - bwt).abs() < 1e-12);
+    assert!((r["forgetting"].as_f64().unwrap() + bwt).abs() < 1e-12);
+    for k in ["forward_transfer", "train_seconds", "total_seconds"] {
+        assert!(r[k].as_f64().unwrap().is_finite(), "{k}");
+    }
+    assert!(r["total_seconds"].as_f64().unwrap() >= r["train_seconds"].as_f64().unwrap());
+
+    let csv = std::fs::read_to_string(out.join("accuracy.csv")).unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines[0], "after_task,task_1,task_2,mean_seen");
+    assert_eq!(lines.len(), 3);
+    // No temporary files left behind.
+    let mut names: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["accuracy.csv", "result.json"]);
+}
+
+#[test]
+fn same_seed_gives_the_same_numbers_and_quiet_prints_nothing() {
+    let Some(data) = mnist() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let mut results = Vec::new();
+    for name in ["a", "b"] {
+        let out = tmp.path().join(name);
+        let o = bin()
+            .args([
+                "run",
+                "--benchmark",
+                "permuted-mnist",
+                "--method",
+                "si",
+                "--hidden",
+                "32",
+            ])
+            .args(["--threads", "1", "--quiet", "--data-dir"])
+            .arg(&data)
+            .args(SMALL)
+            .arg("--out")
+            .arg(&out)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert!(
+            o.stderr.is_empty() && o.stdout.is_empty(),
+            "--quiet printed something"
+        );
+        let r: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(out.join("result.json")).unwrap()).unwrap();
+        assert_eq!(r["scenario"], "domain");
+        assert_eq!(r["config"]["reset_optimizer"], false);
+        results.push(r["accuracy_matrix"].clone());
+    }
+    assert_eq!(results[0], results[1]);
+}
+
+#[test]
+fn missing_data_is_a_one_line_error_with_exit_code_2() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("run");
+    let o = bin()
+        .args(["run", "--benchmark", "split-mnist", "--data-dir"])
+        .arg(tmp.path())
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_bad_input(&o, "train-images-idx3-ubyte", &out);
+}
+
+#[test]
+fn corrupt_data_is_rejected_before_training() {
+    let Some(data) = mnist() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    std::fs::create_dir(&dir).unwrap();
+    for f in [
+        "train-images-idx3-ubyte.gz",
+        "t10k-images-idx3-ubyte.gz",
+        "t10k-labels-idx1-ubyte.gz",
+    ] {
+        std::fs::copy(data.join(f), dir.join(f)).unwrap();
+    }
+    // A labels file cut short, with no checksum list: the reader itself must notice.
+    let labels = std::fs::read(data.join("train-labels-idx1-ubyte.gz")).unwrap();
+    let raw = {
+        use std::io::Read;
+        let mut s = Vec::new();
+        flate2::read::GzDecoder::new(&labels[..])
+            .read_to_end(&mut s)
+            .unwrap();
+        s
+    };
+    std::fs::write(dir.join("train-labels-idx1-ubyte"), &raw[..raw.len() - 10]).unwrap();
+    let out = tmp.path().join("run");
+    let o = bin()
+        .args(["run", "--benchmark", "split-mnist", "--data-dir"])
+        .arg(&dir)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_bad_input(&o, "truncated", &out);
+
+    // The full file back, but a checksum list that disagrees with it.
+    std::fs::write(dir.join("train-labels-idx1-ubyte"), &raw).unwrap();
+    std::fs::write(
+        dir.join("SHA256SUMS.uncompressed"),
+        format!("{}  train-labels-idx1-ubyte\n", "0".repeat(64)),
+    )
+    .unwrap();
+    let o = bin()
+        .args(["run", "--benchmark", "split-mnist", "--data-dir"])
+        .arg(&dir)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_bad_input(&o, "train-labels-idx1-ubyte", &out);
+}
+
+#[test]
+fn bad_options_are_one_line_errors_with_exit_code_2() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("run");
+    let cases: &[(&[&str], &str)] = &[
+        (&["--benchmark", "split-cifar"], "unknown benchmark"),
+        (
+            &["--benchmark", "split-mnist", "--method", "magic"],
+            "unknown method",
+        ),
+        (&["--benchmark", "split-mnist", "--c", "-1"], "--c"),
+        (&["--benchmark", "split-mnist", "--xi", "0"], "--xi"),
+        (&["--benchmark", "split-mnist", "--epochs", "0"], "--epochs"),
+        (
+            &["--benchmark", "split-mnist", "--batch-size", "0"],
+            "--batch-size",
+        ),
+        (&["--benchmark", "split-mnist", "--tasks", "9"], "--tasks"),
+        (
+            &["--benchmark", "split-mnist", "--scenario", "tasks"],
+            "unknown scenario",
+        ),
+        (&["--method", "si"], "--benchmark"),
+    ];
+    for (args, needle) in cases {
+        let o = bin()
+            .arg("run")
+            .args(*args)
+            .arg("--out")
+            .arg(&out)
+            .output()
+            .unwrap();
+        assert_bad_input(&o, needle, &out);
+    }
+    let cfg = tmp.path().join("bad.toml");
+    std::fs::write(&cfg, "benchmark = \"split-mnist\"\nepochz = 2\n").unwrap();
+    let o = bin()
+        .arg("run")
+        .arg("--config")
+        .arg(&cfg)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_bad_input(&o, "epochz", &out);
+}
+
+#[cfg(not(feature = "cuda"))]
+#[test]
+fn cuda_backend_without_the_feature_says_how_to_build_it() {
+    let Some(data) = mnist() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("run");
+    let o = bin()
+        .args([
+            "run",
+            "--benchmark",
+            "split-mnist",
+            "--backend",
+            "cuda",
+            "--quiet",
+            "--data-dir",
+        ])
+        .arg(&data)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_bad_input(&o, "--features cuda", &out);
+}
