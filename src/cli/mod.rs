@@ -177,12 +177,7 @@ fn cmd_run(args: RunArgs, started: Instant) -> anyhow::Result<()> {
         None => None,
     };
     let cfg = RunConfig::resolve(file.as_ref(), &args.overrides())?;
-    if cfg.threads > 0 {
-        // Fails only if a pool exists already, which cannot happen this early.
-        let _ = rayon::ThreadPoolBuilder::new()
-            .num_threads(cfg.threads)
-            .build_global();
-    }
+    crate::backend::init_cpu_threads(cfg.threads);
     let data_dir = resolve_data_dir(args.data_dir.as_deref());
     let dataset = Arc::new(load_idx_dataset(&data_dir, 10)?);
     let mut obs = progress::Progress::new(&cfg, args.quiet);

@@ -12,10 +12,12 @@ pub struct Progress {
     bar: Option<ProgressBar>,
     quiet: bool,
     tasks: usize,
-    task: usize,
     task_name: String,
     loss_sum: f64,
     loss_n: usize,
+    steps_per_epoch: usize,
+    epochs: usize,
+    done: usize,
 }
 
 impl Progress {
@@ -36,10 +38,12 @@ impl Progress {
             bar,
             quiet,
             tasks: cfg.tasks,
-            task: 0,
             task_name: String::new(),
             loss_sum: 0.0,
             loss_n: 0,
+            steps_per_epoch: 1,
+            epochs: 1,
+            done: 0,
         }
     }
 
@@ -75,8 +79,10 @@ impl Progress {
 
 impl Observer for Progress {
     fn task_start(&mut self, task: usize, name: &str, steps: usize, epochs: usize) {
-        self.task = task;
         self.task_name = name.to_string();
+        self.steps_per_epoch = steps.max(1);
+        self.epochs = epochs;
+        self.done = 0;
         if let Some(b) = &self.bar {
             b.set_length((steps * epochs) as u64);
             b.set_position(0);
@@ -89,8 +95,14 @@ impl Observer for Progress {
         if let Some(b) = &self.bar {
             self.loss_sum += loss;
             self.loss_n += 1;
+            self.done += 1;
             if self.loss_n == 20 {
-                b.set_message(format!("loss {:.4}", self.loss_sum / 20.0));
+                let epoch = (self.done - 1) / self.steps_per_epoch + 1;
+                b.set_message(format!(
+                    "epoch {epoch}/{} loss {:.4}",
+                    self.epochs,
+                    self.loss_sum / 20.0
+                ));
                 self.loss_sum = 0.0;
                 self.loss_n = 0;
             }
