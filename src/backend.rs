@@ -78,21 +78,37 @@ pub fn init_cpu_threads(threads: usize) {
 
 #[cfg(test)]
 mod tests {
+    #[cfg(target_arch = "x86_64")]
+    fn mxcsr() -> u32 {
+        let mut csr: u32 = 0;
+        // SAFETY: stores this thread's MXCSR into a local.
+        unsafe { std::arch::asm!("stmxcsr [{}]", in(reg) &mut csr, options(nostack)) };
+        csr
+    }
+
+    #[cfg(target_arch = "x86_64")]
     #[test]
     fn subnormals_flush_to_zero_after_the_call() {
-        let tiny = std::hint::black_box(1e-30f32);
-        let scale = std::hint::black_box(1e-10f32);
-        // Run on a fresh thread so the test harness's threads keep their defaults.
-        let (before, after) = std::thread::spawn(move || {
-            let before = tiny * scale;
+        let (before, after, csr) = std::thread::spawn(|| {
+            // Start from IEEE behaviour whatever the thread inherited.
+            let csr = mxcsr() & !0x8040;
+            // SAFETY: loads a valid MXCSR value (the current one with FTZ and DAZ cleared).
+            unsafe { std::arch::asm!("ldmxcsr [{}]", in(reg) &csr, options(nostack, readonly)) };
+            // black_box on both sides pins the multiply between the MXCSR writes: LLVM does not
+            // model MXCSR and would otherwise move plain arithmetic across them.
+            let product = || {
+                std::hint::black_box(
+                    std::hint::black_box(1e-30f32) * std::hint::black_box(1e-10f32),
+                )
+            };
+            let before = product();
             super::flush_denormals();
-            (before, std::hint::black_box(tiny) * std::hint::black_box(scale))
+            (before, product(), mxcsr())
         })
         .join()
         .unwrap();
-        if cfg!(target_arch = "x86_64") {
-            assert!(before > 0.0 && before.is_subnormal());
-            assert_eq!(after, 0.0);
-        }
+        assert!(before > 0.0 && before.is_subnormal(), "{before:e}");
+        assert_eq!(after, 0.0);
+        assert_eq!(csr & 0x8040, 0x8040);
     }
 }

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::backend::BackendKind;
 use crate::model::HeadInit;
 use crate::scenario::{Benchmark, EvalOn, Scenario};
+use crate::train::TrainConfig;
 
 /// Training method.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -53,22 +54,9 @@ pub struct RunConfig {
     pub c: f64,
     /// SI damping ξ.
     pub xi: f64,
-    /// Epochs per task.
-    pub epochs: usize,
-    /// Minibatch size.
-    pub batch_size: usize,
-    /// Adam learning rate.
-    pub lr: f64,
-    /// Adam β1.
-    pub beta1: f64,
-    /// Adam β2.
-    pub beta2: f64,
-    /// Adam ε.
-    pub epsilon: f64,
-    /// Fresh Adam state at each task start.
-    pub reset_optimizer: bool,
-    /// Seed of initialisation, minibatch order and permutations.
-    pub seed: u64,
+    /// Optimisation: epochs, batch size, Adam, reset, seed (flattened into the same table).
+    #[serde(flatten)]
+    pub train: TrainConfig,
     /// Number of tasks run (the benchmark's full count unless limited).
     pub tasks: usize,
     /// Training examples per task (0: all).
@@ -85,8 +73,6 @@ pub struct RunConfig {
     pub backend: BackendKind,
     /// CPU threads (0: one per core).
     pub threads: usize,
-    /// Evaluation minibatch size (does not change results).
-    pub eval_batch_size: usize,
 }
 
 /// Overrides from a TOML file or the command line; absent fields keep the default.
@@ -140,15 +126,18 @@ impl RunConfig {
             method,
             c: if method == Method::Finetune { 0.0 } else { c },
             xi,
-            epochs,
-            batch_size: batch,
-            lr: 1e-3,
-            beta1: 0.9,
-            beta2: 0.999,
-            // PyTorch's default, which the peer uses (burn's own default is 1e-5).
-            epsilon: 1e-8,
-            reset_optimizer: reset,
-            seed: 0,
+            train: TrainConfig {
+                epochs,
+                batch_size: batch,
+                lr: 1e-3,
+                beta1: 0.9,
+                beta2: 0.999,
+                // PyTorch's default, which the peer uses (burn's own default is 1e-5).
+                epsilon: 1e-8,
+                reset_optimizer: reset,
+                seed: 0,
+                eval_batch_size: 1000,
+            },
             tasks: benchmark.full_tasks(),
             train_limit: 0,
             test_limit: 0,
@@ -157,7 +146,6 @@ impl RunConfig {
             head_init: HeadInit::Default,
             backend: BackendKind::Cpu,
             threads: 0,
-            eval_batch_size: 1000,
         }
     }
 
@@ -189,9 +177,11 @@ impl RunConfig {
         macro_rules! set {
             ($($f:ident),*) => { $( if let Some(v) = o.$f.clone() { self.$f = v; } )* };
         }
-        set!(
-            c,
-            xi,
+        macro_rules! set_train {
+            ($($f:ident),*) => { $( if let Some(v) = o.$f.clone() { self.train.$f = v; } )* };
+        }
+        set!(c, xi, train_limit, test_limit, hidden, threads);
+        set_train!(
             epochs,
             batch_size,
             lr,
@@ -201,7 +191,7 @@ impl RunConfig {
             reset_optimizer,
             seed
         );
-        set!(train_limit, test_limit, hidden, threads, eval_batch_size);
+        set_train!(eval_batch_size);
         if let Some(t) = o.tasks {
             self.tasks = t;
         }
@@ -234,20 +224,20 @@ impl RunConfig {
             return Err(bad(format!("--c must be a number >= 0, got {}", self.c)));
         }
         finite_pos("xi", self.xi)?;
-        finite_pos("lr", self.lr)?;
-        finite_pos("epsilon", self.epsilon)?;
-        for (name, b) in [("beta1", self.beta1), ("beta2", self.beta2)] {
+        finite_pos("lr", self.train.lr)?;
+        finite_pos("epsilon", self.train.epsilon)?;
+        for (name, b) in [("beta1", self.train.beta1), ("beta2", self.train.beta2)] {
             if !(0.0..1.0).contains(&b) {
                 return Err(bad(format!("--{name} must be in [0, 1), got {b}")));
             }
         }
-        if self.epochs == 0 {
+        if self.train.epochs == 0 {
             return Err(bad("--epochs must be at least 1"));
         }
-        if self.batch_size == 0 {
+        if self.train.batch_size == 0 {
             return Err(bad("--batch-size must be at least 1"));
         }
-        if self.eval_batch_size == 0 {
+        if self.train.eval_batch_size == 0 {
             return Err(bad("eval_batch_size must be at least 1"));
         }
         if self.tasks == 0 || self.tasks > full {
@@ -288,13 +278,19 @@ mod tests {
     #[test]
     fn benchmark_defaults_follow_the_paper() {
         let s = RunConfig::resolve(None, &flags("split-mnist")).unwrap();
-        assert_eq!((s.c, s.xi, s.epochs, s.batch_size), (1.0, 1e-3, 10, 64));
-        assert!(s.reset_optimizer);
+        assert_eq!(
+            (s.c, s.xi, s.train.epochs, s.train.batch_size),
+            (1.0, 1e-3, 10, 64)
+        );
+        assert!(s.train.reset_optimizer);
         assert_eq!(s.hidden, vec![256, 256]);
         assert_eq!(s.scenario, Scenario::Task);
         let p = RunConfig::resolve(None, &flags("permuted-mnist")).unwrap();
-        assert_eq!((p.c, p.xi, p.epochs, p.batch_size), (0.1, 0.1, 20, 256));
-        assert!(!p.reset_optimizer);
+        assert_eq!(
+            (p.c, p.xi, p.train.epochs, p.train.batch_size),
+            (0.1, 0.1, 20, 256)
+        );
+        assert!(!p.train.reset_optimizer);
         assert_eq!(p.hidden, vec![2000, 2000]);
         assert_eq!(p.scenario, Scenario::Domain);
     }
@@ -305,7 +301,7 @@ mod tests {
         let mut f = flags("split-mnist");
         f.epochs = Some(2);
         let cfg = RunConfig::resolve(Some(&file), &f).unwrap();
-        assert_eq!(cfg.epochs, 2);
+        assert_eq!(cfg.train.epochs, 2);
         assert_eq!(cfg.method, Method::Finetune);
         assert_eq!(cfg.c, 0.0);
     }

@@ -12,7 +12,7 @@ use crate::model::{Mlp, MlpConfig};
 use crate::regularizer::{Regularizer, SiConfig, SynapticIntelligence};
 use crate::report::RunResult;
 use crate::scenario::{StreamOptions, TaskStream};
-use crate::train::{train_stream, Observer, TrainConfig, TrainError};
+use crate::train::{train_stream, Observer, TrainError};
 
 /// Builds the task stream a config describes.
 pub fn build_stream(cfg: &RunConfig, dataset: Arc<Dataset>) -> TaskStream {
@@ -20,7 +20,7 @@ pub fn build_stream(cfg: &RunConfig, dataset: Arc<Dataset>) -> TaskStream {
         cfg.benchmark,
         cfg.scenario,
         dataset,
-        cfg.seed,
+        cfg.train.seed,
         StreamOptions {
             tasks: cfg.tasks,
             train_limit: cfg.train_limit,
@@ -28,21 +28,6 @@ pub fn build_stream(cfg: &RunConfig, dataset: Arc<Dataset>) -> TaskStream {
             eval_on: cfg.eval_on,
         },
     )
-}
-
-/// The optimisation part of a config.
-pub fn train_config(cfg: &RunConfig) -> TrainConfig {
-    TrainConfig {
-        epochs: cfg.epochs,
-        batch_size: cfg.batch_size,
-        lr: cfg.lr,
-        beta1: cfg.beta1,
-        beta2: cfg.beta2,
-        epsilon: cfg.epsilon,
-        reset_optimizer: cfg.reset_optimizer,
-        seed: cfg.seed,
-        eval_batch_size: cfg.eval_batch_size,
-    }
 }
 
 /// Runs `cfg` on backend `B`; `started` is when the process began (for `total_seconds`).
@@ -54,7 +39,7 @@ pub fn run<B: AutodiffBackend>(
     started: Instant,
 ) -> Result<RunResult, TrainError> {
     let stream = build_stream(cfg, dataset.clone());
-    B::seed(device, cfg.seed);
+    B::seed(device, cfg.train.seed);
     let model: Mlp<B> = MlpConfig {
         inputs: stream.inputs(),
         hidden: cfg.hidden.clone(),
@@ -70,14 +55,14 @@ pub fn run<B: AutodiffBackend>(
         Method::Si => Some(&mut si),
         Method::Finetune => None,
     };
-    let (_model, out) = train_stream(model, &stream, reg, &train_config(cfg), device, observer)?;
+    let (_model, out) = train_stream(model, &stream, reg, &cfg.train, device, observer)?;
     let m = metrics::compute(&out.accuracy_matrix, &out.initial_accuracy);
     Ok(RunResult {
         version: env!("CARGO_PKG_VERSION").to_string(),
         benchmark: cfg.benchmark.name().to_string(),
         scenario: cfg.scenario.to_string(),
         method: cfg.method.name().to_string(),
-        seed: cfg.seed,
+        seed: cfg.train.seed,
         config: cfg.clone(),
         task_names: stream.tasks.iter().map(|t| t.name.clone()).collect(),
         accuracy_matrix: out.accuracy_matrix,

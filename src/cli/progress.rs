@@ -58,13 +58,13 @@ impl Progress {
             cfg.benchmark.name(),
             cfg.method.name(),
             cfg.scenario,
-            cfg.seed,
+            cfg.train.seed,
             cfg.c,
             cfg.xi,
             cfg.tasks,
-            cfg.epochs,
-            cfg.batch_size,
-            cfg.lr,
+            cfg.train.epochs,
+            cfg.train.batch_size,
+            cfg.train.lr,
             data.display()
         );
     }
