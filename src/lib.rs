@@ -6,6 +6,8 @@
 //! [`regularizer::SynapticIntelligence`], and call [`train::train_stream`]; or call SI's hooks
 //! from your own training loop (see `examples/custom_model.rs`).
 
+#![warn(missing_docs)]
+
 pub mod backend;
 pub mod cli;
 pub mod config;

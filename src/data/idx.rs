@@ -24,9 +24,13 @@ const MAX_PAYLOAD_BYTES: u64 = 1 << 32;
 /// A decoded IDX3 u8 image tensor: `n` images of `rows` x `cols` pixels, row-major.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IdxImages {
+    /// Number of images.
     pub n: usize,
+    /// Image height.
     pub rows: usize,
+    /// Image width.
     pub cols: usize,
+    /// `n * rows * cols` pixels.
     pub pixels: Vec<u8>,
 }
 

@@ -11,18 +11,23 @@ use sha2::{Digest, Sha256};
 const FIX: &str = "re-download it or point --data-dir at a folder with valid MNIST IDX files";
 
 /// Everything that can go wrong locating, reading or validating a dataset; each message is one line.
+// Variant fields are named for what they hold and shown in the messages.
+#[allow(missing_docs)]
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {
+    /// A file could not be read.
     #[error("{}: cannot read: {source}; check it exists and is readable, or {FIX}", .path.display())]
     Io {
         path: PathBuf,
         source: std::io::Error,
     },
+    /// Neither the plain nor the gzip file exists.
     #[error(
         "{}: neither {name}.gz nor {name} found; pass --data-dir DIR or set SYNAPTIC_DATA to a folder holding the MNIST IDX files",
         .dir.display()
     )]
     Missing { dir: PathBuf, name: String },
+    /// The header's magic number is not the expected IDX type.
     #[error(
         "{}: not the expected IDX file: expected magic {expected:#010x} ({}), found {found:#010x} ({}); {FIX}",
         .path.display(), magic_kind(*.expected), magic_kind(*.found)
@@ -32,6 +37,7 @@ pub enum DataError {
         expected: u32,
         found: u32,
     },
+    /// The file is shorter than its header says.
     #[error("{}: truncated: {what} = {expected} bytes, file has {actual}; {FIX}", .path.display())]
     Truncated {
         path: PathBuf,
@@ -39,6 +45,7 @@ pub enum DataError {
         expected: u64,
         actual: u64,
     },
+    /// The file is longer than its header says.
     #[error(
         "{}: {} unexpected trailing bytes: {what} = {expected} bytes, file has {actual}; {FIX}",
         .path.display(), .actual.saturating_sub(*.expected)
@@ -49,12 +56,16 @@ pub enum DataError {
         expected: u64,
         actual: u64,
     },
+    /// Zero, overflowing or inconsistent dimensions.
     #[error("{}: bad dimensions: {detail}; {FIX}", .path.display())]
     BadDims { path: PathBuf, detail: String },
+    /// The gzip stream is corrupt.
     #[error("{}: corrupt gzip data: {detail}; {FIX}", .path.display())]
     BadGzip { path: PathBuf, detail: String },
+    /// The file exceeds the size limit.
     #[error("{}: larger than the {limit}-byte limit, so not an MNIST file; {FIX}", .path.display())]
     TooLarge { path: PathBuf, limit: u64 },
+    /// A label is not below the number of classes.
     #[error(
         "{}: label {label} at index {index} is not below num_classes = {num_classes}; {FIX}",
         .path.display()
@@ -65,6 +76,7 @@ pub enum DataError {
         label: u8,
         num_classes: u8,
     },
+    /// Images and labels files disagree on the number of examples.
     #[error(
         "{} has {n_images} images but {} has {n_labels} labels; {FIX}",
         .images.display(), .labels.display()
@@ -75,6 +87,7 @@ pub enum DataError {
         n_images: usize,
         n_labels: usize,
     },
+    /// The SHA-256 differs from the one in the checksum list.
     #[error(
         "{}: sha256 {actual} does not match {expected} listed in SHA256SUMS or SHA256SUMS.uncompressed; the file is corrupt or not the listed one: {FIX}",
         .path.display()
@@ -84,6 +97,7 @@ pub enum DataError {
         expected: String,
         actual: String,
     },
+    /// A line of a checksum list is malformed.
     #[error(
         "{}: line {line}: {detail}; expected `<64 hex digits>  <file name>` as written by sha256sum",
         .path.display()
@@ -107,11 +121,17 @@ fn magic_kind(magic: u32) -> String {
 /// One split of an image-classification dataset: `n` images of `rows` x `cols` u8 pixels.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImageSet {
+    /// All pixels, image after image, row-major.
     pub images: Vec<u8>,
+    /// One label per image.
     pub labels: Vec<u8>,
+    /// Number of images.
     pub n: usize,
+    /// `rows * cols`.
     pub pixels_per_image: usize,
+    /// Image height.
     pub rows: usize,
+    /// Image width.
     pub cols: usize,
 }
 
@@ -135,8 +155,11 @@ impl ImageSet {
 /// A train/test pair loaded from one folder of IDX files.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Dataset {
+    /// The training split.
     pub train: ImageSet,
+    /// The test split.
     pub test: ImageSet,
+    /// The folder it was read from.
     pub dir: PathBuf,
 }
 
