@@ -280,6 +280,24 @@ fn bad_options_are_one_line_errors_with_exit_code_2() {
     assert_bad_input(&o, "epochz", &out);
 }
 
+#[test]
+fn unwritable_out_folder_fails_before_training() {
+    let tmp = tempfile::tempdir().unwrap();
+    // A regular file where the output folder should go.
+    let blocker = tmp.path().join("file");
+    std::fs::write(&blocker, b"x").unwrap();
+    let out = blocker.join("run");
+    // The data folder is missing too: the error must be about --out, found first.
+    let o = bin()
+        .args(["run", "--benchmark", "permuted-mnist", "--data-dir"])
+        .arg(tmp.path().join("no-data"))
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_bad_input(&o, "--out", &out);
+}
+
 #[cfg(not(feature = "cuda"))]
 #[test]
 fn cuda_backend_without_the_feature_says_how_to_build_it() {

@@ -178,6 +178,13 @@ fn cmd_run(args: RunArgs, started: Instant) -> anyhow::Result<()> {
     };
     let cfg = RunConfig::resolve(file.as_ref(), &args.overrides())?;
     crate::backend::init_cpu_threads(cfg.threads);
+    // Checked before training, so that an hour of work is not lost to a bad --out.
+    crate::report::check_writable(&args.out).map_err(|e| {
+        anyhow::anyhow!(
+            "cannot write to --out folder {}: {e}; pass a writable folder",
+            args.out.display()
+        )
+    })?;
     let data_dir = resolve_data_dir(args.data_dir.as_deref());
     let dataset = Arc::new(load_idx_dataset(&data_dir, 10)?);
     let mut obs = progress::Progress::new(&cfg, args.quiet);

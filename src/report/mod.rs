@@ -82,6 +82,14 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     result
 }
 
+/// Creates `dir` if needed and proves a file can be written there.
+pub fn check_writable(dir: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let probe = dir.join(format!(".synaptic-probe{}", std::process::id()));
+    std::fs::write(&probe, b"")?;
+    std::fs::remove_file(&probe)
+}
+
 /// The accuracy matrix as CSV: one row per "after task i", one column per task.
 pub fn accuracy_csv(r: &RunResult) -> String {
     let t = r.accuracy_matrix.len();
