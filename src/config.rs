@@ -213,33 +213,43 @@ impl RunConfig {
     /// Checks every number for range; the message names the option and the accepted range.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let full = self.benchmark.full_tasks();
-        let finite_pos = |name: &str, v: f64| {
-            if v.is_finite() && v > 0.0 {
+        // Training runs in f32: a value outside its normal range would turn into 0 or inf.
+        let (lo, hi) = (f32::MIN_POSITIVE as f64, f32::MAX as f64 / 4.0);
+        let positive = |name: &str, v: f64| {
+            if v.is_finite() && (lo..=hi).contains(&v) {
                 Ok(())
             } else {
-                Err(bad(format!("--{name} must be a positive number, got {v}")))
+                Err(bad(format!(
+                    "--{name} must be a positive number between {lo:e} and {hi:e}, got {v}"
+                )))
             }
         };
-        if !(self.c.is_finite() && self.c >= 0.0) {
-            return Err(bad(format!("--c must be a number >= 0, got {}", self.c)));
+        if !(self.c == 0.0 || positive("c", self.c).is_ok()) {
+            return Err(bad(format!(
+                "--c must be 0 or a positive number between {lo:e} and {hi:e}, got {}",
+                self.c
+            )));
         }
-        finite_pos("xi", self.xi)?;
-        finite_pos("lr", self.train.lr)?;
-        finite_pos("epsilon", self.train.epsilon)?;
+        positive("xi", self.xi)?;
+        positive("lr", self.train.lr)?;
+        positive("epsilon", self.train.epsilon)?;
         for (name, b) in [("beta1", self.train.beta1), ("beta2", self.train.beta2)] {
             if !(0.0..1.0).contains(&b) {
                 return Err(bad(format!("--{name} must be in [0, 1), got {b}")));
             }
         }
-        if self.train.epochs == 0 {
-            return Err(bad("--epochs must be at least 1"));
-        }
-        if self.train.batch_size == 0 {
-            return Err(bad("--batch-size must be at least 1"));
-        }
-        if self.train.eval_batch_size == 0 {
-            return Err(bad("eval_batch_size must be at least 1"));
-        }
+        let in_range = |name: &str, v: usize, max: usize| {
+            if (1..=max).contains(&v) {
+                Ok(())
+            } else {
+                Err(bad(format!(
+                    "--{name} must be between 1 and {max}, got {v}"
+                )))
+            }
+        };
+        in_range("epochs", self.train.epochs, 100_000)?;
+        in_range("batch-size", self.train.batch_size, 1 << 20)?;
+        in_range("eval_batch_size", self.train.eval_batch_size, 1 << 20)?;
         if self.tasks == 0 || self.tasks > full {
             return Err(bad(format!(
                 "--tasks must be between 1 and {full} for {}, got {}",
@@ -247,8 +257,19 @@ impl RunConfig {
                 self.tasks
             )));
         }
-        if self.hidden.contains(&0) {
-            return Err(bad("--hidden widths must be at least 1"));
+        for &w in &self.hidden {
+            in_range("hidden", w, 1 << 16)?;
+        }
+        if self.threads > 1024 {
+            return Err(bad(format!(
+                "--threads must be at most 1024 (0: one per core), got {}",
+                self.threads
+            )));
+        }
+        if self.backend == BackendKind::Cuda && !cfg!(feature = "cuda") {
+            return Err(bad(
+                "--backend cuda: this binary was built without CUDA: rebuild with `CUDARC_CUDA_VERSION=13000 cargo build --release --features cuda`, or use --backend cpu",
+            ));
         }
         Ok(())
     }

@@ -108,7 +108,14 @@ fn run_writes_result_json_matching_the_contract() {
         .sum::<f64>()
         / 2.0;
     assert!((acc - last).abs() < 1e-12);
-    assert_eq!(r["mean_seen_accuracy"].as_array().unwrap().len(), 2);
+    let at = |i: usize, j: usize| m[i][j].as_f64().unwrap();
+    let seen = r["mean_seen_accuracy"].as_array().unwrap();
+    assert_eq!(seen.len(), 2);
+    assert!((seen[0].as_f64().unwrap() - at(0, 0)).abs() < 1e-12);
+    assert!((seen[1].as_f64().unwrap() - acc).abs() < 1e-12);
+    let b = r["initial_accuracy"].as_array().unwrap();
+    let fwt = at(0, 1) - b[1].as_f64().unwrap();
+    assert!((r["forward_transfer"].as_f64().unwrap() - fwt).abs() < 1e-12);
     let bwt = m[1][0].as_f64().unwrap() - m[0][0].as_f64().unwrap();
     assert!((r["backward_transfer"].as_f64().unwrap() - bwt).abs() < 1e-12);
     assert!((r["forgetting"].as_f64().unwrap() + bwt).abs() < 1e-12);
@@ -119,7 +126,7 @@ fn run_writes_result_json_matching_the_contract() {
 
     let csv = std::fs::read_to_string(out.join("accuracy.csv")).unwrap();
     let lines: Vec<&str> = csv.lines().collect();
-    assert_eq!(lines[0], "after_task,task_1,task_2,mean_seen");
+    assert_eq!(lines[0], "after_task,task_0,task_1,mean_seen");
     assert_eq!(lines.len(), 3);
     // No temporary files left behind.
     let mut names: Vec<String> = std::fs::read_dir(&out)
@@ -278,6 +285,79 @@ fn bad_options_are_one_line_errors_with_exit_code_2() {
         .output()
         .unwrap();
     assert_bad_input(&o, "epochz", &out);
+}
+
+#[test]
+fn synaptic_data_is_used_and_data_dir_overrides_it() {
+    let Some(data) = mnist() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let empty = tmp.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let out = tmp.path().join("run");
+    let o = bin()
+        .env("SYNAPTIC_DATA", &empty)
+        .args(["run", "--benchmark", "split-mnist", "--quiet", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_bad_input(&o, &empty.display().to_string(), &out);
+    let o = bin()
+        .env("SYNAPTIC_DATA", &empty)
+        .args(["run", "--benchmark", "split-mnist", "--quiet", "--data-dir"])
+        .arg(&data)
+        .args([
+            "--tasks",
+            "1",
+            "--train-limit",
+            "64",
+            "--test-limit",
+            "64",
+            "--epochs",
+            "1",
+        ])
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let r: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("result.json")).unwrap()).unwrap();
+    assert_eq!(r["data_dir"], data.display().to_string());
+}
+
+#[test]
+fn diverging_loss_stops_with_a_named_step_and_no_result() {
+    let Some(data) = mnist() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("run");
+    let o = bin()
+        .args([
+            "run",
+            "--benchmark",
+            "split-mnist",
+            "--lr",
+            "1e30",
+            "--data-dir",
+        ])
+        .arg(&data)
+        .args([
+            "--tasks",
+            "1",
+            "--train-limit",
+            "640",
+            "--test-limit",
+            "64",
+            "--quiet",
+        ])
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_bad_input(
+        &o,
+        "loss is not finite (NaN or inf) at task 1, epoch 1, step",
+        &out,
+    );
 }
 
 #[test]

@@ -81,10 +81,12 @@ impl Observer for Progress {
     fn task_start(&mut self, task: usize, name: &str, steps: usize, epochs: usize) {
         self.task_name = name.to_string();
         self.steps_per_epoch = steps.max(1);
+        self.loss_sum = 0.0;
+        self.loss_n = 0;
         self.epochs = epochs;
         self.done = 0;
         if let Some(b) = &self.bar {
-            b.set_length((steps * epochs) as u64);
+            b.set_length(steps.saturating_mul(epochs) as u64);
             b.set_position(0);
             b.reset_eta();
             b.set_prefix(format!("task {}/{} ({name})", task + 1, self.tasks));

@@ -48,6 +48,8 @@ pub struct ParamView<'a, I: burn::tensor::backend::Backend> {
     pub id: ParamId,
     /// The parameter's values, flattened, without autodiff tracking.
     pub value: Tensor<I, 1>,
+    /// Whether the parameter is trained (requires a gradient).
+    pub trainable: bool,
 }
 
 /// Calls `f` for every float parameter of `model`, in visit order. If `grads` is given, `f`
@@ -89,7 +91,9 @@ where
     }
 
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
-        let value = param.val().inner();
+        let tracked = param.val();
+        let trainable = tracked.is_require_grad();
+        let value = tracked.inner();
         let shape = value.dims();
         let n: usize = shape.iter().product();
         let grad = self
@@ -103,6 +107,7 @@ where
             path: &path,
             id: param.id,
             value: value.reshape([n]),
+            trainable,
         };
         // A clone is a reference, not a copy; it puts the gradient back if `f` keeps it.
         let out = (self.f)(view, grad.clone()).or(grad);

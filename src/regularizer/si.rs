@@ -104,8 +104,9 @@ impl<B: AutodiffBackend> SynapticIntelligence<B> {
 }
 
 fn all_finite<I: Backend>(t: &Tensor<I, 1>) -> bool {
-    let s: f64 = t.clone().abs().sum().into_scalar().elem();
-    s.is_finite()
+    let bad = t.clone().is_nan().any().into_scalar().elem::<bool>()
+        || t.clone().is_inf().any().into_scalar().elem::<bool>();
+    !bad
 }
 
 use burn::tensor::ElementConversion;
@@ -137,17 +138,23 @@ impl<B: AutodiffBackend, M: AutodiffModule<B>> Regularizer<B, M> for SynapticInt
         let two_c = 2.0 * self.cfg.c;
         let penalise = self.consolidated && self.cfg.c != 0.0;
         walk_params::<B, M, _>(model, Some(&mut grads), |p, g| {
-            let g = g?;
             let slot = self.slot(p.id);
-            let total = if penalise {
-                let pull = (p.value.clone() - slot.anchor.clone()) * slot.importance.clone();
-                Some(g.clone() + pull.mul_scalar(two_c))
-            } else {
-                None
+            let pull = || {
+                ((p.value.clone() - slot.anchor.clone()) * slot.importance.clone())
+                    .mul_scalar(two_c)
             };
-            // ω needs the task-loss gradient alone, which `g` still is here.
-            slot.step = Some((g, p.value));
-            total
+            match g {
+                Some(g) => {
+                    let total = penalise.then(|| g.clone() + pull());
+                    // ω needs the task-loss gradient alone, which `g` still is here.
+                    slot.step = Some((g, p.value.clone()));
+                    total
+                }
+                // A trainable parameter the task loss did not reach (an unused branch) still
+                // feels the anchor; it adds nothing to ω, whose gradient term is zero.
+                None if penalise && p.trainable => Some(pull()),
+                None => None,
+            }
         });
         grads
     }
@@ -177,12 +184,13 @@ impl<B: AutodiffBackend, M: AutodiffModule<B>> Regularizer<B, M> for SynapticInt
             }
             let moved = p.value.clone() - slot.anchor.clone();
             let denom = moved.clone() * moved + xi;
-            let updated = (slot.importance.clone() + slot.omega.clone() / denom).clamp_min(0.0);
+            let updated = slot.importance.clone() + slot.omega.clone() / denom;
+            // Checked before the clamp, which would turn NaN and −inf into 0.
             if !all_finite(&updated) {
                 bad = Some(("importance Ω", slot.path.clone()));
                 return None;
             }
-            slot.importance = updated;
+            slot.importance = updated.clamp_min(0.0);
             slot.anchor = p.value;
             slot.omega = slot.omega.zeros_like();
             None
@@ -443,6 +451,48 @@ mod tests {
         for k in 0..2 {
             let closed = (g_total[k] - g_task[k]) as f64;
             assert!((auto[k] as f64 - closed).abs() < 1e-4 * closed.abs().max(1.0));
+        }
+    }
+
+    #[test]
+    fn omega_uses_the_task_gradient_at_the_pre_step_weights_even_under_a_penalty() {
+        let c = 0.5;
+        let (h, t) = ([[3.0, 1.0], [1.0, 2.0]], [1.0, -2.0]);
+        let m0 = two([0.0, 0.0]);
+        let mut s = si(c, 0.1, &m0);
+        let m1 = descend(&mut s, m0, h, t, 1e-2, 100);
+        Regularizer::end_task(&mut s, &m1, 0).unwrap();
+        let snap = s.snapshot()[0].clone();
+        assert!(snap.importance.iter().all(|&v| v > 0.0));
+        // Away from the anchor, so that the penalty gradient is large, then one big step.
+        let anchor = [snap.anchor[0] as f64, snap.anchor[1] as f64];
+        let before = [anchor[0] + 0.3, anchor[1] - 0.2];
+        let step = [0.5, 0.4];
+        let after = [before[0] + step[0], before[1] + step[1]];
+        let mb = with_w(&m1, before);
+        let grads = GradientsParams::from_grads(quad_loss(&mb, h, t).backward(), &mb);
+        let _ = Regularizer::before_step(&mut s, &mb, grads);
+        Regularizer::after_step(&mut s, &with_w(&mb, after));
+        let omega = s.snapshot()[0].omega.clone();
+
+        let grad_at = |w: [f64; 2]| {
+            let d = [w[0] - t[0], w[1] - t[1]];
+            [
+                h[0][0] * d[0] + h[0][1] * d[1],
+                h[1][0] * d[0] + h[1][1] * d[1],
+            ]
+        };
+        let g_task = grad_at(before);
+        let g_post = grad_at(after);
+        for k in 0..2 {
+            let pen = 2.0 * c * snap.importance[k] as f64 * (before[k] - anchor[k]);
+            let want = -g_task[k] * step[k];
+            let with_penalty = -(g_task[k] + pen) * step[k];
+            let post_step = -g_post[k] * step[k];
+            let got = omega[k] as f64;
+            assert!((got - want).abs() < 1e-5, "ω_{k} = {got}, want {want}");
+            // The wrong choices give clearly different numbers, so this test can tell them apart.
+            assert!((with_penalty - want).abs() > 1e-2 && (post_step - want).abs() > 1e-2);
         }
     }
 

@@ -63,6 +63,14 @@ pub struct RunResult {
 
 /// Writes `bytes` to `path` through a temporary file in the same folder, synced, then renamed.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = stage(path, bytes)?;
+    std::fs::rename(&tmp, path).inspect_err(|_| {
+        let _ = std::fs::remove_file(&tmp);
+    })
+}
+
+/// Writes `bytes` next to `path` under a temporary name, synced; returns that name.
+fn stage(path: &Path, bytes: &[u8]) -> std::io::Result<std::path::PathBuf> {
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty());
     let dir = dir.unwrap_or(Path::new("."));
     let name = path
@@ -73,13 +81,15 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let result = (|| {
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
+        f.sync_all()
     })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
+    match result {
+        Ok(()) => Ok(tmp),
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            Err(e)
+        }
     }
-    result
 }
 
 /// Creates `dir` if needed and proves a file can be written there.
@@ -90,16 +100,16 @@ pub fn check_writable(dir: &Path) -> std::io::Result<()> {
     std::fs::remove_file(&probe)
 }
 
-/// The accuracy matrix as CSV: one row per "after task i", one column per task.
+/// The accuracy matrix as CSV: one row per "after task i", one column per task (0-based, SPEC §5).
 pub fn accuracy_csv(r: &RunResult) -> String {
     let t = r.accuracy_matrix.len();
     let mut s = String::from("after_task");
-    for j in 1..=t {
+    for j in 0..t {
         s.push_str(&format!(",task_{j}"));
     }
     s.push_str(",mean_seen\n");
     for (i, row) in r.accuracy_matrix.iter().enumerate() {
-        s.push_str(&(i + 1).to_string());
+        s.push_str(&i.to_string());
         for v in row {
             s.push_str(&format!(",{v:.6}"));
         }
@@ -111,10 +121,20 @@ pub fn accuracy_csv(r: &RunResult) -> String {
 /// Writes `result.json` and `accuracy.csv` into `dir` (created if needed).
 pub fn write_run(dir: &Path, r: &RunResult) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
-    write_atomic(&dir.join("accuracy.csv"), accuracy_csv(r).as_bytes())?;
     let json = serde_json::to_vec_pretty(r).map_err(std::io::Error::other)?;
-    // result.json last: its presence means the run folder is complete.
-    write_atomic(&dir.join("result.json"), &json)
+    let (csv_path, json_path) = (dir.join("accuracy.csv"), dir.join("result.json"));
+    // Both files are complete on disk before either replaces an older one, so a full disk
+    // cannot leave a new CSV beside an old result; result.json goes last, marking the run done.
+    let csv_tmp = stage(&csv_path, accuracy_csv(r).as_bytes())?;
+    let json_tmp = match stage(&json_path, &json) {
+        Ok(t) => t,
+        Err(e) => {
+            let _ = std::fs::remove_file(&csv_tmp);
+            return Err(e);
+        }
+    };
+    std::fs::rename(&csv_tmp, &csv_path)?;
+    std::fs::rename(&json_tmp, &json_path)
 }
 
 #[cfg(test)]

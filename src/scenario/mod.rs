@@ -209,7 +209,8 @@ impl TaskStream {
                     indices_of(&dataset.test, &classes),
                 ),
                 EvalOn::Train => {
-                    let tr = indices_of(&dataset.train, &classes);
+                    // Score the examples actually trained on, not the whole class.
+                    let tr = truncate(indices_of(&dataset.train, &classes), opts.train_limit);
                     (tr.clone(), tr)
                 }
             };
@@ -424,7 +425,19 @@ pub(crate) mod tests {
 
     #[test]
     fn permutations_are_seeded_and_first_task_is_plain() {
-        let d = toy_dataset(20, 10);
+        let set = || ImageSet {
+            images: vec![0; 784],
+            labels: vec![3],
+            n: 1,
+            pixels_per_image: 784,
+            rows: 28,
+            cols: 28,
+        };
+        let d = Arc::new(Dataset {
+            train: set(),
+            test: set(),
+            dir: "toy".into(),
+        });
         let mk = |seed| {
             TaskStream::benchmark(
                 Benchmark::PermutedMnist,
@@ -444,15 +457,10 @@ pub(crate) mod tests {
         assert_eq!(pa, pb);
         let mut sorted = (*a.tasks[1].permutation.clone().unwrap()).clone();
         sorted.sort();
-        assert_eq!(sorted, vec![0, 1, 2, 3]);
-        // 4 pixels give only 24 permutations; compare across all later tasks to be sure.
-        assert!(
-            a.tasks[1..]
-                .iter()
-                .zip(&c.tasks[1..])
-                .any(|(x, y)| x.permutation != y.permutation)
-                || a.tasks[1].permutation != a.tasks[2].permutation
-        );
+        assert_eq!(sorted, (0..784).collect::<Vec<u32>>());
+        // 784! permutations: a repeat would mean the seed or the task index is ignored.
+        assert_ne!(a.tasks[1].permutation, c.tasks[1].permutation);
+        assert_ne!(a.tasks[1].permutation, a.tasks[2].permutation);
     }
 
     #[test]
@@ -504,5 +512,25 @@ pub(crate) mod tests {
             .tasks
             .iter()
             .all(|t| t.train.len() == 7 && t.eval.len() == 3));
+    }
+
+    #[test]
+    fn eval_on_train_scores_the_examples_trained_on() {
+        let s = TaskStream::benchmark(
+            Benchmark::SplitMnist,
+            Scenario::Task,
+            toy_dataset(100, 50),
+            0,
+            StreamOptions {
+                tasks: 2,
+                train_limit: 7,
+                eval_limit: 0,
+                eval_on: EvalOn::Train,
+            },
+        );
+        for t in &s.tasks {
+            assert_eq!(t.eval, t.train);
+            assert_eq!(t.eval.len(), 7);
+        }
     }
 }

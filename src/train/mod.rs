@@ -56,6 +56,16 @@ pub enum TrainError {
     /// A regulariser's state became NaN or infinite.
     #[error(transparent)]
     Regularizer(#[from] NonFinite),
+    /// A task has no training or no evaluation examples.
+    #[error("task {task} ({name}) has no {what} examples: the dataset lacks its labels; check --data-dir, --train-limit and --test-limit")]
+    EmptyTask {
+        /// 1-based task.
+        task: usize,
+        /// Task name.
+        name: String,
+        /// "training" or "evaluation".
+        what: &'static str,
+    },
     /// The observer asked to stop.
     #[error("interrupted")]
     Interrupted,
@@ -218,6 +228,17 @@ where
     M: AutodiffModule<B> + Classifier<B>,
     M::InnerModule: Classifier<B::InnerBackend>,
 {
+    for (t, task) in stream.tasks.iter().enumerate() {
+        for (what, idx) in [("training", &task.train), ("evaluation", &task.eval)] {
+            if idx.is_empty() {
+                return Err(TrainError::EmptyTask {
+                    task: t + 1,
+                    name: task.name.clone(),
+                    what,
+                });
+            }
+        }
+    }
     let adam = AdamConfig::new()
         .with_beta_1(cfg.beta1 as f32)
         .with_beta_2(cfg.beta2 as f32)
@@ -250,7 +271,7 @@ where
         let mut order = task.train.clone();
         let steps = order.len().div_ceil(cfg.batch_size);
         observer.task_start(t, &task.name, steps, cfg.epochs);
-        let mut losses = Vec::with_capacity(cfg.epochs);
+        let mut losses = Vec::new();
         for epoch in 0..cfg.epochs {
             let t0 = Instant::now();
             order.shuffle(&mut rng);

@@ -119,6 +119,35 @@ fn masked_heads_get_no_importance_in_split_tasks() {
     let fresh_b = fresh.iter().find(|p| p.path == "layers.1.bias").unwrap();
     assert_eq!(head_b.anchor[4..], fresh_b.anchor[4..]);
     assert_ne!(head_b.anchor[..4], fresh_b.anchor[..4]);
+
+    // Task 1's head (units 0, 1) keeps exactly the importance it had after task 1: task 2
+    // neither computes a gradient for it nor moves it. Same seed, one task only:
+    let one = TaskStream {
+        tasks: stream.tasks[..1].to_vec(),
+        ..stream.clone()
+    };
+    let mut si1 = SynapticIntelligence::<B>::new(SiConfig { c: 1.0, xi: 1e-3 });
+    train_stream(
+        mlp(10),
+        &one,
+        Some(&mut si1),
+        &cfg(3),
+        &Default::default(),
+        &mut Silent,
+    )
+    .unwrap();
+    let snap1 = si1.snapshot();
+    let w1 = snap1.iter().find(|p| p.path == "layers.1.weight").unwrap();
+    for (k, (&a, &b)) in head_w.importance.iter().zip(&w1.importance).enumerate() {
+        if k % 10 < 2 {
+            assert_eq!(a, b, "task 1's head unit {} changed", k % 10);
+        }
+    }
+    assert!(w1
+        .importance
+        .iter()
+        .enumerate()
+        .any(|(k, &v)| k % 10 < 2 && v > 0.0));
 }
 
 /// A module shaped nothing like the MLP: a convolution (4-D weight) and a nested struct
@@ -312,4 +341,58 @@ fn masked_cross_entropy_matches_hand_value() {
     let r1 = -(2.0f64.exp() / (1.0f64.exp() + 2.0f64.exp())).ln();
     let want = (r1 + 2.0f64.ln()) / 2.0;
     assert!((got - want).abs() < 1e-6, "{got} vs {want}");
+}
+
+#[test]
+fn resetting_adam_changes_the_second_task() {
+    let stream = TaskStream::benchmark(
+        Benchmark::SplitMnist,
+        Scenario::Domain,
+        learnable_toy(400),
+        0,
+        StreamOptions {
+            tasks: 2,
+            ..Default::default()
+        },
+    );
+    let run = |reset: bool| {
+        let mut c = cfg(2);
+        c.reset_optimizer = reset;
+        train_stream(mlp(2), &stream, None, &c, &Default::default(), &mut Silent)
+            .unwrap()
+            .1
+    };
+    let (a, b) = (run(true), run(false));
+    // Identical first task, different second task: the flag reaches the optimizer.
+    assert_eq!(a.epoch_loss[0], b.epoch_loss[0]);
+    assert_ne!(a.epoch_loss[1], b.epoch_loss[1]);
+}
+
+#[test]
+fn empty_tasks_are_an_error_not_a_zero() {
+    let mut stream = TaskStream::benchmark(
+        Benchmark::SplitMnist,
+        Scenario::Task,
+        learnable_toy(100),
+        0,
+        StreamOptions {
+            tasks: 2,
+            ..Default::default()
+        },
+    );
+    stream.tasks[1].eval.clear();
+    let e = train_stream(
+        mlp(10),
+        &stream,
+        None,
+        &cfg(1),
+        &Default::default(),
+        &mut Silent,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("task 2 (digits 2,3) has no evaluation examples"),
+        "{e}"
+    );
 }
