@@ -7,6 +7,16 @@ fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_synaptic"))
 }
 
+/// `synaptic run ARGS [--data-dir DATA] --out OUT`, run to completion.
+fn run(args: &[&str], data: Option<&Path>, out: &Path) -> Output {
+    let mut c = bin();
+    c.arg("run").args(args);
+    if let Some(d) = data {
+        c.arg("--data-dir").arg(d);
+    }
+    c.arg("--out").arg(out).output().unwrap()
+}
+
 fn mnist() -> Option<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/mnist");
     if dir.join("train-images-idx3-ubyte.gz").exists() {
@@ -179,13 +189,7 @@ fn same_seed_gives_the_same_numbers_and_quiet_prints_nothing() {
 fn missing_data_is_a_one_line_error_with_exit_code_2() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("run");
-    let o = bin()
-        .args(["run", "--benchmark", "split-mnist", "--data-dir"])
-        .arg(tmp.path())
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .unwrap();
+    let o = run(&["--benchmark", "split-mnist"], Some(&tmp.path()), &out);
     assert_bad_input(&o, "train-images-idx3-ubyte", &out);
 }
 
@@ -214,13 +218,7 @@ fn corrupt_data_is_rejected_before_training() {
     };
     std::fs::write(dir.join("train-labels-idx1-ubyte"), &raw[..raw.len() - 10]).unwrap();
     let out = tmp.path().join("run");
-    let o = bin()
-        .args(["run", "--benchmark", "split-mnist", "--data-dir"])
-        .arg(&dir)
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .unwrap();
+    let o = run(&["--benchmark", "split-mnist"], Some(&dir), &out);
     assert_bad_input(&o, "truncated", &out);
 
     // The full file back, but a checksum list that disagrees with it.
@@ -230,13 +228,7 @@ fn corrupt_data_is_rejected_before_training() {
         format!("{}  train-labels-idx1-ubyte\n", "0".repeat(64)),
     )
     .unwrap();
-    let o = bin()
-        .args(["run", "--benchmark", "split-mnist", "--data-dir"])
-        .arg(&dir)
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .unwrap();
+    let o = run(&["--benchmark", "split-mnist"], Some(&dir), &out);
     assert_bad_input(&o, "train-labels-idx1-ubyte", &out);
 }
 
@@ -265,25 +257,12 @@ fn bad_options_are_one_line_errors_with_exit_code_2() {
         (&["--method", "si"], "--benchmark"),
     ];
     for (args, needle) in cases {
-        let o = bin()
-            .arg("run")
-            .args(*args)
-            .arg("--out")
-            .arg(&out)
-            .output()
-            .unwrap();
+        let o = run(args, None, &out);
         assert_bad_input(&o, needle, &out);
     }
     let cfg = tmp.path().join("bad.toml");
     std::fs::write(&cfg, "benchmark = \"split-mnist\"\nepochz = 2\n").unwrap();
-    let o = bin()
-        .arg("run")
-        .arg("--config")
-        .arg(&cfg)
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .unwrap();
+    let o = run(&["--config", cfg.to_str().unwrap()], None, &out);
     assert_bad_input(&o, "epochz", &out);
 }
 
@@ -368,13 +347,11 @@ fn unwritable_out_folder_fails_before_training() {
     std::fs::write(&blocker, b"x").unwrap();
     let out = blocker.join("run");
     // The data folder is missing too: the error must be about --out, found first.
-    let o = bin()
-        .args(["run", "--benchmark", "permuted-mnist", "--data-dir"])
-        .arg(tmp.path().join("no-data"))
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .unwrap();
+    let o = run(
+        &["--benchmark", "permuted-mnist"],
+        Some(&tmp.path().join("no-data")),
+        &out,
+    );
     assert_bad_input(&o, "--out", &out);
 }
 

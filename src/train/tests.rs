@@ -61,6 +61,20 @@ fn learnable_toy(n: usize) -> Arc<Dataset> {
     })
 }
 
+/// The first two split-MNIST tasks over the learnable toy data.
+fn two_split_tasks(scenario: Scenario, n: usize) -> TaskStream {
+    TaskStream::benchmark(
+        Benchmark::SplitMnist,
+        scenario,
+        learnable_toy(n),
+        0,
+        StreamOptions {
+            tasks: 2,
+            ..Default::default()
+        },
+    )
+}
+
 fn mlp(outputs: usize) -> Mlp<B> {
     B::seed(&Default::default(), 0);
     MlpConfig {
@@ -74,16 +88,7 @@ fn mlp(outputs: usize) -> Mlp<B> {
 
 #[test]
 fn masked_heads_get_no_importance_in_split_tasks() {
-    let stream = TaskStream::benchmark(
-        Benchmark::SplitMnist,
-        Scenario::Task,
-        learnable_toy(400),
-        0,
-        StreamOptions {
-            tasks: 2,
-            ..Default::default()
-        },
-    );
+    let stream = two_split_tasks(Scenario::Task, 400);
     let mut si = SynapticIntelligence::<B>::new(SiConfig { c: 1.0, xi: 1e-3 });
     let (_m, out) = train_stream(
         mlp(10),
@@ -185,16 +190,7 @@ fn si_walks_any_module_generically() {
         },
     };
     let n_params = net.num_params();
-    let stream = TaskStream::benchmark(
-        Benchmark::SplitMnist,
-        Scenario::Task,
-        learnable_toy(400),
-        0,
-        StreamOptions {
-            tasks: 2,
-            ..Default::default()
-        },
-    );
+    let stream = two_split_tasks(Scenario::Task, 400);
     let mut si = SynapticIntelligence::<B>::new(SiConfig { c: 1.0, xi: 1e-3 });
     let (net, out) = train_stream(net, &stream, Some(&mut si), &cfg(2), &dev, &mut Silent).unwrap();
     let snap = si.snapshot();
@@ -345,16 +341,7 @@ fn masked_cross_entropy_matches_hand_value() {
 
 #[test]
 fn resetting_adam_changes_the_second_task() {
-    let stream = TaskStream::benchmark(
-        Benchmark::SplitMnist,
-        Scenario::Domain,
-        learnable_toy(400),
-        0,
-        StreamOptions {
-            tasks: 2,
-            ..Default::default()
-        },
-    );
+    let stream = two_split_tasks(Scenario::Domain, 400);
     let run = |reset: bool| {
         let mut c = cfg(2);
         c.reset_optimizer = reset;
@@ -370,16 +357,7 @@ fn resetting_adam_changes_the_second_task() {
 
 #[test]
 fn empty_tasks_are_an_error_not_a_zero() {
-    let mut stream = TaskStream::benchmark(
-        Benchmark::SplitMnist,
-        Scenario::Task,
-        learnable_toy(100),
-        0,
-        StreamOptions {
-            tasks: 2,
-            ..Default::default()
-        },
-    );
+    let mut stream = two_split_tasks(Scenario::Task, 100);
     stream.tasks[1].eval.clear();
     let e = train_stream(
         mlp(10),
