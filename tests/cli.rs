@@ -189,7 +189,7 @@ fn same_seed_gives_the_same_numbers_and_quiet_prints_nothing() {
 fn missing_data_is_a_one_line_error_with_exit_code_2() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("run");
-    let o = run(&["--benchmark", "split-mnist"], Some(&tmp.path()), &out);
+    let o = run(&["--benchmark", "split-mnist"], Some(tmp.path()), &out);
     assert_bad_input(&o, "train-images-idx3-ubyte", &out);
 }
 
