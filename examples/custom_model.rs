@@ -14,7 +14,7 @@ use burn::tensor::activation::{log_softmax, relu};
 use burn::tensor::backend::Backend;
 use burn::tensor::{ElementConversion, Int, Tensor, TensorData};
 use synaptic::backend::CpuAutodiff;
-use synaptic::regularizer::{Regularizer, SiConfig, SynapticIntelligence};
+use synaptic::regularizer::{NoSamples, Regularizer, SiConfig, SynapticIntelligence};
 
 #[derive(Module, Debug)]
 struct MyNet<B: Backend> {
@@ -87,7 +87,7 @@ fn main() {
         B::seed(&dev, 0);
         let mut model = MyNet::<B>::new(&dev);
         let mut optim = AdamConfig::new().with_epsilon(1e-8).init();
-        let mut si = SynapticIntelligence::<B>::new(SiConfig { c, xi: 1e-3 });
+        let mut si = SynapticIntelligence::<B>::new(SiConfig::new(c, 1e-3));
         si.init(&model); // 1. anchor θ̃ at the initial weights
         for (t, (x, y)) in tasks.iter().enumerate() {
             for _epoch in 0..30 {
@@ -103,7 +103,7 @@ fn main() {
                     si.after_step(&model); // 3. ω −= g·Δθ
                 }
             }
-            si.end_task(&model, t).expect("finite importance"); // 4. consolidate Ω, move θ̃
+            si.end_task(&model, t, &NoSamples).expect("finite importance"); // 4. consolidate Ω, move θ̃
         }
         println!(
             "c = {c}: accuracy after both tasks: task 1 {:.3}, task 2 {:.3}",

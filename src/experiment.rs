@@ -9,10 +9,11 @@ use crate::config::{Method, RunConfig};
 use crate::data::Dataset;
 use crate::metrics;
 use crate::model::{Mlp, MlpConfig};
-use crate::regularizer::{Regularizer, SiConfig, SynapticIntelligence};
+use crate::model::Classifier;
+use crate::regularizer::{check_exclude, Consolidator, EwcConfig, Regularizer, SiConfig};
 use crate::report::RunResult;
 use crate::scenario::{StreamOptions, TaskStream};
-use crate::train::{train_stream, Observer, TrainError};
+use crate::train::{train_stream_mode, Observer, TrainError};
 
 /// Builds the task stream a config describes.
 pub fn build_stream(cfg: &RunConfig, dataset: Arc<Dataset>) -> TaskStream {
@@ -40,22 +41,29 @@ pub fn run<B: AutodiffBackend>(
 ) -> Result<RunResult, TrainError> {
     let stream = build_stream(cfg, dataset.clone());
     B::seed(device, cfg.train.seed);
-    let model: Mlp<B> = MlpConfig {
+    let net = MlpConfig {
         inputs: stream.inputs(),
         hidden: cfg.hidden.clone(),
         outputs: stream.outputs,
         head_init: cfg.head_init,
-    }
-    .init(device);
-    let mut si = SynapticIntelligence::<B>::new(SiConfig {
-        c: cfg.c,
-        xi: cfg.xi,
-    });
-    let reg: Option<&mut dyn Regularizer<B, Mlp<B>>> = match cfg.method {
-        Method::Si => Some(&mut si),
-        Method::Finetune => None,
     };
-    let (_model, out) = train_stream(model, &stream, reg, &cfg.train, device, observer)?;
+    let mut init = || net.init::<B>(device);
+    let mut first = Some(init());
+    if !cfg.exclude.is_empty() {
+        check_exclude::<B, Mlp<B>>(first.as_ref().unwrap(), &cfg.exclude)
+            .map_err(TrainError::Config)?;
+    }
+    let mut reg = regularizer::<B, Mlp<B>>(cfg);
+    let mut model_for = move || first.take().unwrap_or_else(&mut init);
+    let (_model, out) = train_stream_mode(
+        &mut model_for,
+        cfg.method.mode(),
+        &stream,
+        reg.as_deref_mut().map(|r| r as &mut dyn Regularizer<B, Mlp<B>>),
+        &cfg.train,
+        device,
+        observer,
+    )?;
     let m = metrics::compute(&out.accuracy_matrix, &out.initial_accuracy);
     Ok(RunResult {
         version: env!("CARGO_PKG_VERSION").to_string(),
@@ -87,6 +95,45 @@ pub fn run<B: AutodiffBackend>(
             .unwrap_or(0)
             .saturating_sub(started.elapsed().as_secs()),
     })
+}
+
+/// The regulariser `cfg.method` calls for (`None` for finetune, joint and scratch).
+pub fn regularizer<B, M>(cfg: &RunConfig) -> Option<Box<dyn Regularizer<B, M>>>
+where
+    B: AutodiffBackend,
+    M: burn::module::AutodiffModule<B> + Classifier<B> + 'static,
+{
+    let ex = cfg.exclude.clone();
+    let ewc = |gamma| EwcConfig {
+        lambda: cfg.lambda,
+        gamma,
+        estimator: cfg.fisher,
+        samples: cfg.fisher_samples,
+        seed: cfg.train.seed,
+    };
+    let r: Box<dyn Regularizer<B, M>> = match cfg.method {
+        Method::Si => Box::new(
+            Consolidator::<B, _>::new(SiConfig {
+                c: cfg.c,
+                xi: cfg.xi,
+                grad: cfg.si_grad,
+                clamp: cfg.si_clamp,
+                half: cfg.si_half,
+                cap: cfg.si_cap,
+            })
+            .with_exclude(ex),
+        ),
+        Method::Ewc => Box::new(Consolidator::<B, _>::ewc(ewc(None)).with_exclude(ex)),
+        Method::OnlineEwc => {
+            Box::new(Consolidator::<B, _>::ewc(ewc(Some(cfg.gamma))).with_exclude(ex))
+        }
+        Method::Mas => {
+            Box::new(Consolidator::<B, _>::mas(cfg.lambda, cfg.fisher_samples).with_exclude(ex))
+        }
+        Method::L2 => Box::new(Consolidator::<B, crate::regularizer::L2>::l2(cfg.lambda).with_exclude(ex)),
+        Method::Finetune | Method::Joint | Method::Scratch => return None,
+    };
+    Some(r)
 }
 
 /// Threads the CPU backend computes with.

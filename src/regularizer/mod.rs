@@ -1,21 +1,36 @@
-//! Importance-based consolidation: the hooks a regulariser needs from the training loop, and a
-//! generic walk over the float parameters of any burn module.
+//! Importance-based consolidation (SPEC §2–§3): the hooks a regulariser needs from the training
+//! loop, one generic store of per-parameter importances and anchors ([`Consolidator`]), and the
+//! estimators that fill it: SI, EWC, online EWC, MAS and L2.
+//!
+//! A method is an [`Estimator`]: how importance is measured (along the path, from curvature at
+//! the end of a task, or not at all) and how a new task's importance combines with the old.
+//! Anchors, the penalty, its closed-form gradient, `--exclude` and the NaN checks live once, in
+//! [`Consolidator`]. The training loop only sees the [`Regularizer`] hooks.
 
+pub mod consolidator;
+pub mod ewc;
+pub mod l2;
+pub mod mas;
+mod per_sample;
 pub mod si;
 
 use burn::module::{AutodiffModule, ModuleVisitor, Param, ParamId};
 use burn::optim::GradientsParams;
-use burn::tensor::backend::AutodiffBackend;
-use burn::tensor::Tensor;
+use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::{Int, Tensor};
 
-pub use si::{SiConfig, SynapticIntelligence};
+pub use consolidator::{Combine, Consolidator, Estimator, ParamState};
+pub use ewc::{Ewc, EwcConfig, FisherEstimator};
+pub use l2::L2;
+pub use mas::Mas;
+pub use si::{ParamImportance, Si, SiClamp, SiConfig, SiGrad, SynapticIntelligence};
 
 /// Inner (non-autodiff) backend of an autodiff backend.
 pub type Inner<B> = <B as AutodiffBackend>::InnerBackend;
 
 /// A numerical failure found by a regulariser.
 #[derive(Debug, thiserror::Error)]
-#[error("{what} of parameter '{param}' is not finite (NaN or inf) at the end of task {task}: lower --lr or --c, or raise --xi")]
+#[error("{what} of parameter '{param}' is not finite (NaN or inf) at the end of task {task}: lower --lr or the penalty strength, or raise --xi")]
 pub struct NonFinite {
     /// Which quantity went bad (e.g. "importance Ω").
     pub what: &'static str,
@@ -23,6 +38,36 @@ pub struct NonFinite {
     pub param: String,
     /// 1-based task number.
     pub task: usize,
+}
+
+/// Examples of the task that just ended, for estimators that measure importance on data
+/// (EWC's Fisher, MAS). Indices run over `0..len()`, already in a random order.
+pub trait TaskSamples<B: Backend> {
+    /// Number of examples available.
+    fn len(&self) -> usize;
+    /// Whether there are no examples.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Inputs `[n, features]` and output-unit targets `[n]` of the examples `idx`.
+    fn batch(&self, idx: &[usize]) -> (Tensor<B, 2>, Tensor<B, 1, Int>);
+    /// Output units that compete in this task (`None`: all of them).
+    fn active_outputs(&self) -> Option<&[usize]>;
+}
+
+/// No examples: enough for estimators that need no data at the end of a task (SI, L2).
+pub struct NoSamples;
+
+impl<B: Backend> TaskSamples<B> for NoSamples {
+    fn len(&self) -> usize {
+        0
+    }
+    fn batch(&self, _idx: &[usize]) -> (Tensor<B, 2>, Tensor<B, 1, Int>) {
+        panic!("NoSamples holds no examples: pass the task's data to end_task for EWC or MAS")
+    }
+    fn active_outputs(&self) -> Option<&[usize]> {
+        None
+    }
 }
 
 /// Hooks a consolidation method gets from the training loop; generic over the model type.
@@ -34,14 +79,23 @@ pub trait Regularizer<B: AutodiffBackend, M: AutodiffModule<B>> {
     fn before_step(&mut self, model: &M, grads: GradientsParams) -> GradientsParams;
     /// Called with the model the optimizer just produced.
     fn after_step(&mut self, model: &M);
-    /// Called after the last step of task `task` (0-based).
-    fn end_task(&mut self, model: &M, task: usize) -> Result<(), NonFinite>;
+    /// How many examples of a finished task [`Regularizer::end_task`] wants (0: none).
+    fn samples_wanted(&self) -> usize {
+        0
+    }
+    /// Called after the last step of task `task` (0-based) with examples of that task.
+    fn end_task(
+        &mut self,
+        model: &M,
+        task: usize,
+        samples: &dyn TaskSamples<B>,
+    ) -> Result<(), NonFinite>;
     /// Value of the penalty term at the current weights.
     fn penalty(&self, model: &M) -> f64;
 }
 
 /// One float parameter as seen by a walk: its module path, id and flattened values.
-pub struct ParamView<'a, I: burn::tensor::backend::Backend> {
+pub struct ParamView<'a, I: Backend> {
     /// Dotted module path, e.g. `layers.0.weight`.
     pub path: &'a str,
     /// burn's stable parameter id.
@@ -50,6 +104,57 @@ pub struct ParamView<'a, I: burn::tensor::backend::Backend> {
     pub value: Tensor<I, 1>,
     /// Whether the parameter is trained (requires a gradient).
     pub trainable: bool,
+}
+
+/// Module paths of every float parameter of `model`, in visit order.
+pub fn param_paths<B: AutodiffBackend, M: AutodiffModule<B>>(model: &M) -> Vec<String> {
+    let mut out = Vec::new();
+    walk_params::<B, M, _>(model, None, |p, _| {
+        out.push(p.path.to_string());
+        None
+    });
+    out
+}
+
+/// Whether `path` matches the glob `pattern` (`*` matches any run of characters, `?` one).
+pub fn glob_match(pattern: &str, path: &str) -> bool {
+    let (p, s): (Vec<char>, Vec<char>) = (pattern.chars().collect(), path.chars().collect());
+    let (mut i, mut j) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while j < s.len() {
+        if i < p.len() && (p[i] == '?' || p[i] == s[j]) {
+            i += 1;
+            j += 1;
+        } else if i < p.len() && p[i] == '*' {
+            star = Some((i, j));
+            i += 1;
+        } else if let Some((si, sj)) = star {
+            i = si + 1;
+            j = sj + 1;
+            star = Some((si, sj + 1));
+        } else {
+            return false;
+        }
+    }
+    p[i..].iter().all(|&c| c == '*')
+}
+
+/// Checks that every `--exclude` pattern matches at least one parameter of `model`; the error
+/// lists the parameter paths so the user can write a pattern that does.
+pub fn check_exclude<B: AutodiffBackend, M: AutodiffModule<B>>(
+    model: &M,
+    patterns: &[String],
+) -> Result<(), String> {
+    let paths = param_paths::<B, M>(model);
+    for pat in patterns {
+        if !paths.iter().any(|p| glob_match(pat, p)) {
+            return Err(format!(
+                "--exclude '{pat}' matches no parameter; the model's parameters are: {}",
+                paths.join(", ")
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Calls `f` for every float parameter of `model`, in visit order. If `grads` is given, `f`
@@ -114,5 +219,23 @@ where
         if let (Some(g), Some(new)) = (self.grads.as_mut(), out) {
             g.register::<Inner<B>, D>(param.id, new.reshape(shape));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::glob_match;
+
+    #[test]
+    fn glob_matches_module_paths() {
+        assert!(glob_match("layers.2.*", "layers.2.weight"));
+        assert!(glob_match("layers.2.*", "layers.2.bias"));
+        assert!(!glob_match("layers.2.*", "layers.1.weight"));
+        assert!(glob_match("*.bias", "layers.0.bias"));
+        assert!(!glob_match("*.bias", "layers.0.weight"));
+        assert!(glob_match("layers.?.weight", "layers.1.weight"));
+        assert!(glob_match("layers.0.weight", "layers.0.weight"));
+        assert!(!glob_match("layers.0", "layers.0.weight"));
+        assert!(glob_match("*", "anything"));
     }
 }

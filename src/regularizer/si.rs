@@ -3,37 +3,103 @@
 //! Per step: ω ← ω − g·Δθ with g the task-loss gradient at the pre-step weights and Δθ the
 //! optimizer's real update. Penalty c·ΣΩ(θ−θ̃)², whose gradient 2cΩ(θ−θ̃) is added to g in closed
 //! form. At a task end, in order: Ω ← max(0, Ω + ω/((θ−θ̃)² + ξ)); θ̃ ← θ; ω ← 0.
+//!
+//! The switches of [`SiConfig`] reproduce the other implementations (README, "SI variants").
 
 use std::collections::HashMap;
 
 use burn::module::{AutodiffModule, ParamId};
-use burn::optim::GradientsParams;
-use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
-use super::{walk_params, Inner, NonFinite, Regularizer};
+use super::{Combine, Consolidator, Estimator, Inner};
 
-/// SI's hyperparameters.
+/// Which gradient enters the path integral ω.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum SiGrad {
+    /// The task loss alone (the paper and the official code).
+    #[default]
+    Task,
+    /// The penalised loss the optimizer follows (van de Ven, Avalanche, numenta).
+    Total,
+}
+
+impl std::str::FromStr for SiGrad {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "task" => Ok(Self::Task),
+            "total" => Ok(Self::Total),
+            _ => Err(format!("unknown --si-grad '{s}': use task or total")),
+        }
+    }
+}
+
+/// The lower clamp on the cumulative importance Ω.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum SiClamp {
+    /// Ω ← max(0, Ω + …) (the official code's `tf.nn.relu`).
+    #[default]
+    Relu,
+    /// No clamp: Ω may go negative (van de Ven, mammoth, FACIL).
+    None,
+}
+
+impl std::str::FromStr for SiClamp {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "relu" => Ok(Self::Relu),
+            "none" => Ok(Self::None),
+            _ => Err(format!("unknown --si-clamp '{s}': use relu or none")),
+        }
+    }
+}
+
+/// SI's hyperparameters and variant switches.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct SiConfig {
     /// Penalty strength c (dimensionless; the paper's λ).
     pub c: f64,
     /// Damping ξ in the importance denominator (units of θ²).
     pub xi: f64,
+    /// Gradient used in ω.
+    pub grad: SiGrad,
+    /// Lower clamp on Ω.
+    pub clamp: SiClamp,
+    /// Penalty (c/2)·ΣΩ(θ−θ̃)² instead of c·ΣΩ(θ−θ̃)² (Avalanche).
+    pub half: bool,
+    /// Upper cap on Ω (Avalanche: 1e-3).
+    pub cap: Option<f64>,
 }
 
-struct Slot<I: Backend> {
-    path: String,
-    /// ω: path integral of the current task.
-    omega: Tensor<I, 1>,
-    /// Ω: consolidated importance.
-    importance: Tensor<I, 1>,
-    /// θ̃: weights at the end of the previous task.
-    anchor: Tensor<I, 1>,
-    /// g and θ of the step in flight, between `before_step` and `after_step`.
-    step: Option<(Tensor<I, 1>, Tensor<I, 1>)>,
+impl SiConfig {
+    /// The paper's SI with strength `c` and damping `xi`; every switch at its default.
+    pub fn new(c: f64, xi: f64) -> Self {
+        Self {
+            c,
+            xi,
+            grad: SiGrad::Task,
+            clamp: SiClamp::Relu,
+            half: false,
+            cap: None,
+        }
+    }
 }
+
+/// SI's estimator: the per-step path integral ω, turned into importance at each task end.
+pub struct Si<B: AutodiffBackend> {
+    cfg: SiConfig,
+    omega: HashMap<ParamId, Tensor<Inner<B>, 1>>,
+    /// g and θ of the step in flight, between `before_step` and `after_step`.
+    step: HashMap<ParamId, (Tensor<Inner<B>, 1>, Tensor<Inner<B>, 1>)>,
+}
+
+/// SI as a regulariser: the [`Si`] estimator in a [`Consolidator`].
+pub type SynapticIntelligence<B> = Consolidator<B, Si<B>>;
 
 /// One parameter's SI state, copied out for inspection and reports.
 #[derive(Debug, Clone)]
@@ -48,186 +114,113 @@ pub struct ParamImportance {
     pub anchor: Vec<f32>,
 }
 
-/// SI state for one model: ω, Ω and θ̃ for each float parameter, keyed by burn's `ParamId`.
-pub struct SynapticIntelligence<B: AutodiffBackend> {
-    cfg: SiConfig,
-    slots: HashMap<ParamId, Slot<Inner<B>>>,
-    order: Vec<ParamId>,
-    /// False until the first task ends: Ω is zero, so the penalty gradient can be skipped.
-    consolidated: bool,
+fn host<I: burn::tensor::backend::Backend>(t: &Tensor<I, 1>) -> Vec<f32> {
+    t.clone()
+        .into_data()
+        .convert::<f32>()
+        .to_vec()
+        .expect("f32 data")
 }
 
-impl<B: AutodiffBackend> SynapticIntelligence<B> {
-    /// SI with the given c and ξ; call [`Regularizer::init`] with the model before training.
+impl<B: AutodiffBackend> Consolidator<B, Si<B>> {
+    /// SI with the given settings; call [`super::Regularizer::init`] with the model first.
     pub fn new(cfg: SiConfig) -> Self {
-        Self {
-            cfg,
-            slots: HashMap::new(),
-            order: Vec::new(),
-            consolidated: false,
-        }
+        let scale = if cfg.half { cfg.c / 2.0 } else { cfg.c };
+        Self::with_estimator(
+            Si {
+                cfg,
+                omega: HashMap::new(),
+                step: HashMap::new(),
+            },
+            scale,
+        )
     }
 
     /// The hyperparameters.
     pub fn config(&self) -> SiConfig {
-        self.cfg
+        self.estimator.cfg
     }
 
     /// Copies ω, Ω and θ̃ of every parameter to host memory (visit order).
     pub fn snapshot(&self) -> Vec<ParamImportance> {
-        let host = |t: &Tensor<Inner<B>, 1>| -> Vec<f32> {
-            t.clone()
-                .into_data()
-                .convert::<f32>()
-                .to_vec()
-                .expect("f32 data")
-        };
-        self.order
-            .iter()
-            .map(|id| {
-                let s = &self.slots[id];
+        self.states()
+            .map(|(id, s)| {
+                let zeros = || vec![0.0; s.reference.dims()[0]];
                 ParamImportance {
                     path: s.path.clone(),
-                    omega: host(&s.omega),
-                    importance: host(&s.importance),
-                    anchor: host(&s.anchor),
+                    omega: self.estimator.omega.get(&id).map_or_else(zeros, host),
+                    importance: s.terms.first().map_or_else(zeros, |(o, _)| host(o)),
+                    anchor: host(&s.reference),
                 }
             })
             .collect()
     }
-
-    fn slot(&mut self, id: ParamId) -> &mut Slot<Inner<B>> {
-        self.slots
-            .get_mut(&id)
-            .expect("SI was initialised with a different model: call init() with this model")
-    }
 }
 
-fn all_finite<I: Backend>(t: &Tensor<I, 1>) -> bool {
-    let bad = t.clone().is_nan().any().into_scalar().elem::<bool>()
-        || t.clone().is_inf().any().into_scalar().elem::<bool>();
-    !bad
-}
-
-use burn::tensor::ElementConversion;
-
-impl<B: AutodiffBackend, M: AutodiffModule<B>> Regularizer<B, M> for SynapticIntelligence<B> {
-    fn init(&mut self, model: &M) {
-        self.slots.clear();
-        self.order.clear();
-        self.consolidated = false;
-        let (slots, order) = (&mut self.slots, &mut self.order);
-        walk_params::<B, M, _>(model, None, |p, _| {
-            let zeros = p.value.zeros_like();
-            slots.insert(
-                p.id,
-                Slot {
-                    path: p.path.to_string(),
-                    omega: zeros.clone(),
-                    importance: zeros,
-                    anchor: p.value,
-                    step: None,
-                },
-            );
-            order.push(p.id);
-            None
-        });
+impl<B: AutodiffBackend, M: AutodiffModule<B>> Estimator<B, M> for Si<B> {
+    fn quantity(&self) -> &'static str {
+        "importance Ω"
     }
 
-    fn before_step(&mut self, model: &M, mut grads: GradientsParams) -> GradientsParams {
-        let two_c = 2.0 * self.cfg.c;
-        let penalise = self.consolidated && self.cfg.c != 0.0;
-        walk_params::<B, M, _>(model, Some(&mut grads), |p, g| {
-            let slot = self.slot(p.id);
-            let pull = || {
-                ((p.value.clone() - slot.anchor.clone()) * slot.importance.clone())
-                    .mul_scalar(two_c)
-            };
-            match g {
-                Some(g) => {
-                    let total = penalise.then(|| g.clone() + pull());
-                    // ω needs the task-loss gradient alone, which `g` still is here.
-                    slot.step = Some((g, p.value.clone()));
-                    total
-                }
-                // A trainable parameter the task loss did not reach (an unused branch) still
-                // feels the anchor; it adds nothing to ω, whose gradient term is zero.
-                None if penalise && p.trainable => Some(pull()),
-                None => None,
-            }
-        });
-        grads
-    }
-
-    fn after_step(&mut self, model: &M) {
-        walk_params::<B, M, _>(model, None, |p, _| {
-            let slot = self.slot(p.id);
-            if let Some((g, before)) = slot.step.take() {
-                let delta = p.value - before;
-                slot.omega = slot.omega.clone() - g * delta;
-            }
-            None
-        });
-    }
-
-    fn end_task(&mut self, model: &M, task: usize) -> Result<(), NonFinite> {
-        let xi = self.cfg.xi;
-        let mut bad = None;
-        walk_params::<B, M, _>(model, None, |p, _| {
-            let slot = self.slot(p.id);
-            if bad.is_some() {
-                return None;
-            }
-            if !all_finite(&slot.omega) {
-                bad = Some(("path integral ω", slot.path.clone()));
-                return None;
-            }
-            let moved = p.value.clone() - slot.anchor.clone();
-            let denom = moved.clone() * moved + xi;
-            let updated = slot.importance.clone() + slot.omega.clone() / denom;
-            // Checked before the clamp, which would turn NaN and −inf into 0.
-            if !all_finite(&updated) {
-                bad = Some(("importance Ω", slot.path.clone()));
-                return None;
-            }
-            slot.importance = updated.clamp_min(0.0);
-            slot.anchor = p.value;
-            slot.omega = slot.omega.zeros_like();
-            None
-        });
-        if let Some((what, param)) = bad {
-            return Err(NonFinite {
-                what,
-                param,
-                task: task + 1,
-            });
+    fn combine(&self) -> Combine {
+        Combine::Sum {
+            min: (self.cfg.clamp == SiClamp::Relu).then_some(0.0),
+            max: self.cfg.cap,
         }
-        self.consolidated = true;
-        Ok(())
     }
 
-    fn penalty(&self, model: &M) -> f64 {
-        if !self.consolidated {
-            return 0.0;
+    fn tracks_path(&self) -> bool {
+        true
+    }
+
+    fn init_param(&mut self, id: ParamId, value: &Tensor<Inner<B>, 1>) {
+        self.omega.insert(id, value.zeros_like());
+        self.step.remove(&id);
+    }
+
+    fn before_step(
+        &mut self,
+        id: ParamId,
+        value: &Tensor<Inner<B>, 1>,
+        task_grad: &Tensor<Inner<B>, 1>,
+        total_grad: &Tensor<Inner<B>, 1>,
+    ) {
+        let g = match self.cfg.grad {
+            SiGrad::Task => task_grad,
+            SiGrad::Total => total_grad,
+        };
+        self.step.insert(id, (g.clone(), value.clone()));
+    }
+
+    fn after_step(&mut self, id: ParamId, value: &Tensor<Inner<B>, 1>) {
+        if let Some((g, before)) = self.step.remove(&id) {
+            let delta = value.clone() - before;
+            if let Some(om) = self.omega.get_mut(&id) {
+                *om = om.clone() - g * delta;
+            }
         }
-        let mut total = 0.0f64;
-        walk_params::<B, M, _>(model, None, |p, _| {
-            let s = &self.slots[&p.id];
-            let d = p.value - s.anchor.clone();
-            let v: f64 = (d.clone() * d * s.importance.clone())
-                .sum()
-                .into_scalar()
-                .elem();
-            total += v;
-            None
-        });
-        self.cfg.c * total
+    }
+
+    fn task_importance(
+        &mut self,
+        id: ParamId,
+        value: &Tensor<Inner<B>, 1>,
+        moved: &Tensor<Inner<B>, 1>,
+    ) -> Tensor<Inner<B>, 1> {
+        let omega = self
+            .omega
+            .insert(id, value.zeros_like())
+            .unwrap_or_else(|| value.zeros_like());
+        let denom = moved.clone() * moved.clone() + self.cfg.xi;
+        omega / denom
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::regularizer::{NoSamples, Regularizer};
+    use burn::tensor::backend::Backend;
     use crate::backend::CpuAutodiff as B;
     use burn::module::{Module, Param};
     use burn::optim::{GradientsParams, Optimizer, SgdConfig};
@@ -303,7 +296,7 @@ mod tests {
     }
 
     fn si(c: f64, xi: f64, m: &Two<B>) -> SynapticIntelligence<B> {
-        let mut s = SynapticIntelligence::<B>::new(SiConfig { c, xi });
+        let mut s = SynapticIntelligence::<B>::new(SiConfig::new(c, xi));
         Regularizer::init(&mut s, m);
         s
     }
@@ -368,7 +361,7 @@ mod tests {
         let m1 = manual_step(&mut s, &m0, [-0.5, 0.25]);
         let snap = s.snapshot();
         assert!((snap[0].omega[0] - 1.0).abs() < 1e-6 && (snap[0].omega[1] + 0.75).abs() < 1e-6);
-        Regularizer::end_task(&mut s, &m1, 0).unwrap();
+        Regularizer::end_task(&mut s, &m1, 0, &NoSamples).unwrap();
         let snap = s.snapshot();
         // Ω uses the old anchor (denominator Δ² + ξ = 0.35, not ξ alone): 1/0.35.
         let om0 = 1.0 / (0.25 + xi);
@@ -384,7 +377,7 @@ mod tests {
         // Task 2: moving param 0 by +0.3 against the gradient gives ω = -0.6, and
         // Ω + ω/(0.09 + ξ) = 2.857 - 3.158 < 0: the cumulative Ω is clamped to 0.
         let m2 = manual_step(&mut s, &m1, [-0.2, 0.25]);
-        Regularizer::end_task(&mut s, &m2, 1).unwrap();
+        Regularizer::end_task(&mut s, &m2, 1, &NoSamples).unwrap();
         let snap = s.snapshot();
         assert_eq!(snap[0].importance[0], 0.0, "{:?}", snap[0]);
         // Without the clamp it would have been negative: the test can tell the difference.
@@ -398,7 +391,7 @@ mod tests {
         let m0 = two([0.0, 0.0]);
         let mut s = si(c, 1e-3, &m0);
         let m1 = descend(&mut s, m0, h, t, 1e-2, 200);
-        Regularizer::end_task(&mut s, &m1, 0).unwrap();
+        Regularizer::end_task(&mut s, &m1, 0, &NoSamples).unwrap();
         // Move away on a second task so that θ ≠ θ̃.
         let (h2, t2) = ([[1.0, 0.0], [0.0, 1.0]], [-3.0, 4.0]);
         let m2 = descend(&mut s, m1, h2, t2, 1e-2, 50);
@@ -461,7 +454,7 @@ mod tests {
         let m0 = two([0.0, 0.0]);
         let mut s = si(c, 0.1, &m0);
         let m1 = descend(&mut s, m0, h, t, 1e-2, 100);
-        Regularizer::end_task(&mut s, &m1, 0).unwrap();
+        Regularizer::end_task(&mut s, &m1, 0, &NoSamples).unwrap();
         let snap = s.snapshot()[0].clone();
         assert!(snap.importance.iter().all(|&v| v > 0.0));
         // Away from the anchor, so that the penalty gradient is large, then one big step.
@@ -528,7 +521,7 @@ mod tests {
         let _ = Regularizer::before_step(&mut s, &m0, grads);
         let m1 = with_w(&m0, [0.1, 0.1]);
         Regularizer::after_step(&mut s, &m1);
-        let e = Regularizer::end_task(&mut s, &m1, 0).unwrap_err();
+        let e = Regularizer::end_task(&mut s, &m1, 0, &NoSamples).unwrap_err();
         assert_eq!(e.param, "w");
         assert!(e.to_string().contains("task 1"));
     }

@@ -105,6 +105,9 @@ pub enum EvalOn {
     Test,
     /// The training examples of each task (the paper's split-MNIST figure).
     Train,
+    /// A validation split: 10% of each task's training examples, held out of training (for
+    /// choosing hyperparameters without touching the test set).
+    Validation,
 }
 
 impl std::str::FromStr for EvalOn {
@@ -113,7 +116,10 @@ impl std::str::FromStr for EvalOn {
         match s {
             "test" => Ok(Self::Test),
             "train" => Ok(Self::Train),
-            _ => Err(format!("unknown evaluation split '{s}': use test or train")),
+            "validation" => Ok(Self::Validation),
+            _ => Err(format!(
+                "unknown evaluation split '{s}': use test, train or validation"
+            )),
         }
     }
 }
@@ -170,6 +176,21 @@ fn truncate(mut v: Vec<u32>, limit: usize) -> Vec<u32> {
     v
 }
 
+/// Splits a task's training indices into (training, validation): a tenth (at least one) is
+/// held out, chosen by a fixed generator so that every seed and method sees the same split.
+fn hold_out(all: Vec<u32>, t: usize) -> (Vec<u32>, Vec<u32>) {
+    let k = (all.len() / 10).max(1).min(all.len());
+    let mut shuffled = all.clone();
+    shuffled.shuffle(&mut ChaCha8Rng::seed_from_u64(0x7A11_DA7E ^ t as u64));
+    let mut val = shuffled[..k].to_vec();
+    val.sort_unstable();
+    let train = all
+        .into_iter()
+        .filter(|i| val.binary_search(i).is_err())
+        .collect();
+    (train, val)
+}
+
 fn indices_of(set: &ImageSet, classes: &[u8]) -> Vec<u32> {
     (0..set.len() as u32)
         .filter(|&i| classes.contains(&set.labels[i as usize]))
@@ -213,6 +234,7 @@ impl TaskStream {
                     let tr = truncate(indices_of(&dataset.train, &classes), opts.train_limit);
                     (tr.clone(), tr)
                 }
+                EvalOn::Validation => hold_out(indices_of(&dataset.train, &classes), t),
             };
             let permutation = match benchmark {
                 Benchmark::PermutedMnist if t > 0 => {
@@ -292,7 +314,7 @@ impl TaskStream {
     fn eval_set(&self) -> &ImageSet {
         match self.eval_on {
             EvalOn::Test => &self.dataset.test,
-            EvalOn::Train => &self.dataset.train,
+            EvalOn::Train | EvalOn::Validation => &self.dataset.train,
         }
     }
 
@@ -315,6 +337,36 @@ impl TaskStream {
     ) -> (Tensor<B, 2>, Tensor<B, 1, Int>) {
         make_batch(self.eval_set(), &self.tasks[t], idx, device)
     }
+
+    /// A minibatch mixing training examples of several tasks: `(task, index)` pairs, each
+    /// example converted with its own task's permutation and label map (joint training).
+    pub fn mixed_train_batch<B: Backend>(
+        &self,
+        pairs: &[(usize, u32)],
+        device: &B::Device,
+    ) -> (Tensor<B, 2>, Tensor<B, 1, Int>) {
+        let set = &self.dataset.train;
+        let p = set.pixels_per_image;
+        let mut x = Vec::with_capacity(pairs.len() * p);
+        let mut y = Vec::with_capacity(pairs.len());
+        for &(t, i) in pairs {
+            push_example(set, &self.tasks[t], i, &mut x, &mut y);
+        }
+        let n = pairs.len();
+        (
+            Tensor::from_data(TensorData::new(x, [n, p]), device),
+            Tensor::from_data(TensorData::new(y, [n]), device),
+        )
+    }
+
+    /// Output units that compete for an example of task `k` while training jointly on tasks
+    /// `0..=t`: task `k`'s own head in the task scenario, the current set otherwise.
+    pub fn joint_outputs(&self, t: usize, k: usize) -> Option<Vec<usize>> {
+        match self.scenario {
+            Scenario::Task => Some(self.tasks[k].outputs.clone()),
+            _ => self.train_outputs(t),
+        }
+    }
 }
 
 fn benchmark_min_tasks(b: Benchmark) -> usize {
@@ -334,22 +386,26 @@ fn make_batch<B: Backend>(
     let p = set.pixels_per_image;
     let mut x = Vec::with_capacity(idx.len() * p);
     let mut y = Vec::with_capacity(idx.len());
-    const SCALE: f32 = 1.0 / 255.0;
     for &i in idx {
-        let img = set.image(i as usize);
-        match &task.permutation {
-            Some(perm) => x.extend(perm.iter().map(|&k| img[k as usize] as f32 * SCALE)),
-            None => x.extend(img.iter().map(|&v| v as f32 * SCALE)),
-        }
-        let label = set.labels[i as usize] as usize;
-        let target = task.label_map[label].expect("task index lists only the task's labels");
-        y.push(target as i64);
+        push_example(set, task, i, &mut x, &mut y);
     }
     let n = idx.len();
     (
         Tensor::from_data(TensorData::new(x, [n, p]), device),
         Tensor::from_data(TensorData::new(y, [n]), device),
     )
+}
+
+fn push_example(set: &ImageSet, task: &Task, i: u32, x: &mut Vec<f32>, y: &mut Vec<i64>) {
+    const SCALE: f32 = 1.0 / 255.0;
+    let img = set.image(i as usize);
+    match &task.permutation {
+        Some(perm) => x.extend(perm.iter().map(|&k| img[k as usize] as f32 * SCALE)),
+        None => x.extend(img.iter().map(|&v| v as f32 * SCALE)),
+    }
+    let label = set.labels[i as usize] as usize;
+    let target = task.label_map[label].expect("task index lists only the task's labels");
+    y.push(target as i64);
 }
 
 #[cfg(test)]
@@ -372,6 +428,35 @@ pub(crate) mod tests {
             test: set(n_test),
             dir: "toy".into(),
         })
+    }
+
+    #[test]
+    fn validation_split_is_held_out_of_training_and_fixed() {
+        let mk = |seed| {
+            TaskStream::benchmark(
+                Benchmark::SplitMnist,
+                Scenario::Task,
+                toy_dataset(200, 50),
+                seed,
+                StreamOptions {
+                    eval_on: EvalOn::Validation,
+                    ..Default::default()
+                },
+            )
+        };
+        let (a, b) = (mk(0), mk(7));
+        for (ta, tb) in a.tasks.iter().zip(&b.tasks) {
+            assert_eq!(ta.eval.len(), 4);
+            assert_eq!(ta.train.len(), 36);
+            assert!(ta.eval.iter().all(|i| !ta.train.contains(i)));
+            // The same split for every seed, so a sweep compares like with like.
+            assert_eq!(ta.eval, tb.eval);
+        }
+        // Validation examples are training-set images.
+        let (x, _) = a.eval_batch::<Cpu>(0, &a.tasks[0].eval[..1], &Default::default());
+        let i = a.tasks[0].eval[0] as usize;
+        let v: Vec<f32> = x.into_data().to_vec().unwrap();
+        assert_eq!(v[0], a.dataset.train.image(i)[0] as f32 / 255.0);
     }
 
     #[test]

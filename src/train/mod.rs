@@ -14,7 +14,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::model::Classifier;
-use crate::regularizer::{NonFinite, Regularizer};
+use crate::regularizer::{NonFinite, Regularizer, TaskSamples};
 use crate::scenario::TaskStream;
 
 /// Optimisation settings of a continual run.
@@ -66,6 +66,9 @@ pub enum TrainError {
         /// "training" or "evaluation".
         what: &'static str,
     },
+    /// The run's configuration does not fit the model (e.g. an `--exclude` matching nothing).
+    #[error("{0}")]
+    Config(String),
     /// The observer asked to stop.
     #[error("interrupted")]
     Interrupted,
@@ -214,9 +217,84 @@ where
         .collect()
 }
 
+/// How the tasks of a stream are trained (SPEC §3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// One task after the other, on the same network (finetune and every regulariser).
+    #[default]
+    Sequential,
+    /// At task t, train on the union of tasks 0..=t (the usual upper bound).
+    Joint,
+    /// A fresh network (and optimizer) for each task: one network per task. R[i][j] for j < i
+    /// is task j's own network's accuracy R[j][j], so nothing is ever forgotten.
+    Scratch,
+}
+
+/// The examples of one finished task handed to [`Regularizer::end_task`].
+struct StreamSamples<'a, B: Backend> {
+    stream: &'a TaskStream,
+    task: usize,
+    idx: Vec<u32>,
+    active: Option<Vec<usize>>,
+    device: B::Device,
+}
+
+impl<B: Backend> TaskSamples<B> for StreamSamples<'_, B> {
+    fn len(&self) -> usize {
+        self.idx.len()
+    }
+    fn batch(&self, idx: &[usize]) -> (Tensor<B, 2>, Tensor<B, 1, Int>) {
+        let rows: Vec<u32> = idx.iter().map(|&i| self.idx[i]).collect();
+        self.stream.train_batch::<B>(self.task, &rows, &self.device)
+    }
+    fn active_outputs(&self) -> Option<&[usize]> {
+        self.active.as_deref()
+    }
+}
+
+/// An `[n, outputs]` additive mask with a different set of active outputs per row.
+fn row_masks<B: Backend>(outputs: usize, rows: &[Option<Vec<usize>>], device: &B::Device) -> Option<Tensor<B, 2>> {
+    if rows.iter().all(Option::is_none) {
+        return None;
+    }
+    let mut m = vec![0.0f32; rows.len() * outputs];
+    for (r, active) in rows.iter().enumerate() {
+        if let Some(active) = active {
+            let row = &mut m[r * outputs..(r + 1) * outputs];
+            row.fill(-1e30);
+            for &k in active {
+                row[k] = 0.0;
+            }
+        }
+    }
+    Some(Tensor::from_data(TensorData::new(m, [rows.len(), outputs]), device))
+}
+
 /// Trains `model` on every task of `stream` in order and evaluates every task after each one.
 pub fn train_stream<B, M>(
-    mut model: M,
+    model: M,
+    stream: &TaskStream,
+    regularizer: Option<&mut dyn Regularizer<B, M>>,
+    cfg: &TrainConfig,
+    device: &B::Device,
+    observer: &mut dyn Observer,
+) -> Result<(M, TrainOutcome), TrainError>
+where
+    B: AutodiffBackend,
+    M: AutodiffModule<B> + Classifier<B>,
+    M::InnerModule: Classifier<B::InnerBackend>,
+{
+    let mut first = Some(model);
+    let mut init = move || first.take().expect("sequential training builds one model");
+    train_stream_mode(&mut init, Mode::Sequential, stream, regularizer, cfg, device, observer)
+}
+
+/// Trains over `stream` in `mode`; `init` builds a fresh network (called once, and again before
+/// each task in [`Mode::Scratch`]).
+pub fn train_stream_mode<B, M>(
+    init: &mut dyn FnMut() -> M,
+    mode: Mode,
     stream: &TaskStream,
     mut regularizer: Option<&mut dyn Regularizer<B, M>>,
     cfg: &TrainConfig,
@@ -243,6 +321,7 @@ where
         .with_beta_1(cfg.beta1 as f32)
         .with_beta_2(cfg.beta2 as f32)
         .with_epsilon(cfg.epsilon as f32);
+    let mut model = init();
     let mut optim = adam.init::<B, M>();
     let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
     if let Some(r) = regularizer.as_deref_mut() {
@@ -263,22 +342,46 @@ where
 
     let n_tasks = stream.tasks.len();
     for t in 0..n_tasks {
-        if t > 0 && cfg.reset_optimizer {
+        if t > 0 && mode == Mode::Scratch {
+            model = init();
+            optim = adam.init::<B, M>();
+            if let Some(r) = regularizer.as_deref_mut() {
+                r.init(&model);
+            }
+        } else if t > 0 && cfg.reset_optimizer {
             optim = adam.init::<B, M>();
         }
         let task = &stream.tasks[t];
+        // (task, index) of every training example of this stage.
+        let mut order: Vec<(usize, u32)> = match mode {
+            Mode::Joint => (0..=t)
+                .flat_map(|k| stream.tasks[k].train.iter().map(move |&i| (k, i)))
+                .collect(),
+            _ => task.train.iter().map(|&i| (t, i)).collect(),
+        };
+        let mixed = mode == Mode::Joint && t > 0;
         let mask = output_mask::<B>(stream.outputs, stream.train_outputs(t).as_deref(), device);
-        let mut order = task.train.clone();
+        let heads: Vec<Option<Vec<usize>>> = (0..=t).map(|k| stream.joint_outputs(t, k)).collect();
         let steps = order.len().div_ceil(cfg.batch_size);
         observer.task_start(t, &task.name, steps, cfg.epochs);
         let mut losses = Vec::new();
+        let mut idx: Vec<u32> = Vec::with_capacity(cfg.batch_size);
         for epoch in 0..cfg.epochs {
             let t0 = Instant::now();
             order.shuffle(&mut rng);
             let mut loss_sum = 0.0;
-            for (step, idx) in order.chunks(cfg.batch_size).enumerate() {
-                let (x, y) = stream.train_batch::<B>(t, idx, device);
-                let loss = masked_cross_entropy(model.logits(x), y, mask.as_ref());
+            for (step, pairs) in order.chunks(cfg.batch_size).enumerate() {
+                let (logits, y, row_mask) = if mixed {
+                    let (x, y) = stream.mixed_train_batch::<B>(pairs, device);
+                    let rows: Vec<_> = pairs.iter().map(|&(k, _)| heads[k].clone()).collect();
+                    (model.logits(x), y, row_masks::<B>(stream.outputs, &rows, device))
+                } else {
+                    idx.clear();
+                    idx.extend(pairs.iter().map(|&(_, i)| i));
+                    let (x, y) = stream.train_batch::<B>(t, &idx, device);
+                    (model.logits(x), y, None)
+                };
+                let loss = masked_cross_entropy(logits, y, row_mask.as_ref().or(mask.as_ref()));
                 let grads = GradientsParams::from_grads(loss.backward(), &model);
                 let loss: f64 = loss.into_scalar().elem();
                 if !loss.is_finite() {
@@ -320,16 +423,51 @@ where
         out.final_penalty
             .push(regularizer.as_deref().map_or(0.0, |r| r.penalty(&model)));
         if let Some(r) = regularizer.as_deref_mut() {
-            r.end_task(&model, t)?;
+            let t0 = Instant::now();
+            let samples = task_samples::<B>(stream, t, r.samples_wanted(), cfg.seed, device);
+            r.end_task(&model, t, &samples)?;
+            // Measuring importance (EWC's Fisher, MAS) is part of the method's training cost.
+            out.train_seconds += t0.elapsed().as_secs_f64();
         }
         out.epoch_loss.push(losses);
         let t_eval = Instant::now();
-        let row = evaluate_all(&model, stream, Some(t), cfg.eval_batch_size, device);
+        let mut row = evaluate_all(&model, stream, Some(t), cfg.eval_batch_size, device);
         out.eval_seconds += t_eval.elapsed().as_secs_f64();
+        if mode == Mode::Scratch {
+            // Each earlier task keeps its own network.
+            for (j, r) in row.iter_mut().enumerate().take(t) {
+                *r = out.accuracy_matrix[j][j];
+            }
+        }
         observer.task_end(t, &row);
         out.accuracy_matrix.push(row);
     }
     Ok((model, out))
+}
+
+/// A random subset of `n` training examples of task `t`, drawn from its own seeded generator so
+/// that measuring importance does not change the minibatch order.
+fn task_samples<'a, B: Backend>(
+    stream: &'a TaskStream,
+    t: usize,
+    n: usize,
+    seed: u64,
+    device: &B::Device,
+) -> StreamSamples<'a, B> {
+    let mut idx = Vec::new();
+    if n > 0 {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5151_0000 ^ t as u64);
+        idx = stream.tasks[t].train.clone();
+        idx.shuffle(&mut rng);
+        idx.truncate(n);
+    }
+    StreamSamples {
+        stream,
+        task: t,
+        idx,
+        active: stream.train_outputs(t),
+        device: device.clone(),
+    }
 }
 
 #[cfg(test)]

@@ -89,7 +89,7 @@ fn mlp(outputs: usize) -> Mlp<B> {
 #[test]
 fn masked_heads_get_no_importance_in_split_tasks() {
     let stream = two_split_tasks(Scenario::Task, 400);
-    let mut si = SynapticIntelligence::<B>::new(SiConfig { c: 1.0, xi: 1e-3 });
+    let mut si = SynapticIntelligence::<B>::new(SiConfig::new(1.0, 1e-3));
     let (_m, out) = train_stream(
         mlp(10),
         &stream,
@@ -118,7 +118,7 @@ fn masked_heads_get_no_importance_in_split_tasks() {
     assert!(head_b.importance[4..].iter().all(|&v| v == 0.0));
     assert!(head_b.importance[..4].iter().any(|&v| v > 0.0));
     // The masked units never moved either: compare with the same seed's fresh model.
-    let mut fresh = SynapticIntelligence::<B>::new(SiConfig { c: 1.0, xi: 1e-3 });
+    let mut fresh = SynapticIntelligence::<B>::new(SiConfig::new(1.0, 1e-3));
     crate::regularizer::Regularizer::init(&mut fresh, &mlp(10));
     let fresh = fresh.snapshot();
     let fresh_b = fresh.iter().find(|p| p.path == "layers.1.bias").unwrap();
@@ -131,7 +131,7 @@ fn masked_heads_get_no_importance_in_split_tasks() {
         tasks: stream.tasks[..1].to_vec(),
         ..stream.clone()
     };
-    let mut si1 = SynapticIntelligence::<B>::new(SiConfig { c: 1.0, xi: 1e-3 });
+    let mut si1 = SynapticIntelligence::<B>::new(SiConfig::new(1.0, 1e-3));
     train_stream(
         mlp(10),
         &one,
@@ -191,7 +191,7 @@ fn si_walks_any_module_generically() {
     };
     let n_params = net.num_params();
     let stream = two_split_tasks(Scenario::Task, 400);
-    let mut si = SynapticIntelligence::<B>::new(SiConfig { c: 1.0, xi: 1e-3 });
+    let mut si = SynapticIntelligence::<B>::new(SiConfig::new(1.0, 1e-3));
     let (net, out) = train_stream(net, &stream, Some(&mut si), &cfg(2), &dev, &mut Silent).unwrap();
     let snap = si.snapshot();
     let paths: Vec<&str> = snap.iter().map(|p| p.path.as_str()).collect();
@@ -293,10 +293,7 @@ fn si_with_large_c_keeps_a_task_that_finetune_forgets() {
         &mut Silent,
     )
     .unwrap();
-    let mut si = SynapticIntelligence::<B>::new(SiConfig {
-        c: 1000.0,
-        xi: 1e-3,
-    });
+    let mut si = SynapticIntelligence::<B>::new(SiConfig::new(1000.0, 1e-3));
     let (_, s) = train_stream(
         model(),
         &stream,
