@@ -468,6 +468,49 @@ impl RunConfig {
         Ok(())
     }
 
+    /// The method's hyperparameters in one short phrase, e.g. `c=1 ξ=0.001` (for logs).
+    pub fn method_summary(&self) -> String {
+        let mut s = match self.method {
+            Method::Si => {
+                let mut s = format!("c={} ξ={}", self.c, self.xi);
+                if self.si_grad != SiGrad::Task {
+                    s += " si-grad=total";
+                }
+                if self.si_clamp != SiClamp::Relu {
+                    s += " si-clamp=none";
+                }
+                if self.si_half {
+                    s += " si-half";
+                }
+                if let Some(cap) = self.si_cap {
+                    s += &format!(" si-cap={cap}");
+                }
+                s
+            }
+            Method::Ewc | Method::OnlineEwc => {
+                let mut s = format!(
+                    "λ={} fisher={:?}×{}",
+                    self.lambda, self.fisher, self.fisher_samples
+                )
+                .to_lowercase();
+                if self.method == Method::OnlineEwc {
+                    s += &format!(" γ={}", self.gamma);
+                }
+                s
+            }
+            Method::Mas => format!("λ={} samples={}", self.lambda, self.fisher_samples),
+            Method::L2 => format!("λ={}", self.lambda),
+            Method::Finetune | Method::Joint | Method::Scratch => String::new(),
+        };
+        if !self.exclude.is_empty() {
+            s += &format!(" exclude={}", self.exclude.join(","));
+        }
+        if self.method.regularized() {
+            s += &format!(" (preset {})", self.preset);
+        }
+        s.trim().to_string()
+    }
+
     /// Checks every number for range; the message names the option and the accepted range.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let full = self.benchmark.full_tasks();
