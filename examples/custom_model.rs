@@ -103,7 +103,8 @@ fn main() {
                     si.after_step(&model); // 3. ω −= g·Δθ
                 }
             }
-            si.end_task(&model, t, &NoSamples).expect("finite importance"); // 4. consolidate Ω, move θ̃
+            si.end_task(&model, t, &NoSamples)
+                .expect("finite importance"); // 4. consolidate Ω, move θ̃
         }
         println!(
             "c = {c}: accuracy after both tasks: task 1 {:.3}, task 2 {:.3}",

@@ -8,8 +8,8 @@ use burn::tensor::backend::AutodiffBackend;
 use crate::config::{Method, RunConfig};
 use crate::data::Dataset;
 use crate::metrics;
-use crate::model::{Mlp, MlpConfig};
 use crate::model::Classifier;
+use crate::model::{Mlp, MlpConfig};
 use crate::regularizer::{check_exclude, Consolidator, EwcConfig, Regularizer, SiConfig};
 use crate::report::RunResult;
 use crate::scenario::{StreamOptions, TaskStream};
@@ -59,7 +59,8 @@ pub fn run<B: AutodiffBackend>(
         &mut model_for,
         cfg.method.mode(),
         &stream,
-        reg.as_deref_mut().map(|r| r as &mut dyn Regularizer<B, Mlp<B>>),
+        reg.as_deref_mut()
+            .map(|r| r as &mut dyn Regularizer<B, Mlp<B>>),
         &cfg.train,
         device,
         observer,
@@ -130,7 +131,9 @@ where
         Method::Mas => {
             Box::new(Consolidator::<B, _>::mas(cfg.lambda, cfg.fisher_samples).with_exclude(ex))
         }
-        Method::L2 => Box::new(Consolidator::<B, crate::regularizer::L2>::l2(cfg.lambda).with_exclude(ex)),
+        Method::L2 => {
+            Box::new(Consolidator::<B, crate::regularizer::L2>::l2(cfg.lambda).with_exclude(ex))
+        }
         Method::Finetune | Method::Joint | Method::Scratch => return None,
     };
     Some(r)

@@ -390,7 +390,10 @@ impl RunConfig {
             check_applicable(&p, method, "from the preset")?;
             sources.push((p, "preset"));
         }
-        for (o, source) in [(file, "in the config file"), (Some(flags), "on the command line")] {
+        for (o, source) in [
+            (file, "in the config file"),
+            (Some(flags), "on the command line"),
+        ] {
             let Some(o) = o else { continue };
             let mut o = o.clone();
             if strict {
@@ -663,7 +666,10 @@ mod tests {
         f.method = Some("si".into());
         f.lambda = Some(3.0);
         let e = RunConfig::resolve(None, &f).unwrap_err().to_string();
-        assert!(e.contains("--lambda") && e.contains("ewc, online-ewc, mas, l2"), "{e}");
+        assert!(
+            e.contains("--lambda") && e.contains("ewc, online-ewc, mas, l2"),
+            "{e}"
+        );
         f.lambda = None;
         f.gamma = Some(0.5);
         assert!(RunConfig::resolve(None, &f).is_err());
@@ -682,7 +688,10 @@ mod tests {
         f.lambda = None;
         f.preset = Some("none".into());
         let none = RunConfig::resolve(None, &f).unwrap();
-        assert_eq!(none.lambda, RunConfig::defaults(Benchmark::SplitMnist, Method::Ewc).lambda);
+        assert_eq!(
+            none.lambda,
+            RunConfig::defaults(Benchmark::SplitMnist, Method::Ewc).lambda
+        );
         // A preset file of the user's own.
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("mine.toml");

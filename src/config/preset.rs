@@ -81,7 +81,9 @@ mod tests {
     fn bad_presets_are_one_line_errors() {
         let e = parse("[sii]\nc = 1\n", "x.toml").unwrap_err().to_string();
         assert!(e.contains("[sii]") && e.contains("unknown method"), "{e}");
-        let e = parse("[si]\nc = \"big\"\n", "x.toml").unwrap_err().to_string();
+        let e = parse("[si]\nc = \"big\"\n", "x.toml")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("x.toml") && !e.contains('\n'), "{e}");
         let e = load("fancy", Benchmark::SplitMnist, Method::Si)
             .unwrap_err()

@@ -130,7 +130,9 @@ impl<B: AutodiffBackend, E> Consolidator<B, E> {
     }
 
     fn slot_missing() -> ! {
-        panic!("the regulariser was initialised with a different model: call init() with this model")
+        panic!(
+            "the regulariser was initialised with a different model: call init() with this model"
+        )
     }
 }
 
@@ -192,13 +194,15 @@ where
                 if !penalise {
                     return None;
                 }
-                slot.terms.iter().fold(None, |acc: Option<Tensor<_, 1>>, (o, a)| {
-                    let t = ((p.value.clone() - a.clone()) * o.clone()).mul_scalar(two_s);
-                    Some(match acc {
-                        Some(s) => s + t,
-                        None => t,
+                slot.terms
+                    .iter()
+                    .fold(None, |acc: Option<Tensor<_, 1>>, (o, a)| {
+                        let t = ((p.value.clone() - a.clone()) * o.clone()).mul_scalar(two_s);
+                        Some(match acc {
+                            Some(s) => s + t,
+                            None => t,
+                        })
                     })
-                })
             };
             match g {
                 Some(g) => {

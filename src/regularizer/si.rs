@@ -219,11 +219,11 @@ impl<B: AutodiffBackend, M: AutodiffModule<B>> Estimator<B, M> for Si<B> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::regularizer::{NoSamples, Regularizer};
-    use burn::tensor::backend::Backend;
     use crate::backend::CpuAutodiff as B;
+    use crate::regularizer::{NoSamples, Regularizer};
     use burn::module::{Module, Param};
     use burn::optim::{GradientsParams, Optimizer, SgdConfig};
+    use burn::tensor::backend::Backend;
     use burn::tensor::{Tensor, TensorData};
 
     type Inner = <B as AutodiffBackend>::InnerBackend;
@@ -524,5 +524,133 @@ mod tests {
         let e = Regularizer::end_task(&mut s, &m1, 0, &NoSamples).unwrap_err();
         assert_eq!(e.param, "w");
         assert!(e.to_string().contains("task 1"));
+    }
+
+    fn si_with(cfg: SiConfig, m: &Two<B>) -> SynapticIntelligence<B> {
+        let mut s = SynapticIntelligence::<B>::new(cfg);
+        Regularizer::init(&mut s, m);
+        s
+    }
+
+    /// One task of a linear loss with gradient (2, 3) and a single step to `to`, then task end.
+    fn one_linear_task(
+        s: &mut SynapticIntelligence<B>,
+        m: &Two<B>,
+        to: [f64; 2],
+        task: usize,
+    ) -> Two<B> {
+        let dev = Default::default();
+        let g = Tensor::<B, 2>::from_data(TensorData::new(vec![2.0f32, 3.0], [1, 2]), &dev);
+        let grads = GradientsParams::from_grads((m.w.val() * g).sum().backward(), m);
+        let _ = Regularizer::before_step(s, m, grads);
+        let next = with_w(m, to);
+        Regularizer::after_step(s, &next);
+        Regularizer::end_task(s, &next, task, &NoSamples).unwrap();
+        next
+    }
+
+    #[test]
+    fn clamp_and_cap_switches_change_the_consolidated_importance() {
+        let xi = 0.1;
+        let m0 = two([0.0, 0.0]);
+        // ω = −g·Δ = (1.0, −0.75); denominators Δ² + ξ = (0.35, 0.1625).
+        let run = |cfg: SiConfig| {
+            let mut s = si_with(cfg, &m0);
+            one_linear_task(&mut s, &m0, [-0.5, 0.25], 0);
+            s.snapshot()[0].importance.clone()
+        };
+        let paper = run(SiConfig::new(1.0, xi));
+        assert!(
+            (paper[0] as f64 - 1.0 / 0.35).abs() < 1e-5 && paper[1] == 0.0,
+            "{paper:?}"
+        );
+        let unclamped = run(SiConfig {
+            clamp: SiClamp::None,
+            ..SiConfig::new(1.0, xi)
+        });
+        assert!(
+            (unclamped[1] as f64 + 0.75 / 0.1625).abs() < 1e-4,
+            "{unclamped:?}"
+        );
+        let capped = run(SiConfig {
+            cap: Some(1.0),
+            ..SiConfig::new(1.0, xi)
+        });
+        assert_eq!(capped[0], 1.0, "{capped:?}");
+        assert_eq!(capped[1], 0.0);
+    }
+
+    #[test]
+    fn half_switch_halves_the_penalty_and_total_grad_switch_uses_the_penalised_gradient() {
+        let (c, xi) = (0.5, 0.1);
+        let (h, t) = ([[3.0, 1.0], [1.0, 2.0]], [1.0, -2.0]);
+        let m0 = two([0.0, 0.0]);
+        let mut results = Vec::new();
+        for cfg in [
+            SiConfig::new(c, xi),
+            SiConfig {
+                half: true,
+                ..SiConfig::new(c, xi)
+            },
+            SiConfig {
+                grad: SiGrad::Total,
+                ..SiConfig::new(c, xi)
+            },
+        ] {
+            let mut s = si_with(cfg, &m0);
+            let m1 = descend(&mut s, m0.clone(), h, t, 1e-2, 100);
+            Regularizer::end_task(&mut s, &m1, 0, &NoSamples).unwrap();
+            let snap = s.snapshot()[0].clone();
+            let anchor = [snap.anchor[0] as f64, snap.anchor[1] as f64];
+            let before = [anchor[0] + 0.3, anchor[1] - 0.2];
+            let step = [0.5, 0.4];
+            let mb = with_w(&m1, before);
+            let task = GradientsParams::from_grads(quad_loss(&mb, h, t).backward(), &mb);
+            let g_task: Vec<f32> = task
+                .get::<Inner, 2>(mb.w.id)
+                .unwrap()
+                .into_data()
+                .to_vec()
+                .unwrap();
+            let total = Regularizer::before_step(&mut s, &mb, task);
+            let g_total: Vec<f32> = total
+                .get::<Inner, 2>(mb.w.id)
+                .unwrap()
+                .into_data()
+                .to_vec()
+                .unwrap();
+            let penalty = Regularizer::penalty(&s, &mb);
+            Regularizer::after_step(
+                &mut s,
+                &with_w(&mb, [before[0] + step[0], before[1] + step[1]]),
+            );
+            let omega = s.snapshot()[0].omega.clone();
+            results.push((
+                snap.importance,
+                g_task,
+                g_total,
+                penalty,
+                omega,
+                step,
+                before,
+                anchor,
+            ));
+        }
+        let (om, g_task, g_full, p_full, omega_task, step, before, anchor) = results[0].clone();
+        for k in 0..2 {
+            // --si-half: gradient c·Ω(θ−θ̃) instead of 2c·Ω(θ−θ̃).
+            let pull_full = (g_full[k] - g_task[k]) as f64;
+            let pull_half = (results[1].2[k] - results[1].1[k]) as f64;
+            let want = 2.0 * c * om[k] as f64 * (before[k] - anchor[k]);
+            assert!((pull_full - want).abs() < 1e-4 * want.abs().max(1e-3));
+            assert!((pull_half - want / 2.0).abs() < 1e-4 * want.abs().max(1e-3));
+            // --si-grad total: ω = −(g + penalty gradient)·Δθ; task: ω = −g·Δθ.
+            let w_task = -(g_task[k] as f64) * step[k];
+            let w_total = -(g_full[k] as f64) * step[k];
+            assert!((omega_task[k] as f64 - w_task).abs() < 1e-5);
+            assert!((results[2].4[k] as f64 - w_total).abs() < 1e-5);
+            assert!((w_task - w_total).abs() > 1e-2);
+        }
+        assert!((results[1].3 - p_full / 2.0).abs() < 1e-6 * p_full);
     }
 }

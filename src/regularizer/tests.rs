@@ -126,11 +126,7 @@ fn with_weights(l: &Linear<B>, w: &[Vec<f64>], b: &[f64]) -> Linear<B> {
 }
 
 fn host(t: &Tensor<I, 1>) -> Vec<f64> {
-    t.clone()
-        .into_data()
-        .convert::<f64>()
-        .to_vec()
-        .unwrap()
+    t.clone().into_data().convert::<f64>().to_vec().unwrap()
 }
 
 fn matvec(x: &[f64], w: &[Vec<f64>], b: &[f64]) -> Vec<f64> {
@@ -170,7 +166,10 @@ fn net_grad_logp(
         .iter()
         .flat_map(|hi| dz2.iter().map(move |d| hi * d))
         .collect();
-    let dh: Vec<f64> = p2.0.iter().map(|row| row.iter().zip(&dz2).map(|(w, d)| w * d).sum()).collect();
+    let dh: Vec<f64> =
+        p2.0.iter()
+            .map(|row| row.iter().zip(&dz2).map(|(w, d)| w * d).sum())
+            .collect();
     let dz1: Vec<f64> = dh
         .iter()
         .zip(&z1)
@@ -217,13 +216,18 @@ fn fisher_estimators_match_an_f64_brute_force_on_a_two_layer_net() {
         let mut rng = ChaCha8Rng::seed_from_u64(42);
         for (x, &y) in samples.x.iter().zip(&samples.y) {
             let z2 = matvec(
-                &matvec(x, &p1.0, &p1.1).iter().map(|v| v.max(0.0)).collect::<Vec<_>>(),
+                &matvec(x, &p1.0, &p1.1)
+                    .iter()
+                    .map(|v| v.max(0.0))
+                    .collect::<Vec<_>>(),
                 &p2.0,
                 &p2.1,
             );
             let p = softmax(&z2, active.as_deref());
             let weighted: Vec<(usize, f64)> = match estimator {
-                FisherEstimator::Exact => (0..3).filter(|&c| p[c] > 0.0).map(|c| (c, p[c])).collect(),
+                FisherEstimator::Exact => {
+                    (0..3).filter(|&c| p[c] > 0.0).map(|c| (c, p[c])).collect()
+                }
                 FisherEstimator::Empirical => vec![(y, 1.0)],
                 FisherEstimator::Sampled => {
                     let u: f64 = rng.gen();
@@ -352,14 +356,20 @@ fn flat_params(m: &Lin<B>) -> Vec<f64> {
 
 fn set_flat(m: &Lin<B>, v: &[f64]) -> Lin<B> {
     let (din, dout) = (m.l.weight.val().dims()[0], m.l.weight.val().dims()[1]);
-    let w: Vec<Vec<f64>> = (0..din).map(|i| v[i * dout..(i + 1) * dout].to_vec()).collect();
+    let w: Vec<Vec<f64>> = (0..din)
+        .map(|i| v[i * dout..(i + 1) * dout].to_vec())
+        .collect();
     Lin {
         l: with_weights(&m.l, &w, &v[din * dout..]),
     }
 }
 
 /// Penalty and (total − task) gradient of `r` at `m`, flattened like [`flat_params`].
-fn penalty_and_pull<R: Regularizer<B, Lin<B>>>(r: &mut R, m: &Lin<B>, s: &Samples) -> (f64, Vec<f64>) {
+fn penalty_and_pull<R: Regularizer<B, Lin<B>>>(
+    r: &mut R,
+    m: &Lin<B>,
+    s: &Samples,
+) -> (f64, Vec<f64>) {
     let (x, _) = s.batch(&[0, 1]);
     let task = GradientsParams::from_grads(m.logits(x).sum().backward(), m);
     let g = |gp: &GradientsParams| -> Vec<f64> {
@@ -398,9 +408,21 @@ fn assert_close(got: &[f64], want: &[f64], what: &str) {
 fn three_points() -> (Lin<B>, Vec<f64>, Vec<f64>, Vec<f64>, Samples) {
     let m0 = lin(2, 3, 4);
     let th0 = flat_params(&m0);
-    let th1: Vec<f64> = th0.iter().enumerate().map(|(k, v)| v + 0.1 * (k as f64 - 4.0)).collect();
-    let th2: Vec<f64> = th1.iter().enumerate().map(|(k, v)| v - 0.07 * ((k * 5 % 7) as f64 - 3.0)).collect();
-    let th3: Vec<f64> = th2.iter().enumerate().map(|(k, v)| v + 0.05 * ((k * 3 % 5) as f64 - 2.0)).collect();
+    let th1: Vec<f64> = th0
+        .iter()
+        .enumerate()
+        .map(|(k, v)| v + 0.1 * (k as f64 - 4.0))
+        .collect();
+    let th2: Vec<f64> = th1
+        .iter()
+        .enumerate()
+        .map(|(k, v)| v - 0.07 * ((k * 5 % 7) as f64 - 3.0))
+        .collect();
+    let th3: Vec<f64> = th2
+        .iter()
+        .enumerate()
+        .map(|(k, v)| v + 0.05 * ((k * 3 % 5) as f64 - 2.0))
+        .collect();
     (m0, th1, th2, th3, random_samples(5, 2, 3, 8))
 }
 
@@ -408,7 +430,10 @@ fn three_points() -> (Lin<B>, Vec<f64>, Vec<f64>, Vec<f64>, Samples) {
 fn ewc_keeps_one_penalty_per_task_and_online_ewc_decays_one_fisher() {
     let (m0, th1, th2, th3, s) = three_points();
     let lambda = 3.0;
-    let (f1, f2) = (linear_fisher(&set_flat(&m0, &th1), &s), linear_fisher(&set_flat(&m0, &th2), &s));
+    let (f1, f2) = (
+        linear_fisher(&set_flat(&m0, &th1), &s),
+        linear_fisher(&set_flat(&m0, &th2), &s),
+    );
     for gamma in [None, Some(0.5)] {
         let mut r = Consolidator::<B, Ewc<B>>::ewc(EwcConfig {
             lambda,
@@ -426,7 +451,11 @@ fn ewc_keeps_one_penalty_per_task_and_online_ewc_decays_one_fisher() {
             // (λ/2)·[ΣF1(θ−θ1)² + ΣF2(θ−θ2)²]; gradient λ·[F1(θ−θ1) + F2(θ−θ2)].
             None => (
                 (0..n)
-                    .map(|k| lambda / 2.0 * (f1[k] * (th3[k] - th1[k]).powi(2) + f2[k] * (th3[k] - th2[k]).powi(2)))
+                    .map(|k| {
+                        lambda / 2.0
+                            * (f1[k] * (th3[k] - th1[k]).powi(2)
+                                + f2[k] * (th3[k] - th2[k]).powi(2))
+                    })
                     .sum(),
                 (0..n)
                     .map(|k| lambda * (f1[k] * (th3[k] - th1[k]) + f2[k] * (th3[k] - th2[k])))
@@ -434,12 +463,19 @@ fn ewc_keeps_one_penalty_per_task_and_online_ewc_decays_one_fisher() {
             ),
             // F = γF1 + F2 with the latest anchor θ2 only.
             Some(g) => (
-                (0..n).map(|k| lambda / 2.0 * (g * f1[k] + f2[k]) * (th3[k] - th2[k]).powi(2)).sum(),
-                (0..n).map(|k| lambda * (g * f1[k] + f2[k]) * (th3[k] - th2[k])).collect(),
+                (0..n)
+                    .map(|k| lambda / 2.0 * (g * f1[k] + f2[k]) * (th3[k] - th2[k]).powi(2))
+                    .sum(),
+                (0..n)
+                    .map(|k| lambda * (g * f1[k] + f2[k]) * (th3[k] - th2[k]))
+                    .collect(),
             ),
         };
         assert_close(&pull, &want_pull, &format!("gradient, γ {gamma:?}"));
-        assert!((pen - want_pen).abs() < 1e-4 * want_pen, "{pen} vs {want_pen}");
+        assert!(
+            (pen - want_pen).abs() < 1e-4 * want_pen,
+            "{pen} vs {want_pen}"
+        );
         let terms = r.states().next().unwrap().1.terms.len();
         assert_eq!(terms, if gamma.is_some() { 1 } else { 2 });
     }
@@ -461,9 +497,13 @@ fn mas_and_l2_penalties_match_hand_values() {
     r.end_task(&set_flat(&m0, &th1), 0, &s).unwrap();
     r.end_task(&set_flat(&m0, &th2), 1, &s).unwrap();
     let (pen, pull) = penalty_and_pull(&mut r, &set_flat(&m0, &th3), &s);
-    let want: Vec<f64> = (0..n).map(|k| 2.0 * lambda * (o1[k] + o2[k]) * (th3[k] - th2[k])).collect();
+    let want: Vec<f64> = (0..n)
+        .map(|k| 2.0 * lambda * (o1[k] + o2[k]) * (th3[k] - th2[k]))
+        .collect();
     assert_close(&pull, &want, "MAS gradient");
-    let wp: f64 = (0..n).map(|k| lambda * (o1[k] + o2[k]) * (th3[k] - th2[k]).powi(2)).sum();
+    let wp: f64 = (0..n)
+        .map(|k| lambda * (o1[k] + o2[k]) * (th3[k] - th2[k]).powi(2))
+        .sum();
     assert!((pen - wp).abs() < 1e-4 * wp, "{pen} vs {wp}");
 
     // L2: Ω ≡ 1 anchored at the last task end, penalty (λ/2)·Σ(θ−θ2)², gradient λ(θ−θ2).
@@ -475,7 +515,9 @@ fn mas_and_l2_penalties_match_hand_values() {
     let (pen, pull) = penalty_and_pull(&mut r, &set_flat(&m0, &th3), &s);
     let want: Vec<f64> = (0..n).map(|k| lambda * (th3[k] - th2[k])).collect();
     assert_close(&pull, &want, "L2 gradient");
-    let wp: f64 = (0..n).map(|k| lambda / 2.0 * (th3[k] - th2[k]).powi(2)).sum();
+    let wp: f64 = (0..n)
+        .map(|k| lambda / 2.0 * (th3[k] - th2[k]).powi(2))
+        .sum();
     assert!((pen - wp).abs() < 1e-4 * wp, "{pen} vs {wp}");
 }
 
@@ -499,6 +541,9 @@ fn exclude_leaves_matching_parameters_out_of_the_penalty() {
     assert!((pen - wp).abs() < 1e-4 * wp);
     // A pattern that matches nothing is an error that lists the real paths.
     let e = check_exclude::<B, Lin<B>>(&m0, &["head.*".into()]).unwrap_err();
-    assert!(e.contains("head.*") && e.contains("l.weight, l.bias"), "{e}");
+    assert!(
+        e.contains("head.*") && e.contains("l.weight, l.bias"),
+        "{e}"
+    );
     assert!(check_exclude::<B, Lin<B>>(&m0, &["l.*".into()]).is_ok());
 }

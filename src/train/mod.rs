@@ -254,7 +254,11 @@ impl<B: Backend> TaskSamples<B> for StreamSamples<'_, B> {
 }
 
 /// An `[n, outputs]` additive mask with a different set of active outputs per row.
-fn row_masks<B: Backend>(outputs: usize, rows: &[Option<Vec<usize>>], device: &B::Device) -> Option<Tensor<B, 2>> {
+fn row_masks<B: Backend>(
+    outputs: usize,
+    rows: &[Option<Vec<usize>>],
+    device: &B::Device,
+) -> Option<Tensor<B, 2>> {
     if rows.iter().all(Option::is_none) {
         return None;
     }
@@ -268,7 +272,10 @@ fn row_masks<B: Backend>(outputs: usize, rows: &[Option<Vec<usize>>], device: &B
             }
         }
     }
-    Some(Tensor::from_data(TensorData::new(m, [rows.len(), outputs]), device))
+    Some(Tensor::from_data(
+        TensorData::new(m, [rows.len(), outputs]),
+        device,
+    ))
 }
 
 /// Trains `model` on every task of `stream` in order and evaluates every task after each one.
@@ -287,7 +294,15 @@ where
 {
     let mut first = Some(model);
     let mut init = move || first.take().expect("sequential training builds one model");
-    train_stream_mode(&mut init, Mode::Sequential, stream, regularizer, cfg, device, observer)
+    train_stream_mode(
+        &mut init,
+        Mode::Sequential,
+        stream,
+        regularizer,
+        cfg,
+        device,
+        observer,
+    )
 }
 
 /// Trains over `stream` in `mode`; `init` builds a fresh network (called once, and again before
@@ -374,7 +389,11 @@ where
                 let (logits, y, row_mask) = if mixed {
                     let (x, y) = stream.mixed_train_batch::<B>(pairs, device);
                     let rows: Vec<_> = pairs.iter().map(|&(k, _)| heads[k].clone()).collect();
-                    (model.logits(x), y, row_masks::<B>(stream.outputs, &rows, device))
+                    (
+                        model.logits(x),
+                        y,
+                        row_masks::<B>(stream.outputs, &rows, device),
+                    )
                 } else {
                     idx.clear();
                     idx.extend(pairs.iter().map(|&(_, i)| i));
