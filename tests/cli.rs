@@ -378,3 +378,253 @@ fn cuda_backend_without_the_feature_says_how_to_build_it() {
         .unwrap();
     assert_bad_input(&o, "--features cuda", &out);
 }
+
+/// `synaptic SUB ARGS [--data-dir DATA] --out OUT` (`compare` or `sweep`), run to completion.
+fn grid(sub: &str, args: &[&str], data: Option<&Path>, out: &Path) -> Output {
+    let mut c = bin();
+    c.arg(sub).args(args);
+    if let Some(d) = data {
+        c.arg("--data-dir").arg(d);
+    }
+    c.arg("--out").arg(out).output().unwrap()
+}
+
+/// The small grid runs' shared settings: two tasks, one epoch, a few hundred images.
+const GRID_SMALL: &[&str] = &[
+    "--benchmark",
+    "split-mnist",
+    "--epochs",
+    "1",
+    "--tasks",
+    "2",
+    "--train-limit",
+    "200",
+    "--test-limit",
+    "100",
+];
+
+fn json(path: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+fn with_small(args: &[&str]) -> Vec<String> {
+    args.iter()
+        .chain(GRID_SMALL)
+        .map(|s| s.to_string())
+        .collect()
+}
+
+fn strs(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}
+
+#[test]
+fn compare_runs_the_grid_summarises_it_and_resumes() {
+    let Some(data) = mnist() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("cmp");
+    let args = with_small(&["--methods", "finetune,l2", "--seeds", "2"]);
+    let o = grid("compare", &strs(&args), Some(&data), &out);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("[1/4] finetune seed 0") && err.contains("[4/4] l2 seed 1"),
+        "{err}"
+    );
+    let stdout = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(
+        stdout.contains("| method | n | ACC | BWT | forgetting | train s |"),
+        "{stdout}"
+    );
+
+    let dir = &out;
+    let results: Vec<PathBuf> = ["finetune", "l2"]
+        .iter()
+        .flat_map(|m| (0..2).map(move |s| dir.join(m).join(format!("seed-{s}/result.json"))))
+        .collect();
+    for (i, p) in results.iter().enumerate() {
+        let r = json(p);
+        assert_eq!(r["seed"], (i % 2) as u64, "{}", p.display());
+        assert_eq!(r["method"], if i < 2 { "finetune" } else { "l2" });
+    }
+    let summary = json(&out.join("summary.json"));
+    assert_eq!(summary["benchmark"], "split-mnist");
+    assert_eq!(summary["seeds"], serde_json::json!([0, 1]));
+    let methods = summary["methods"].as_array().unwrap();
+    assert_eq!(methods.len(), 2);
+    for (k, m) in methods.iter().enumerate() {
+        assert_eq!(m["method"], ["finetune", "l2"][k]);
+        assert_eq!(m["n"], 2);
+        let accs: Vec<f64> = results[2 * k..2 * k + 2]
+            .iter()
+            .map(|p| json(p)["average_accuracy"].as_f64().unwrap())
+            .collect();
+        let mean = (accs[0] + accs[1]) / 2.0;
+        let got = m["average_accuracy"]["mean"].as_f64().unwrap();
+        assert!((got - mean).abs() < 1e-12, "{got} vs {mean}");
+        let sd = (accs[0] - accs[1]).abs() / 2f64.sqrt();
+        assert!((m["average_accuracy"]["sd"].as_f64().unwrap() - sd).abs() < 1e-12);
+    }
+    let md = std::fs::read_to_string(out.join("summary.md")).unwrap();
+    assert!(md.contains("| l2 | 2 | ") && md.contains("(SEM "), "{md}");
+
+    // Again: every run is found done and nothing is rewritten.
+    let mtimes = |ps: &[PathBuf]| -> Vec<std::time::SystemTime> {
+        ps.iter()
+            .map(|p| std::fs::metadata(p).unwrap().modified().unwrap())
+            .collect()
+    };
+    let before = mtimes(&results);
+    let o = grid("compare", &strs(&args), Some(&data), &out);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = stderr(&o);
+    for label in [
+        "finetune seed 0",
+        "finetune seed 1",
+        "l2 seed 0",
+        "l2 seed 1",
+    ] {
+        assert!(
+            err.contains(&format!("skip {label}: already done")),
+            "{err}"
+        );
+    }
+    assert!(!err.contains("epoch 1/1"), "trained again: {err}");
+    assert_eq!(mtimes(&results), before);
+    assert_eq!(
+        json(&out.join("summary.json"))["methods"],
+        summary["methods"]
+    );
+}
+
+#[test]
+fn compare_refuses_a_folder_holding_a_run_with_another_config() {
+    let Some(data) = mnist() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("cmp");
+    let args = with_small(&["--method", "l2", "--lambda", "5", "--quiet"]);
+    let o = run(&strs(&args), Some(&data), &out.join("l2/seed-0"));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let args = with_small(&["--methods", "finetune,l2", "--seeds", "1"]);
+    let o = grid("compare", &strs(&args), Some(&data), &out);
+    assert_bad_input(&o, "different config (lambda", &out.join("finetune/seed-0"));
+    assert!(stderr(&o).contains("use another --out or delete that folder"));
+    assert!(!out.join("summary.json").exists());
+}
+
+#[test]
+fn compare_applies_each_flag_only_to_the_methods_that_use_it() {
+    let Some(data) = mnist() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("cmp");
+    let args = with_small(&[
+        "--methods",
+        "si,l2",
+        "--seeds",
+        "1",
+        "--lambda",
+        "5",
+        "--quiet",
+    ]);
+    let o = grid("compare", &strs(&args), Some(&data), &out);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        o.stdout.is_empty() && o.stderr.is_empty(),
+        "--quiet printed something"
+    );
+    let si = json(&out.join("si/seed-0/result.json"));
+    let l2 = json(&out.join("l2/seed-0/result.json"));
+    assert_eq!(l2["config"]["lambda"], 5.0);
+    assert_eq!(si["config"]["lambda"], 0.0);
+    assert!(out.join("summary.md").exists());
+}
+
+#[test]
+fn compare_rejects_bad_method_lists_with_exit_code_2() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("cmp");
+    for (methods, needle) in [
+        ("si,bogus", "unknown method 'bogus'"),
+        ("si,l2,si", "lists si twice"),
+    ] {
+        let o = grid(
+            "compare",
+            &["--benchmark", "split-mnist", "--methods", methods],
+            None,
+            &out,
+        );
+        assert_bad_input(&o, needle, &out);
+    }
+    // A method-specific flag that no listed method uses is a mistake.
+    let o = grid(
+        "compare",
+        &[
+            "--benchmark",
+            "split-mnist",
+            "--methods",
+            "si,l2",
+            "--gamma",
+            "0.5",
+        ],
+        None,
+        &out,
+    );
+    assert_bad_input(&o, "--gamma", &out);
+    assert!(!out.exists());
+}
+
+#[test]
+fn sweep_measures_on_validation_and_names_the_best_point() {
+    let Some(data) = mnist() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("sweep");
+    let args = with_small(&["--method", "l2", "--grid", "lambda=0.1,10", "--seeds", "1"]);
+    let o = grid("sweep", &strs(&args), Some(&data), &out);
+    assert!(o.status.success(), "{}", stderr(&o));
+    for v in ["0.1", "10"] {
+        let r = json(&out.join(format!("lambda={v}/seed-0/result.json")));
+        assert_eq!(r["config"]["eval_on"], "validation");
+        assert_eq!(r["config"]["lambda"], v.parse::<f64>().unwrap());
+    }
+    let md = std::fs::read_to_string(out.join("sweep.md")).unwrap();
+    let rows: Vec<&str> = md
+        .lines()
+        .filter(|l| l.starts_with("| 0.1 |") || l.starts_with("| 10 |"))
+        .collect();
+    assert_eq!(rows.len(), 2, "{md}");
+    assert!(md.contains("validation split"), "{md}");
+    assert!(md.lines().any(|l| l.starts_with("best: lambda=")), "{md}");
+    assert!(md.contains("[l2]\nlambda = "), "{md}");
+    let s = json(&out.join("sweep.json"));
+    let points = s["points"].as_array().unwrap();
+    assert_eq!(points.len(), 2);
+    let acc = |i: usize| points[i]["average_accuracy"]["mean"].as_f64().unwrap();
+    assert!(acc(0) >= acc(1));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("best: lambda="));
+}
+
+#[test]
+fn sweep_rejects_the_test_split_and_unknown_grid_names() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("sweep");
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["--grid", "lambda=1", "--eval-on", "test"],
+            "drop --eval-on",
+        ),
+        (&["--grid", "nosuch=1"], "unknown hyperparameter 'nosuch'"),
+        (&["--grid", "lambda=1,x"], "'x' is not a finite number"),
+        (&["--grid", "lambda=1", "--lambda", "2"], "both given"),
+        (&["--method", "si", "--grid", "lambda=1"], "--lambda"),
+    ];
+    for (args, needle) in cases {
+        let mut a = vec!["--benchmark", "split-mnist"];
+        if !args.contains(&"--method") {
+            a.extend(["--method", "l2"]);
+        }
+        a.extend_from_slice(args);
+        let o = grid("sweep", &a, None, &out);
+        assert_bad_input(&o, needle, &out);
+    }
+    assert!(!out.exists());
+}

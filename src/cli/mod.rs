@@ -1,8 +1,9 @@
 //! The command line: argument parsing, progress display and exit codes. Work is done by the library.
 
+mod compare;
 mod progress;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -10,7 +11,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::backend::BackendKind;
 use crate::config::{read_config_file, Overrides, RunConfig};
-use crate::data::{load_idx_dataset, resolve_data_dir};
+use crate::data::{load_idx_dataset, resolve_data_dir, Dataset};
 use crate::experiment;
 use crate::report::{write_run, RunResult};
 
@@ -32,22 +33,66 @@ struct Cli {
 enum Command {
     /// Train one method on one benchmark, task after task, and write result.json.
     Run(RunArgs),
+    /// Run several methods over several seeds and tabulate mean ± sd (resumable).
+    Compare(compare::CompareArgs),
+    /// Search a method's hyperparameters on a validation split over several seeds (resumable).
+    Sweep(compare::SweepArgs),
 }
 
 #[derive(Args, Debug)]
 struct RunArgs {
+    /// Method: si, ewc, online-ewc, mas, l2, finetune, joint or scratch.
+    #[arg(long)]
+    method: Option<String>,
+    #[command(flatten)]
+    flags: RunFlags,
+    /// Folder for result.json and accuracy.csv.
+    #[arg(long)]
+    out: PathBuf,
+}
+
+/// The settings of a run, shared by `run`, `compare` and `sweep`.
+#[derive(Args, Debug, Clone)]
+struct RunFlags {
     /// Benchmark: split-mnist or permuted-mnist.
     #[arg(long)]
     benchmark: Option<String>,
-    /// Method: si or finetune.
+    /// Hyperparameter preset: tuned (shipped, default), none (built-in defaults) or a TOML file.
     #[arg(long)]
-    method: Option<String>,
+    preset: Option<String>,
     /// SI strength c (default: 1 on split-mnist, 0.1 on permuted-mnist).
     #[arg(long, allow_negative_numbers = true)]
     c: Option<f64>,
     /// SI damping ξ (default: 1e-3 on split-mnist, 0.1 on permuted-mnist).
     #[arg(long, allow_negative_numbers = true)]
     xi: Option<f64>,
+    /// SI: gradient in ω, task (the paper) or total (van de Ven, Avalanche).
+    #[arg(long)]
+    si_grad: Option<String>,
+    /// SI: clamp on Ω, relu (the official code) or none (van de Ven, mammoth, FACIL).
+    #[arg(long)]
+    si_clamp: Option<String>,
+    /// SI: penalty (c/2)·ΣΩ(θ−θ̃)² as in Avalanche (the paper has no ½).
+    #[arg(long)]
+    si_half: bool,
+    /// SI: upper cap on Ω (Avalanche uses 1e-3).
+    #[arg(long, allow_negative_numbers = true)]
+    si_cap: Option<f64>,
+    /// Strength λ of ewc, online-ewc, mas and l2.
+    #[arg(long, allow_negative_numbers = true)]
+    lambda: Option<f64>,
+    /// Online EWC: decay γ of the old Fisher, in (0, 1].
+    #[arg(long, allow_negative_numbers = true)]
+    gamma: Option<f64>,
+    /// EWC's Fisher estimator: exact, sampled or empirical.
+    #[arg(long)]
+    fisher: Option<String>,
+    /// Examples per task for EWC's Fisher and MAS's importance.
+    #[arg(long)]
+    fisher_samples: Option<usize>,
+    /// Leave parameters matching this glob out of the penalty (repeatable; e.g. 'layers.2.*').
+    #[arg(long)]
+    exclude: Vec<String>,
     /// Epochs per task (default: 10 split, 20 permuted).
     #[arg(long)]
     epochs: Option<usize>,
@@ -60,7 +105,8 @@ struct RunArgs {
     /// Reset Adam's state at each task start: true or false (default: true split, false permuted).
     #[arg(long)]
     reset_optimizer: Option<bool>,
-    /// Seed for initialisation, minibatch order and permutations (default 0).
+    /// Seed for initialisation, minibatch order and permutations (default 0; compare and sweep:
+    /// the first of --seeds consecutive seeds).
     #[arg(long)]
     seed: Option<u64>,
     /// Scenario: task, domain or class (default: task split, domain permuted).
@@ -75,7 +121,8 @@ struct RunArgs {
     /// Use at most N evaluation examples per task.
     #[arg(long)]
     test_limit: Option<usize>,
-    /// Measure accuracy on the test set (default) or on the training set (the paper's split-MNIST figure).
+    /// Measure accuracy on the test set (default), the training set (the paper's split-MNIST
+    /// figure) or a validation split (10% of each task's training data, held out).
     #[arg(long)]
     eval_on: Option<String>,
     /// Hidden widths, comma-separated (default: 256,256 split, 2000,2000 permuted).
@@ -96,22 +143,29 @@ struct RunArgs {
     /// TOML file of settings; command-line flags override it.
     #[arg(long)]
     config: Option<PathBuf>,
-    /// Folder for result.json and accuracy.csv.
-    #[arg(long)]
-    out: PathBuf,
     /// Print nothing but errors.
     #[arg(long)]
     quiet: bool,
 }
 
-impl RunArgs {
+impl RunFlags {
+    /// The flags as overrides, with no method set.
     fn overrides(&self) -> Overrides {
         Overrides {
             benchmark: self.benchmark.clone(),
             scenario: self.scenario.clone(),
-            method: self.method.clone(),
+            preset: self.preset.clone(),
             c: self.c,
             xi: self.xi,
+            si_grad: self.si_grad.clone(),
+            si_clamp: self.si_clamp.clone(),
+            si_half: self.si_half.then_some(true),
+            si_cap: self.si_cap,
+            lambda: self.lambda,
+            gamma: self.gamma,
+            fisher: self.fisher.clone(),
+            fisher_samples: self.fisher_samples,
+            exclude: (!self.exclude.is_empty()).then(|| self.exclude.clone()),
             epochs: self.epochs,
             batch_size: self.batch_size,
             lr: self.lr,
@@ -127,6 +181,19 @@ impl RunArgs {
             threads: self.threads,
             ..Default::default()
         }
+    }
+
+    /// The `--config` file's overrides, if one was named.
+    fn config_file(&self) -> anyhow::Result<Option<Overrides>> {
+        Ok(match &self.config {
+            Some(p) => Some(read_config_file(p)?),
+            None => None,
+        })
+    }
+
+    /// The data folder to read.
+    fn data_dir(&self) -> PathBuf {
+        resolve_data_dir(self.data_dir.as_deref())
     }
 }
 
@@ -157,6 +224,8 @@ pub fn main() -> i32 {
     };
     let result = match cli.command {
         Command::Run(args) => cmd_run(args, started),
+        Command::Compare(args) => compare::cmd_compare(args),
+        Command::Sweep(args) => compare::cmd_sweep(args),
     };
     match result {
         Ok(()) => 0,
@@ -172,50 +241,70 @@ fn one_line(s: &str) -> String {
 }
 
 fn cmd_run(args: RunArgs, started: Instant) -> anyhow::Result<()> {
-    let file = match &args.config {
-        Some(p) => Some(read_config_file(p)?),
-        None => None,
-    };
-    let cfg = RunConfig::resolve(file.as_ref(), &args.overrides())?;
+    let file = args.flags.config_file()?;
+    let mut flags = args.flags.overrides();
+    flags.method = args.method.clone();
+    let cfg = RunConfig::resolve(file.as_ref(), &flags)?;
     crate::backend::init_cpu_threads(cfg.threads);
     // Checked before training, so that an hour of work is not lost to a bad --out.
-    crate::report::check_writable(&args.out).map_err(|e| {
+    check_out(&args.out)?;
+    let data_dir = args.flags.data_dir();
+    let dataset = Arc::new(load_idx_dataset(&data_dir, 10)?);
+    execute(&cfg, dataset, &args.out, args.flags.quiet, started)?;
+    Ok(())
+}
+
+/// Proves `--out` writable (creating it), with a message that names the flag.
+fn check_out(out: &Path) -> anyhow::Result<()> {
+    crate::report::check_writable(out).map_err(|e| {
         anyhow::anyhow!(
             "cannot write to --out folder {}: {e}; pass a writable folder",
-            args.out.display()
+            out.display()
         )
-    })?;
-    let data_dir = resolve_data_dir(args.data_dir.as_deref());
-    let dataset = Arc::new(load_idx_dataset(&data_dir, 10)?);
-    let mut obs = progress::Progress::new(&cfg, args.quiet);
-    obs.header(&cfg, &data_dir);
+    })
+}
+
+/// Trains one resolved config on `dataset`, writes `result.json` and `accuracy.csv` into `out`
+/// and, unless `quiet`, shows progress and a one-line summary; `started` counts toward
+/// `total_seconds`.
+fn execute(
+    cfg: &RunConfig,
+    dataset: Arc<Dataset>,
+    out: &Path,
+    quiet: bool,
+    started: Instant,
+) -> anyhow::Result<RunResult> {
+    let mut obs = progress::Progress::new(cfg, quiet);
+    obs.header(cfg, &dataset.dir);
     let result = match cfg.backend {
         BackendKind::Cpu => experiment::run::<crate::backend::CpuAutodiff>(
-            &cfg,
+            cfg,
             dataset,
             &Default::default(),
             &mut obs,
             started,
-        )?,
-        BackendKind::Cuda => run_cuda(&cfg, dataset, &mut obs, started)?,
+        )
+        .map_err(anyhow::Error::from),
+        BackendKind::Cuda => run_cuda(cfg, dataset, &mut obs, started),
     };
     obs.finish();
-    write_run(&args.out, &result).map_err(|e| {
+    let result = result?;
+    write_run(out, &result).map_err(|e| {
         anyhow::anyhow!(
             "cannot write results to {}: {e}; pass a writable --out folder",
-            args.out.display()
+            out.display()
         )
     })?;
-    if !args.quiet {
-        summary(&result, &args.out);
+    if !quiet {
+        summary(&result, out);
     }
-    Ok(())
+    Ok(result)
 }
 
 #[cfg(feature = "cuda")]
 fn run_cuda(
     cfg: &RunConfig,
-    dataset: Arc<crate::data::Dataset>,
+    dataset: Arc<Dataset>,
     obs: &mut progress::Progress,
     started: Instant,
 ) -> anyhow::Result<RunResult> {
@@ -231,7 +320,7 @@ fn run_cuda(
 #[cfg(not(feature = "cuda"))]
 fn run_cuda(
     _: &RunConfig,
-    _: Arc<crate::data::Dataset>,
+    _: Arc<Dataset>,
     _: &mut progress::Progress,
     _: Instant,
 ) -> anyhow::Result<RunResult> {

@@ -53,14 +53,16 @@ impl Progress {
             return;
         }
         eprintln!(
-            "synaptic {}: {} / {} / {} scenario, seed {}, c={} ξ={}, {} tasks x {} epochs, batch {}, lr {}, data {}",
+            "synaptic {}: {} / {}{} / {} scenario, seed {}, {} tasks x {} epochs, batch {}, lr {}, data {}",
             env!("CARGO_PKG_VERSION"),
             cfg.benchmark.name(),
             cfg.method.name(),
+            match cfg.method_summary() {
+                s if s.is_empty() => s,
+                s => format!(" {s}"),
+            },
             cfg.scenario,
             cfg.train.seed,
-            cfg.c,
-            cfg.xi,
             cfg.tasks,
             cfg.train.epochs,
             cfg.train.batch_size,

@@ -8,6 +8,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::RunConfig;
 
+pub mod summary;
+
 /// Everything `result.json` holds.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunResult {

@@ -1,0 +1,614 @@
+//! `synaptic compare` (several methods × seeds, tabulated) and `synaptic sweep` (a
+//! hyperparameter grid × seeds on the validation split). Both run a grid of ordinary runs, one
+//! folder each, and skip the runs whose `result.json` is already there with the same config, so
+//! an interrupted grid resumes where it stopped.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{anyhow, bail};
+use clap::Args;
+
+use super::{check_out, execute, RunFlags};
+use crate::config::{Method, Overrides, RunConfig};
+use crate::data::load_idx_dataset;
+use crate::report::summary::{label, GridValue, Setting, Summary, Sweep, SweepPoint};
+use crate::report::{write_atomic, RunResult};
+
+/// Most seeds a grid may ask for.
+const MAX_SEEDS: usize = 1000;
+/// Most runs (points × seeds) a grid may hold.
+const MAX_RUNS: usize = 10_000;
+
+#[derive(Args, Debug)]
+pub(super) struct CompareArgs {
+    /// Methods to compare, comma-separated (e.g. si,ewc,l2,finetune); options of other methods
+    /// are ignored for each.
+    #[arg(long, value_delimiter = ',', required = true)]
+    methods: Vec<String>,
+    /// Seeds per method: --seed (default 0) and the ones after it.
+    #[arg(long, default_value_t = 3)]
+    seeds: usize,
+    #[command(flatten)]
+    flags: RunFlags,
+    /// Folder for <method>/seed-<s>/ runs, summary.json and summary.md (rerun to resume).
+    #[arg(long)]
+    out: PathBuf,
+}
+
+#[derive(Args, Debug)]
+pub(super) struct SweepArgs {
+    /// Method to tune: si, ewc, online-ewc, mas or l2 (default si).
+    #[arg(long)]
+    method: Option<String>,
+    /// A hyperparameter and its values, NAME=v1,v2,… (repeatable; every combination runs).
+    /// NAME: c, xi, lambda, gamma, lr, si_cap, fisher_samples, epochs or batch_size.
+    #[arg(long, required = true)]
+    grid: Vec<String>,
+    /// Seeds per grid point: --seed (default 0) and the ones after it.
+    #[arg(long, default_value_t = 3)]
+    seeds: usize,
+    #[command(flatten)]
+    flags: RunFlags,
+    /// Folder for NAME=v/seed-<s>/ runs, sweep.json and sweep.md (rerun to resume).
+    #[arg(long)]
+    out: PathBuf,
+}
+
+/// One run of a grid.
+struct Job {
+    /// What progress lines call it, e.g. `l2 seed 1`.
+    label: String,
+    cfg: RunConfig,
+    dir: PathBuf,
+}
+
+/// The command line as typed, for the reports.
+fn command_line() -> String {
+    std::env::args()
+        .map(|a| {
+            let plain = !a.is_empty()
+                && a.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_./=,:+@%".contains(c));
+            if plain {
+                a
+            } else {
+                format!("'{}'", a.replace('\'', r"'\''"))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// `count` consecutive seeds from `--seed`, else the config file's seed, else 0.
+fn seed_list(flags: &RunFlags, file: Option<&Overrides>, count: usize) -> anyhow::Result<Vec<u64>> {
+    if !(1..=MAX_SEEDS).contains(&count) {
+        bail!("--seeds must be between 1 and {MAX_SEEDS}, got {count}");
+    }
+    let base = flags.seed.or(file.and_then(|f| f.seed)).unwrap_or(0);
+    (0..count as u64)
+        .map(|i| {
+            base.checked_add(i)
+                .ok_or_else(|| anyhow!("--seed {base} plus {count} seeds passes the largest seed"))
+        })
+        .collect()
+}
+
+/// The config a finished run in `dir` recorded, normalised as `cfg` would be by a round trip
+/// through `result.json`, so that floats compare exactly.
+fn as_stored(cfg: &RunConfig) -> anyhow::Result<RunConfig> {
+    Ok(serde_json::from_str(&serde_json::to_string(cfg)?)?)
+}
+
+/// The first setting where `want` and `have` differ (threads aside), as `name: A there, B now`.
+fn first_difference(want: &RunConfig, have: &RunConfig) -> String {
+    let (Ok(serde_json::Value::Object(w)), Ok(serde_json::Value::Object(h))) =
+        (serde_json::to_value(want), serde_json::to_value(have))
+    else {
+        return "settings differ".into();
+    };
+    for (k, v) in &w {
+        let old = h.get(k).unwrap_or(&serde_json::Value::Null);
+        if k != "threads" && old != v {
+            return format!("{k}: {old} there, {v} now");
+        }
+    }
+    "settings differ".into()
+}
+
+/// The finished run in `job.dir`, if there is one with `job`'s config; an error if the folder
+/// holds a different run.
+fn finished(job: &Job) -> anyhow::Result<Option<RunResult>> {
+    let path = job.dir.join("result.json");
+    let bytes = match std::fs::read(&path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => bail!("cannot read {}: {e}", path.display()),
+    };
+    let dir = job.dir.display();
+    let r: RunResult = serde_json::from_slice(&bytes).map_err(|e| {
+        anyhow!(
+            "{} is not a result this synaptic can read ({e}): use another --out or delete {dir}",
+            path.display()
+        )
+    })?;
+    let want = as_stored(&job.cfg)?;
+    let mut have = r.config.clone();
+    have.threads = want.threads;
+    if have != want {
+        bail!(
+            "{dir} holds a run with a different config ({}): use another --out or delete that folder",
+            first_difference(&want, &r.config)
+        );
+    }
+    Ok(Some(r))
+}
+
+/// Runs every job not already done, in order, on one copy of the data; returns all results.
+fn run_grid(jobs: &[Job], flags: &RunFlags, out: &Path) -> anyhow::Result<Vec<RunResult>> {
+    check_out(out)?;
+    // Every folder is checked before anything trains, so a clash cannot strike mid-grid.
+    let done: Vec<Option<RunResult>> = jobs.iter().map(finished).collect::<Result<_, _>>()?;
+    let quiet = flags.quiet;
+    let dataset = if done.iter().any(Option::is_none) {
+        crate::backend::init_cpu_threads(jobs[0].cfg.threads);
+        Some(Arc::new(load_idx_dataset(&flags.data_dir(), 10)?))
+    } else {
+        None
+    };
+    let total = jobs.len();
+    let mut results = Vec::with_capacity(total);
+    for (k, (job, prior)) in jobs.iter().zip(done).enumerate() {
+        let k = k + 1;
+        if let Some(r) = prior {
+            if !quiet {
+                eprintln!("[{k}/{total}] skip {}: already done", job.label);
+            }
+            results.push(r);
+            continue;
+        }
+        if !quiet {
+            eprintln!("[{k}/{total}] {}", job.label);
+        }
+        let data = dataset.clone().expect("loaded when a run is left");
+        let r = execute(&job.cfg, data, &job.dir, quiet, Instant::now())
+            .map_err(|e| e.context(job.label.clone()))?;
+        // As a later rerun would read it back, so that a resumed grid summarises identically.
+        results.push(serde_json::from_slice(&serde_json::to_vec(&r)?)?);
+    }
+    Ok(results)
+}
+
+/// Writes `name.json` and `name.md` into `out` atomically and prints the markdown.
+fn write_report(
+    out: &Path,
+    name: &str,
+    json: &impl serde::Serialize,
+    md: &str,
+    quiet: bool,
+) -> anyhow::Result<()> {
+    let bytes = serde_json::to_vec_pretty(json)?;
+    for (file, bytes) in [
+        (format!("{name}.json"), &bytes[..]),
+        (format!("{name}.md"), md.as_bytes()),
+    ] {
+        let path = out.join(file);
+        write_atomic(&path, bytes).map_err(|e| anyhow!("cannot write {}: {e}", path.display()))?;
+    }
+    if !quiet {
+        print!("{md}");
+        println!("wrote {}", out.join(format!("{name}.md")).display());
+    }
+    Ok(())
+}
+
+/// Whether a set of overrides sets one option.
+type IsSet = fn(&Overrides) -> bool;
+
+/// Method-specific options, by flag name, and whether a set of overrides sets each.
+const METHOD_FLAGS: [(&str, IsSet); 11] = [
+    ("c", |o| o.c.is_some()),
+    ("xi", |o| o.xi.is_some()),
+    ("si-grad", |o| o.si_grad.is_some()),
+    ("si-clamp", |o| o.si_clamp.is_some()),
+    ("si-half", |o| o.si_half.is_some()),
+    ("si-cap", |o| o.si_cap.is_some()),
+    ("lambda", |o| o.lambda.is_some()),
+    ("gamma", |o| o.gamma.is_some()),
+    ("fisher", |o| o.fisher.is_some()),
+    ("fisher-samples", |o| o.fisher_samples.is_some()),
+    ("exclude", |o| o.exclude.is_some()),
+];
+
+/// The `--methods` list, parsed; unknown names and repeats are errors.
+fn parse_methods(names: &[String]) -> anyhow::Result<Vec<Method>> {
+    let mut methods: Vec<Method> = Vec::new();
+    for name in names {
+        let m: Method = name.trim().parse().map_err(|e| anyhow!("--methods: {e}"))?;
+        if methods.contains(&m) {
+            bail!("--methods lists {} twice", m.name());
+        }
+        methods.push(m);
+    }
+    if methods.is_empty() {
+        bail!("--methods is empty: name at least one method, e.g. --methods si,finetune");
+    }
+    Ok(methods)
+}
+
+pub(super) fn cmd_compare(args: CompareArgs) -> anyhow::Result<()> {
+    let methods = parse_methods(&args.methods)?;
+    let file = args.flags.config_file()?;
+    let seeds = seed_list(&args.flags, file.as_ref(), args.seeds)?;
+    let base = args.flags.overrides();
+    // A flag that every listed method ignores is a mistake, not a setting.
+    for (name, set) in METHOD_FLAGS {
+        let used = |m: Method| {
+            let mut o = base.clone();
+            o.drop_foreign(m);
+            set(&o)
+        };
+        if set(&base) && !methods.iter().any(|&m| used(m)) {
+            let names: Vec<&str> = methods.iter().map(|m| m.name()).collect();
+            bail!(
+                "--{name} has no effect on any of --methods {}: drop it",
+                names.join(",")
+            );
+        }
+    }
+    // Every config is resolved before anything trains, so a bad option fails at once.
+    let mut jobs = Vec::new();
+    for &m in &methods {
+        for &s in &seeds {
+            let mut o = base.clone();
+            o.method = Some(m.name().into());
+            o.seed = Some(s);
+            let cfg = RunConfig::resolve_with(file.as_ref(), &o, false)
+                .map_err(|e| anyhow!("{}: {e}", m.name()))?;
+            jobs.push(Job {
+                label: format!("{} seed {s}", m.name()),
+                cfg,
+                dir: args.out.join(m.name()).join(format!("seed-{s}")),
+            });
+        }
+    }
+    let results = run_grid(&jobs, &args.flags, &args.out)?;
+    let groups: Vec<Vec<RunResult>> = results.chunks(seeds.len()).map(<[_]>::to_vec).collect();
+    let summary = Summary::new(&groups, &seeds, &command_line());
+    write_report(
+        &args.out,
+        "summary",
+        &summary,
+        &summary.to_markdown(),
+        args.flags.quiet,
+    )
+}
+
+/// A hyperparameter `sweep --grid` can vary.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Param {
+    C,
+    Xi,
+    Lambda,
+    Gamma,
+    Lr,
+    SiCap,
+    FisherSamples,
+    Epochs,
+    BatchSize,
+}
+
+impl Param {
+    const ALL: [Param; 9] = [
+        Self::C,
+        Self::Xi,
+        Self::Lambda,
+        Self::Gamma,
+        Self::Lr,
+        Self::SiCap,
+        Self::FisherSamples,
+        Self::Epochs,
+        Self::BatchSize,
+    ];
+
+    /// Name in config files and presets.
+    fn name(self) -> &'static str {
+        match self {
+            Self::C => "c",
+            Self::Xi => "xi",
+            Self::Lambda => "lambda",
+            Self::Gamma => "gamma",
+            Self::Lr => "lr",
+            Self::SiCap => "si_cap",
+            Self::FisherSamples => "fisher_samples",
+            Self::Epochs => "epochs",
+            Self::BatchSize => "batch_size",
+        }
+    }
+
+    fn integer(self) -> bool {
+        matches!(self, Self::FisherSamples | Self::Epochs | Self::BatchSize)
+    }
+
+    fn slot(self, o: &mut Overrides) -> Slot<'_> {
+        match self {
+            Self::C => Slot::F(&mut o.c),
+            Self::Xi => Slot::F(&mut o.xi),
+            Self::Lambda => Slot::F(&mut o.lambda),
+            Self::Gamma => Slot::F(&mut o.gamma),
+            Self::Lr => Slot::F(&mut o.lr),
+            Self::SiCap => Slot::F(&mut o.si_cap),
+            Self::FisherSamples => Slot::I(&mut o.fisher_samples),
+            Self::Epochs => Slot::I(&mut o.epochs),
+            Self::BatchSize => Slot::I(&mut o.batch_size),
+        }
+    }
+
+    fn is_set(self, o: &Overrides) -> bool {
+        match self.slot(&mut o.clone()) {
+            Slot::F(v) => v.is_some(),
+            Slot::I(v) => v.is_some(),
+        }
+    }
+
+    fn set(self, o: &mut Overrides, value: GridValue) {
+        match (self.slot(o), value) {
+            (Slot::F(v), GridValue::Float(x)) => *v = Some(x),
+            (Slot::I(v), GridValue::Int(n)) => *v = Some(n),
+            (Slot::F(v), GridValue::Int(n)) => *v = Some(n as f64),
+            (Slot::I(_), GridValue::Float(_)) => unreachable!("integer parameters parse as Int"),
+        }
+    }
+}
+
+enum Slot<'a> {
+    F(&'a mut Option<f64>),
+    I(&'a mut Option<usize>),
+}
+
+/// Parses the `--grid` arguments into (parameter, values), in order.
+fn parse_grid(args: &[String]) -> anyhow::Result<Vec<(Param, Vec<GridValue>)>> {
+    let names: Vec<&str> = Param::ALL.iter().map(|p| p.name()).collect();
+    let mut grid: Vec<(Param, Vec<GridValue>)> = Vec::new();
+    for arg in args {
+        let Some((name, values)) = arg.split_once('=') else {
+            bail!("--grid {arg}: want NAME=v1,v2,…, e.g. --grid lambda=1,10,100");
+        };
+        let key = name.trim().replace('-', "_");
+        let Some(&p) = Param::ALL.iter().find(|p| p.name() == key) else {
+            bail!(
+                "--grid: unknown hyperparameter '{}': use one of {}",
+                name.trim(),
+                names.join(", ")
+            );
+        };
+        if grid.iter().any(|(q, _)| *q == p) {
+            bail!(
+                "--grid names {} twice: list all its values in one --grid",
+                p.name()
+            );
+        }
+        let mut vs: Vec<GridValue> = Vec::new();
+        for v in values.split(',').map(str::trim) {
+            let parsed = if p.integer() {
+                v.parse::<usize>().ok().map(GridValue::Int)
+            } else {
+                v.parse::<f64>()
+                    .ok()
+                    .filter(|x| x.is_finite())
+                    .map(GridValue::Float)
+            };
+            let Some(parsed) = parsed else {
+                let kind = if p.integer() {
+                    "a whole number"
+                } else {
+                    "a finite number"
+                };
+                bail!("--grid {}: '{v}' is not {kind}", p.name());
+            };
+            if vs.contains(&parsed) {
+                bail!("--grid {} lists {parsed} twice", p.name());
+            }
+            vs.push(parsed);
+        }
+        grid.push((p, vs));
+    }
+    Ok(grid)
+}
+
+/// Every combination of the grid's values, the first parameter varying slowest.
+fn grid_points(grid: &[(Param, Vec<GridValue>)]) -> Vec<Vec<(Param, GridValue)>> {
+    let mut points: Vec<Vec<(Param, GridValue)>> = vec![Vec::new()];
+    for (p, values) in grid {
+        points = points
+            .iter()
+            .flat_map(|pt| {
+                values.iter().map(move |&v| {
+                    let mut next = pt.clone();
+                    next.push((*p, v));
+                    next
+                })
+            })
+            .collect();
+    }
+    points
+}
+
+pub(super) fn cmd_sweep(args: SweepArgs) -> anyhow::Result<()> {
+    const WHY: &str = "sweep measures on the validation split (10% of each task's training data, held out of training), never on the test set";
+    if args
+        .flags
+        .eval_on
+        .as_deref()
+        .is_some_and(|e| e != "validation")
+    {
+        bail!("{WHY}; drop --eval-on");
+    }
+    let file = args.flags.config_file()?;
+    if let Some(e) = file.as_ref().and_then(|f| f.eval_on.as_deref()) {
+        if e != "validation" {
+            bail!("{WHY}; drop eval_on from the config file");
+        }
+    }
+    let grid = parse_grid(&args.grid)?;
+    let seeds = seed_list(&args.flags, file.as_ref(), args.seeds)?;
+    let mut base = args.flags.overrides();
+    base.method = args.method.clone();
+    base.eval_on = Some("validation".into());
+    for (p, _) in &grid {
+        if p.is_set(&base) {
+            let flag = p.name().replace('_', "-");
+            bail!("--{flag} and --grid {} are both given: drop one", p.name());
+        }
+    }
+    let points = grid_points(&grid);
+    let runs = points.len().checked_mul(seeds.len());
+    if runs.is_none_or(|n| n > MAX_RUNS) {
+        bail!(
+            "the grid has {} points × {} seeds, more than {MAX_RUNS} runs: make it smaller",
+            points.len(),
+            seeds.len()
+        );
+    }
+    let mut jobs = Vec::new();
+    let mut settings: Vec<Vec<Setting>> = Vec::new();
+    for point in &points {
+        let set: Vec<Setting> = point
+            .iter()
+            .map(|&(p, value)| Setting {
+                name: p.name().into(),
+                value,
+            })
+            .collect();
+        let name = label(&set);
+        for &s in &seeds {
+            let mut o = base.clone();
+            o.seed = Some(s);
+            for &(p, v) in point {
+                p.set(&mut o, v);
+            }
+            let cfg =
+                RunConfig::resolve(file.as_ref(), &o).map_err(|e| anyhow!("--grid {name}: {e}"))?;
+            jobs.push(Job {
+                label: format!("{name} seed {s}"),
+                cfg,
+                dir: args.out.join(&name).join(format!("seed-{s}")),
+            });
+        }
+        settings.push(set);
+    }
+    let method = jobs[0].cfg.method.name();
+    let results = run_grid(&jobs, &args.flags, &args.out)?;
+    let sweep_points: Vec<SweepPoint> = settings
+        .into_iter()
+        .zip(results.chunks(seeds.len()))
+        .map(|(set, runs)| SweepPoint::new(set, &runs.iter().collect::<Vec<_>>()))
+        .collect();
+    let names = grid.iter().map(|(p, _)| p.name().to_string()).collect();
+    let sweep = Sweep::new(
+        method,
+        &results,
+        names,
+        sweep_points,
+        &seeds,
+        &command_line(),
+    );
+    write_report(
+        &args.out,
+        "sweep",
+        &sweep,
+        &sweep.to_markdown(),
+        args.flags.quiet,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn strings(xs: &[&str]) -> Vec<String> {
+        xs.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn grid_parses_names_with_dashes_and_makes_every_combination() {
+        let g = parse_grid(&strings(&["si-cap=0.001,0.01", "epochs=1,2,3"])).unwrap();
+        assert_eq!(g[0].0, Param::SiCap);
+        assert_eq!(
+            g[1].1,
+            vec![GridValue::Int(1), GridValue::Int(2), GridValue::Int(3)]
+        );
+        let pts = grid_points(&g);
+        assert_eq!(pts.len(), 6);
+        assert_eq!(
+            pts[1],
+            vec![
+                (Param::SiCap, GridValue::Float(0.001)),
+                (Param::Epochs, GridValue::Int(2))
+            ]
+        );
+        let mut o = Overrides::default();
+        for &(p, v) in &pts[5] {
+            p.set(&mut o, v);
+        }
+        assert_eq!((o.si_cap, o.epochs), (Some(0.01), Some(3)));
+        assert!(Param::SiCap.is_set(&o) && !Param::Lambda.is_set(&o));
+    }
+
+    #[test]
+    fn bad_grids_are_one_line_errors() {
+        for (arg, needle) in [
+            (
+                &["nosuch=1"][..],
+                "unknown hyperparameter 'nosuch': use one of c, xi, lambda",
+            ),
+            (&["lambda"], "want NAME=v1,v2"),
+            (&["lambda=1,x"], "'x' is not a finite number"),
+            (&["lambda=1,inf"], "'inf' is not a finite number"),
+            (&["epochs=1.5"], "'1.5' is not a whole number"),
+            (&["lambda="], "'' is not"),
+            (&["lambda=1,1.0"], "lists 1 twice"),
+            (&["lambda=1", "lambda=2"], "names lambda twice"),
+        ] {
+            let e = parse_grid(&strings(arg)).unwrap_err().to_string();
+            assert!(e.contains(needle) && !e.contains('\n'), "{arg:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn methods_are_checked_and_repeats_rejected() {
+        assert_eq!(
+            parse_methods(&strings(&["si", "l2"])).unwrap(),
+            vec![Method::Si, Method::L2]
+        );
+        let e = parse_methods(&strings(&["si", "bogus"]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("unknown method 'bogus'"), "{e}");
+        let e = parse_methods(&strings(&["l2", "si", "l2"]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("l2 twice"), "{e}");
+    }
+
+    #[test]
+    fn stored_configs_compare_exactly_after_a_round_trip() {
+        use crate::scenario::Benchmark;
+        let mut cfg = RunConfig::defaults(Benchmark::SplitMnist, Method::L2);
+        cfg.lambda = 0.1 + 0.2;
+        cfg.train.lr = 1.0 / 3.0;
+        let text = serde_json::to_string_pretty(&cfg).unwrap();
+        let back: RunConfig = serde_json::from_str(&text).unwrap();
+        assert_eq!(as_stored(&cfg).unwrap(), back);
+        let mut other = cfg.clone();
+        other.lambda = 5.0;
+        assert_eq!(
+            first_difference(&other, &cfg),
+            "lambda: 0.30000000000000004 there, 5.0 now"
+        );
+        other.lambda = cfg.lambda;
+        other.threads = 7;
+        assert_eq!(first_difference(&other, &cfg), "settings differ");
+    }
+}
