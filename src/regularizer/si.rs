@@ -95,8 +95,11 @@ pub struct Si<B: AutodiffBackend> {
     cfg: SiConfig,
     omega: HashMap<ParamId, Tensor<Inner<B>, 1>>,
     /// g and θ of the step in flight, between `before_step` and `after_step`.
-    step: HashMap<ParamId, (Tensor<Inner<B>, 1>, Tensor<Inner<B>, 1>)>,
+    step: HashMap<ParamId, StepInFlight<B>>,
 }
+
+/// The gradient used for ω and the pre-step weights of one parameter.
+type StepInFlight<B> = (Tensor<Inner<B>, 1>, Tensor<Inner<B>, 1>);
 
 /// SI as a regulariser: the [`Si`] estimator in a [`Consolidator`].
 pub type SynapticIntelligence<B> = Consolidator<B, Si<B>>;

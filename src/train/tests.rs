@@ -421,7 +421,8 @@ fn every_penalty_is_active_after_the_first_task_and_keeps_what_finetune_forgets(
         samples: 200,
         seed: 0,
     };
-    let methods: Vec<(&str, Box<dyn Regularizer<B, Mlp<B>>>)> = vec![
+    type Reg = Box<dyn Regularizer<B, Mlp<B>>>;
+    let methods: Vec<(&str, Reg)> = vec![
         ("ewc", Box::new(Consolidator::<B, _>::ewc(ewc(None)))),
         (
             "online-ewc",
