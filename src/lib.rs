@@ -3,8 +3,9 @@
 //!
 //! The library is usable without the CLI: build a [`scenario::TaskStream`], a model implementing
 //! [`model::Classifier`], a [`regularizer::Regularizer`] such as
-//! [`regularizer::SynapticIntelligence`], and call [`train::train_stream`]; or call SI's hooks
-//! from your own training loop (see `examples/custom_model.rs`).
+//! [`regularizer::SynapticIntelligence`] (or EWC, online EWC, MAS, L2: see
+//! [`regularizer::Consolidator`]), and call [`train::train_stream`]; or call the hooks from your
+//! own training loop (see `examples/custom_model.rs`).
 
 #![warn(missing_docs)]
 

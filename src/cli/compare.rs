@@ -66,7 +66,9 @@ struct Job {
 
 /// The command line as typed, for the reports.
 fn command_line() -> String {
-    std::env::args()
+    // The program as `synaptic`, not the build path it was started from.
+    std::iter::once("synaptic".to_string())
+        .chain(std::env::args().skip(1))
         .map(|a| {
             let plain = !a.is_empty()
                 && a.chars()
