@@ -134,6 +134,23 @@ impl Observer for Progress {
         }
     }
 
+    fn importance_start(&mut self, task: usize, samples: usize) {
+        let line = format!(
+            "task {}/{} ({}): measuring importance on {samples} examples",
+            task + 1,
+            self.tasks,
+            self.task_name
+        );
+        match &self.bar {
+            Some(b) => {
+                b.set_message("measuring importance".to_string());
+                b.println(line)
+            }
+            None if !self.quiet => eprintln!("{line}"),
+            None => {}
+        }
+    }
+
     fn task_end(&mut self, task: usize, acc: &[f64]) {
         let seen: Vec<String> = acc[..=task].iter().map(|a| format!("{a:.4}")).collect();
         let mean = acc[..=task].iter().sum::<f64>() / (task + 1) as f64;

@@ -122,6 +122,9 @@ pub trait Observer {
     }
     /// An epoch finished.
     fn epoch_end(&mut self, _report: &EpochReport) {}
+    /// The regulariser starts measuring the finished task's importance on `samples` examples
+    /// (EWC's Fisher, MAS), which can take a while on large networks.
+    fn importance_start(&mut self, _task: usize, _samples: usize) {}
     /// A task finished and every task was evaluated.
     fn task_end(&mut self, _task: usize, _accuracies: &[f64]) {}
 }
@@ -444,6 +447,9 @@ where
         if let Some(r) = regularizer.as_deref_mut() {
             let t0 = Instant::now();
             let samples = task_samples::<B>(stream, t, r.samples_wanted(), cfg.seed, device);
+            if !samples.idx.is_empty() {
+                observer.importance_start(t, samples.idx.len());
+            }
             r.end_task(&model, t, &samples)?;
             // Measuring importance (EWC's Fisher, MAS) is part of the method's training cost.
             out.train_seconds += t0.elapsed().as_secs_f64();
