@@ -3,17 +3,18 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use burn::module::AutodiffModule;
 use burn::tensor::backend::AutodiffBackend;
 
 use crate::config::{Method, RunConfig};
 use crate::data::Dataset;
 use crate::metrics;
 use crate::model::Classifier;
-use crate::model::{Mlp, MlpConfig};
+use crate::model::{Cnn, CnnConfig, Mlp, MlpConfig};
 use crate::regularizer::{check_exclude, Consolidator, EwcConfig, Regularizer, SiConfig};
 use crate::report::RunResult;
-use crate::scenario::{StreamOptions, TaskStream};
-use crate::train::{train_stream_mode, Observer, TrainError};
+use crate::scenario::{ModelKind, StreamOptions, TaskStream};
+use crate::train::{train_stream_mode, Observer, TrainError, TrainOutcome};
 
 /// Builds the task stream a config describes.
 pub fn build_stream(cfg: &RunConfig, dataset: Arc<Dataset>) -> TaskStream {
@@ -41,30 +42,27 @@ pub fn run<B: AutodiffBackend>(
 ) -> Result<RunResult, TrainError> {
     let stream = build_stream(cfg, dataset.clone());
     B::seed(device, cfg.train.seed);
-    let net = MlpConfig {
-        inputs: stream.inputs(),
-        hidden: cfg.hidden.clone(),
-        outputs: stream.outputs,
-        head_init: cfg.head_init,
+    let out = match cfg.benchmark.model() {
+        ModelKind::Mlp => {
+            let net = MlpConfig {
+                inputs: stream.inputs(),
+                hidden: cfg.hidden.clone(),
+                outputs: stream.outputs,
+                head_init: cfg.head_init,
+            };
+            train_model::<B, Mlp<B>>(cfg, &stream, &mut || net.init(device), device, observer)?
+        }
+        ModelKind::Cnn => {
+            let set = &stream.dataset.train;
+            let net = CnnConfig {
+                channels: set.pixels_per_image / (set.rows * set.cols),
+                side: set.rows,
+                outputs: stream.outputs,
+                head_init: cfg.head_init,
+            };
+            train_model::<B, Cnn<B>>(cfg, &stream, &mut || net.init(device), device, observer)?
+        }
     };
-    let mut init = || net.init::<B>(device);
-    let mut first = Some(init());
-    if !cfg.exclude.is_empty() {
-        check_exclude::<B, Mlp<B>>(first.as_ref().unwrap(), &cfg.exclude)
-            .map_err(TrainError::Config)?;
-    }
-    let mut reg = regularizer::<B, Mlp<B>>(cfg);
-    let mut model_for = move || first.take().unwrap_or_else(&mut init);
-    let (_model, out) = train_stream_mode(
-        &mut model_for,
-        cfg.method.mode(),
-        &stream,
-        reg.as_deref_mut()
-            .map(|r| r as &mut dyn Regularizer<B, Mlp<B>>),
-        &cfg.train,
-        device,
-        observer,
-    )?;
     let m = metrics::compute(&out.accuracy_matrix, &out.initial_accuracy);
     Ok(RunResult {
         version: env!("CARGO_PKG_VERSION").to_string(),
@@ -102,7 +100,7 @@ pub fn run<B: AutodiffBackend>(
 pub fn regularizer<B, M>(cfg: &RunConfig) -> Option<Box<dyn Regularizer<B, M>>>
 where
     B: AutodiffBackend,
-    M: burn::module::AutodiffModule<B> + Classifier<B> + 'static,
+    M: AutodiffModule<B> + Classifier<B> + 'static,
 {
     let ex = cfg.exclude.clone();
     let ewc = |gamma| EwcConfig {
@@ -137,6 +135,37 @@ where
         Method::Finetune | Method::Joint | Method::Scratch => return None,
     };
     Some(r)
+}
+
+/// Trains a model built by `init` with the method of `cfg` over `stream`.
+fn train_model<B, M>(
+    cfg: &RunConfig,
+    stream: &TaskStream,
+    init: &mut dyn FnMut() -> M,
+    device: &B::Device,
+    observer: &mut dyn Observer,
+) -> Result<TrainOutcome, TrainError>
+where
+    B: AutodiffBackend,
+    M: AutodiffModule<B> + Classifier<B> + 'static,
+    M::InnerModule: Classifier<B::InnerBackend>,
+{
+    let mut first = Some(init());
+    if !cfg.exclude.is_empty() {
+        check_exclude::<B, M>(first.as_ref().unwrap(), &cfg.exclude).map_err(TrainError::Config)?;
+    }
+    let mut reg = regularizer::<B, M>(cfg);
+    let mut model_for = move || first.take().unwrap_or_else(&mut *init);
+    let (_model, out) = train_stream_mode(
+        &mut model_for,
+        cfg.method.mode(),
+        stream,
+        reg.as_deref_mut().map(|r| r as &mut dyn Regularizer<B, M>),
+        &cfg.train,
+        device,
+        observer,
+    )?;
+    Ok(out)
 }
 
 /// Threads the CPU backend computes with.

@@ -4,7 +4,6 @@
 //! an interrupted grid resumes where it stopped.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{anyhow, bail};
@@ -12,7 +11,6 @@ use clap::Args;
 
 use super::{check_out, execute, RunFlags};
 use crate::config::{Method, Overrides, RunConfig};
-use crate::data::load_idx_dataset;
 use crate::report::summary::{label, GridValue, Setting, Summary, Sweep, SweepPoint};
 use crate::report::{write_atomic, RunResult};
 
@@ -155,7 +153,7 @@ fn run_grid(jobs: &[Job], flags: &RunFlags, out: &Path) -> anyhow::Result<Vec<Ru
     let quiet = flags.quiet;
     let dataset = if done.iter().any(Option::is_none) {
         crate::backend::init_cpu_threads(jobs[0].cfg.threads);
-        Some(Arc::new(load_idx_dataset(&flags.data_dir(), 10)?))
+        Some(flags.load(jobs[0].cfg.benchmark)?)
     } else {
         None
     };

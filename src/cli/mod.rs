@@ -11,7 +11,8 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::backend::BackendKind;
 use crate::config::{read_config_file, Overrides, RunConfig};
-use crate::data::{load_idx_dataset, resolve_data_dir, Dataset};
+use crate::data::{load_for, resolve_dir_for, Dataset};
+use crate::scenario::Benchmark;
 use crate::experiment;
 use crate::report::{write_run, RunResult};
 
@@ -137,8 +138,11 @@ struct RunFlags {
     /// CPU threads (default: one per core).
     #[arg(long)]
     threads: Option<usize>,
-    /// Folder with the IDX files (default: $SYNAPTIC_DATA, else the shipped data/mnist).
-    #[arg(long)]
+    /// Folder with the benchmark's data: MNIST-format IDX files, or the CIFAR binary files (or
+    /// their official unpacked folders). Default: MNIST from $SYNAPTIC_DATA, else the shipped
+    /// data/mnist; the others from the `synaptic data fetch` cache. `--dataset-dir` is the same
+    /// option (any 10-class IDX dataset laid out like MNIST runs the split/permuted protocols).
+    #[arg(long, visible_alias = "dataset-dir")]
     data_dir: Option<PathBuf>,
     /// TOML file of settings; command-line flags override it.
     #[arg(long)]
@@ -191,9 +195,17 @@ impl RunFlags {
         })
     }
 
-    /// The data folder to read.
-    fn data_dir(&self) -> PathBuf {
-        resolve_data_dir(self.data_dir.as_deref())
+    /// The data folder `benchmark` reads.
+    fn data_dir(&self, benchmark: Benchmark) -> PathBuf {
+        resolve_dir_for(benchmark.data(), self.data_dir.as_deref())
+    }
+
+    /// Loads `benchmark`'s data.
+    fn load(&self, benchmark: Benchmark) -> anyhow::Result<Arc<Dataset>> {
+        Ok(Arc::new(load_for(
+            benchmark.data(),
+            &self.data_dir(benchmark),
+        )?))
     }
 }
 
@@ -248,8 +260,7 @@ fn cmd_run(args: RunArgs, started: Instant) -> anyhow::Result<()> {
     crate::backend::init_cpu_threads(cfg.threads);
     // Checked before training, so that an hour of work is not lost to a bad --out.
     check_out(&args.out)?;
-    let data_dir = args.flags.data_dir();
-    let dataset = Arc::new(load_idx_dataset(&data_dir, 10)?);
+    let dataset = args.flags.load(cfg.benchmark)?;
     execute(&cfg, dataset, &args.out, args.flags.quiet, started)?;
     Ok(())
 }

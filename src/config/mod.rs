@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::backend::BackendKind;
 use crate::model::HeadInit;
 use crate::regularizer::{FisherEstimator, SiClamp, SiGrad};
-use crate::scenario::{Benchmark, EvalOn, Scenario};
+use crate::scenario::{Benchmark, EvalOn, ModelKind, Scenario};
 use crate::train::{Mode, TrainConfig};
 
 pub mod preset;
@@ -312,8 +312,14 @@ impl RunConfig {
     /// The paper's protocol for `benchmark` with `method` (SPEC §2 and §4), before any preset.
     pub fn defaults(benchmark: Benchmark, method: Method) -> Self {
         let (c, xi, epochs, batch, hidden, reset) = match benchmark {
-            Benchmark::SplitMnist => (1.0, 1e-3, 10, 64, vec![256, 256], true),
-            Benchmark::PermutedMnist => (0.1, 0.1, 20, 256, vec![2000, 2000], false),
+            Benchmark::SplitMnist | Benchmark::SplitFashionMnist => {
+                (1.0, 1e-3, 10, 64, vec![256, 256], true)
+            }
+            Benchmark::PermutedMnist | Benchmark::PermutedFashionMnist => {
+                (0.1, 0.1, 20, 256, vec![2000, 2000], false)
+            }
+            // The CNN has no hidden-width setting.
+            Benchmark::SplitCifar10 | Benchmark::SplitCifar => (0.1, 1e-3, 60, 256, vec![], true),
         };
         RunConfig {
             benchmark,
@@ -329,9 +335,10 @@ impl RunConfig {
             lambda: if method.uses_lambda() { 1.0 } else { 0.0 },
             gamma: 1.0,
             fisher: FisherEstimator::Exact,
-            fisher_samples: match benchmark {
-                Benchmark::SplitMnist => 1000,
-                Benchmark::PermutedMnist => 500,
+            fisher_samples: if benchmark.permuted() || benchmark.model() == ModelKind::Cnn {
+                500
+            } else {
+                1000
             },
             exclude: Vec::new(),
             train: TrainConfig {
@@ -373,7 +380,7 @@ impl RunConfig {
         let pick = |f: fn(&Overrides) -> Option<String>| f(flags).or_else(|| file.and_then(f));
         let benchmark: Benchmark = pick(|o| o.benchmark.clone())
             .ok_or_else(|| {
-                bad("no benchmark given: pass --benchmark split-mnist or permuted-mnist")
+                bad("no benchmark given: pass --benchmark split-mnist, permuted-mnist, split-cifar, …")
             })?
             .parse()
             .map_err(bad)?;
@@ -582,6 +589,12 @@ impl RunConfig {
         }
         for &w in &self.hidden {
             in_range("hidden", w, 1 << 16)?;
+        }
+        if self.benchmark.model() == ModelKind::Cnn && !self.hidden.is_empty() {
+            return Err(bad(format!(
+                "--hidden has no effect on {}: it trains the paper's CNN, whose widths are fixed",
+                self.benchmark.name()
+            )));
         }
         if self.threads > 1024 {
             return Err(bad(format!(

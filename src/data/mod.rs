@@ -1,5 +1,6 @@
 //! Loading MNIST-style IDX datasets from disk, with optional SHA-256 verification.
 
+pub mod cifar;
 pub mod idx;
 
 use std::collections::HashMap;
@@ -7,6 +8,8 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
+
+use crate::scenario::DataKind;
 
 const FIX: &str = "re-download it or point --data-dir at a folder with valid MNIST IDX files";
 
@@ -97,6 +100,41 @@ pub enum DataError {
         expected: String,
         actual: String,
     },
+    /// A CIFAR file is not a whole, non-zero number of records.
+    #[error(
+        "{}: not a {kind} binary file: {actual} bytes is not a whole, non-zero number of {record}-byte records; re-download it, or point --data-dir at a folder with the {kind} binary files",
+        .path.display()
+    )]
+    CifarRecords {
+        path: PathBuf,
+        kind: &'static str,
+        record: usize,
+        actual: u64,
+    },
+    /// A CIFAR label is out of range.
+    #[error(
+        "{}: {what} {label} of record {index} is not below {limit}, so this is not a {kind} binary file; re-download it",
+        .path.display()
+    )]
+    CifarLabel {
+        path: PathBuf,
+        kind: &'static str,
+        what: &'static str,
+        index: usize,
+        label: u8,
+        limit: u8,
+    },
+    /// A CIFAR file is missing.
+    #[error(
+        "{}: no {kind} file {file} (looked in the folder and in {folder}/ inside it); run `synaptic data fetch` or put the official binary files there",
+        .dir.display()
+    )]
+    CifarMissing {
+        dir: PathBuf,
+        kind: &'static str,
+        file: String,
+        folder: &'static str,
+    },
     /// A line of a checksum list is malformed.
     #[error(
         "{}: line {line}: {detail}; expected `<64 hex digits>  <file name>` as written by sha256sum",
@@ -186,6 +224,36 @@ pub fn load_idx_dataset(dir: &Path, num_classes: u8) -> Result<Dataset, DataErro
         test,
         dir: dir.to_path_buf(),
     })
+}
+
+/// Loads the data a benchmark reads from `dir`.
+pub fn load_for(kind: DataKind, dir: &Path) -> Result<Dataset, DataError> {
+    match kind {
+        DataKind::Mnist | DataKind::FashionMnist => load_idx_dataset(dir, 10),
+        DataKind::Cifar10 => cifar::load_cifar(dir, cifar::CifarKind::Cifar10, 0),
+        DataKind::Cifar10And100 => cifar::load_cifar10_100(dir),
+    }
+}
+
+/// Where `synaptic data fetch` keeps datasets: `$SYNAPTIC_CACHE`, else `$XDG_CACHE_HOME/synaptic`,
+/// else `~/.cache/synaptic`, else `.synaptic-cache`.
+pub fn cache_dir() -> PathBuf {
+    let env = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty()).map(PathBuf::from);
+    env("SYNAPTIC_CACHE")
+        .or_else(|| env("XDG_CACHE_HOME").map(|d| d.join("synaptic")))
+        .or_else(|| env("HOME").map(|d| d.join(".cache").join("synaptic")))
+        .unwrap_or_else(|| PathBuf::from(".synaptic-cache"))
+}
+
+/// The folder a benchmark's data is read from: `--data-dir` if given; for MNIST then
+/// `$SYNAPTIC_DATA` and the shipped copy; for the others their folder in [`cache_dir`].
+pub fn resolve_dir_for(kind: DataKind, cli: Option<&Path>) -> PathBuf {
+    match (kind, cli) {
+        (_, Some(dir)) => dir.to_path_buf(),
+        (DataKind::Mnist, None) => resolve_data_dir(None),
+        (DataKind::FashionMnist, None) => cache_dir().join("fashion-mnist"),
+        (DataKind::Cifar10 | DataKind::Cifar10And100, None) => cache_dir().join("cifar"),
+    }
 }
 
 /// The dataset folder: `--data-dir` if given, else `$SYNAPTIC_DATA` if non-empty, else the shipped one.

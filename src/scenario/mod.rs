@@ -57,41 +57,152 @@ pub enum Benchmark {
     SplitMnist,
     /// Ten tasks; task 1 unpermuted, each later task a fixed pixel permutation.
     PermutedMnist,
+    /// Split MNIST's protocol on Fashion-MNIST.
+    SplitFashionMnist,
+    /// Permuted MNIST's protocol on Fashion-MNIST.
+    PermutedFashionMnist,
+    /// Five two-class tasks of CIFAR-10, with the paper's CNN.
+    SplitCifar10,
+    /// The paper's split CIFAR-10/100: all of CIFAR-10, then CIFAR-100 classes 0-9, .., 40-49.
+    SplitCifar,
+}
+
+/// Which files a benchmark reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DataKind {
+    /// MNIST (IDX).
+    Mnist,
+    /// Fashion-MNIST (IDX, laid out like MNIST).
+    FashionMnist,
+    /// CIFAR-10 binary.
+    Cifar10,
+    /// CIFAR-10 and CIFAR-100 binary (CIFAR-100 fine labels shifted to 10..110).
+    Cifar10And100,
+}
+
+/// The network a benchmark trains.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ModelKind {
+    /// A ReLU MLP on flat pixels.
+    Mlp,
+    /// The paper's CIFAR CNN.
+    Cnn,
 }
 
 impl std::str::FromStr for Benchmark {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "split-mnist" => Ok(Self::SplitMnist),
-            "permuted-mnist" => Ok(Self::PermutedMnist),
-            _ => Err(format!(
-                "unknown benchmark '{s}': use split-mnist or permuted-mnist"
-            )),
-        }
+        Benchmark::ALL
+            .iter()
+            .copied()
+            .find(|b| b.name() == s)
+            .ok_or_else(|| {
+                let names: Vec<&str> = Benchmark::ALL.iter().map(|b| b.name()).collect();
+                format!("unknown benchmark '{s}': use one of {}", names.join(", "))
+            })
     }
 }
 
 impl Benchmark {
+    /// Every benchmark.
+    pub const ALL: [Benchmark; 6] = [
+        Self::SplitMnist,
+        Self::PermutedMnist,
+        Self::SplitFashionMnist,
+        Self::PermutedFashionMnist,
+        Self::SplitCifar10,
+        Self::SplitCifar,
+    ];
+
     /// Name as used on the command line and in result files.
     pub fn name(self) -> &'static str {
         match self {
             Self::SplitMnist => "split-mnist",
             Self::PermutedMnist => "permuted-mnist",
+            Self::SplitFashionMnist => "split-fashion-mnist",
+            Self::PermutedFashionMnist => "permuted-fashion-mnist",
+            Self::SplitCifar10 => "split-cifar10",
+            Self::SplitCifar => "split-cifar",
         }
     }
+
+    /// Whether tasks are pixel permutations of one 10-class problem.
+    pub fn permuted(self) -> bool {
+        matches!(self, Self::PermutedMnist | Self::PermutedFashionMnist)
+    }
+
+    /// The data the benchmark reads.
+    pub fn data(self) -> DataKind {
+        match self {
+            Self::SplitMnist | Self::PermutedMnist => DataKind::Mnist,
+            Self::SplitFashionMnist | Self::PermutedFashionMnist => DataKind::FashionMnist,
+            Self::SplitCifar10 => DataKind::Cifar10,
+            Self::SplitCifar => DataKind::Cifar10And100,
+        }
+    }
+
+    /// The network the benchmark trains.
+    pub fn model(self) -> ModelKind {
+        match self.data() {
+            DataKind::Cifar10 | DataKind::Cifar10And100 => ModelKind::Cnn,
+            _ => ModelKind::Mlp,
+        }
+    }
+
     /// Number of tasks of the full protocol.
     pub fn full_tasks(self) -> usize {
         match self {
-            Self::SplitMnist => 5,
-            Self::PermutedMnist => 10,
+            Self::PermutedMnist | Self::PermutedFashionMnist => 10,
+            Self::SplitCifar => 6,
+            _ => 5,
         }
     }
+
     /// The scenario of the paper's protocol.
     pub fn default_scenario(self) -> Scenario {
+        if self.permuted() {
+            Scenario::Domain
+        } else {
+            Scenario::Task
+        }
+    }
+
+    /// Classes of task `t`, as dataset labels.
+    pub fn classes(self, t: usize) -> Vec<u8> {
         match self {
-            Self::SplitMnist => Scenario::Task,
-            Self::PermutedMnist => Scenario::Domain,
+            Self::PermutedMnist | Self::PermutedFashionMnist => (0..10).collect(),
+            Self::SplitCifar if t == 0 => (0..10).collect(),
+            Self::SplitCifar => (0..10).map(|k| (10 * t + k) as u8).collect(),
+            _ => vec![2 * t as u8, 2 * t as u8 + 1],
+        }
+    }
+
+    /// Labels of the dataset (the size of a label map).
+    pub fn num_labels(self) -> usize {
+        match self {
+            Self::SplitCifar => 110,
+            _ => 10,
+        }
+    }
+
+    /// Tasks the output layer is sized for in the task and class scenarios: the full protocol's
+    /// (split benchmarks keep the paper's head when fewer tasks run), or the tasks run.
+    fn head_tasks(self, run: usize) -> usize {
+        if self.permuted() {
+            run
+        } else {
+            run.max(self.full_tasks())
+        }
+    }
+
+    fn task_name(self, t: usize, classes: &[u8]) -> String {
+        match self {
+            Self::PermutedMnist | Self::PermutedFashionMnist if t == 0 => "unpermuted".into(),
+            Self::PermutedMnist | Self::PermutedFashionMnist => format!("permutation {t}"),
+            Self::SplitMnist => format!("digits {},{}", classes[0], classes[1]),
+            Self::SplitCifar if t == 0 => "CIFAR-10".into(),
+            Self::SplitCifar => format!("CIFAR-100 classes {}-{}", 10 * (t - 1), 10 * t - 1),
+            _ => format!("classes {},{}", classes[0], classes[1]),
         }
     }
 }
@@ -212,18 +323,12 @@ impl TaskStream {
             opts.tasks.min(benchmark.full_tasks())
         };
         let mut tasks = Vec::with_capacity(n_tasks);
-        let classes_per_task = match benchmark {
-            Benchmark::SplitMnist => 2,
-            Benchmark::PermutedMnist => 10,
-        };
         // Permutations come from their own generator so that they do not depend on batch order.
         let mut perm_rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5EED_9E37_79B9_7F4A);
         let pixels = dataset.train.pixels_per_image;
+        let mut base = 0;
         for t in 0..n_tasks {
-            let classes: Vec<u8> = match benchmark {
-                Benchmark::SplitMnist => vec![2 * t as u8, 2 * t as u8 + 1],
-                Benchmark::PermutedMnist => (0..10).collect(),
-            };
+            let classes = benchmark.classes(t);
             let (train_all, eval_all) = match opts.eval_on {
                 EvalOn::Test => (
                     indices_of(&dataset.train, &classes),
@@ -236,41 +341,41 @@ impl TaskStream {
                 }
                 EvalOn::Validation => hold_out(indices_of(&dataset.train, &classes), t),
             };
-            let permutation = match benchmark {
-                Benchmark::PermutedMnist if t > 0 => {
+            let permutation = match benchmark.permuted() {
+                true if t > 0 => {
                     let mut p: Vec<u32> = (0..pixels as u32).collect();
                     p.shuffle(&mut perm_rng);
                     Some(Arc::new(p))
                 }
                 _ => None,
             };
-            let base = match scenario {
-                Scenario::Domain => 0,
-                // Task- and class-incremental streams give every task its own output units.
-                _ => classes_per_task * t,
-            };
-            let mut label_map = vec![None; 10];
+            // Task- and class-incremental streams give every task its own output units; the
+            // domain scenario maps every task onto the same task-local units.
+            let first = if scenario == Scenario::Domain { 0 } else { base };
+            let mut label_map = vec![None; benchmark.num_labels()];
             for (k, &c) in classes.iter().enumerate() {
-                label_map[c as usize] = Some((base + k) as u32);
+                label_map[c as usize] = Some((first + k) as u32);
             }
-            let name = match benchmark {
-                Benchmark::SplitMnist => format!("digits {},{}", classes[0], classes[1]),
-                Benchmark::PermutedMnist if t == 0 => "unpermuted".to_string(),
-                Benchmark::PermutedMnist => format!("permutation {t}"),
-            };
             tasks.push(Task {
-                name,
+                name: benchmark.task_name(t, &classes),
                 train: truncate(train_all, opts.train_limit),
                 eval: truncate(eval_all, opts.eval_limit),
                 label_map,
-                outputs: (base..base + classes_per_task).collect(),
+                outputs: (first..first + classes.len()).collect(),
                 permutation,
             });
+            base += classes.len();
         }
+        let per_task = benchmark.classes(0).len();
         let outputs = match scenario {
-            Scenario::Domain => classes_per_task,
-            // Split MNIST keeps the paper's 10-unit head; permuted task/class streams need 10 per task.
-            _ => classes_per_task * n_tasks.max(benchmark_min_tasks(benchmark)),
+            Scenario::Domain => per_task,
+            _ => {
+                // Split CIFAR: 10 units for CIFAR-10 and 10 per CIFAR-100 task (60 in all).
+                let run: usize = (0..benchmark.head_tasks(n_tasks))
+                    .map(|t| benchmark.classes(t).len())
+                    .sum();
+                run.max(base)
+            }
         };
         TaskStream {
             dataset,
@@ -366,13 +471,6 @@ impl TaskStream {
             Scenario::Task => Some(self.tasks[k].outputs.clone()),
             _ => self.train_outputs(t),
         }
-    }
-}
-
-fn benchmark_min_tasks(b: Benchmark) -> usize {
-    match b {
-        Benchmark::SplitMnist => 5,
-        Benchmark::PermutedMnist => 1,
     }
 }
 

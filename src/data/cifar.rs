@@ -1,0 +1,190 @@
+//! Readers for the CIFAR-10 and CIFAR-100 binary formats (Krizhevsky 2009): fixed-length records
+//! of label byte(s) followed by 3072 pixel bytes (1024 red, 1024 green, 1024 blue, row-major).
+//! Any whole number of records is accepted; everything else is a one-line [`DataError`].
+
+use std::path::{Path, PathBuf};
+
+use super::{DataError, Dataset, ImageSet};
+
+/// Pixel bytes per CIFAR image: 3 channels of 32 x 32.
+pub const PIXELS: usize = 3 * 32 * 32;
+/// The largest CIFAR file we read (the official ones are about 180 MB).
+const LIMIT: u64 = 1 << 30;
+
+/// Which of the two binary formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CifarKind {
+    /// One label byte (0..10) per record.
+    Cifar10,
+    /// A coarse label byte (0..20), then a fine one (0..100); we use the fine label.
+    Cifar100,
+}
+
+impl CifarKind {
+    fn label_bytes(self) -> usize {
+        match self {
+            Self::Cifar10 => 1,
+            Self::Cifar100 => 2,
+        }
+    }
+
+    /// Bytes per record.
+    pub fn record(self) -> usize {
+        self.label_bytes() + PIXELS
+    }
+
+    /// The official unpacked folder's name.
+    pub fn folder(self) -> &'static str {
+        match self {
+            Self::Cifar10 => "cifar-10-batches-bin",
+            Self::Cifar100 => "cifar-100-binary",
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Self::Cifar10 => "CIFAR-10",
+            Self::Cifar100 => "CIFAR-100",
+        }
+    }
+
+    fn train_files(self) -> Vec<String> {
+        match self {
+            Self::Cifar10 => (1..=5).map(|k| format!("data_batch_{k}.bin")).collect(),
+            Self::Cifar100 => vec!["train.bin".into()],
+        }
+    }
+
+    fn test_file(self) -> &'static str {
+        match self {
+            Self::Cifar10 => "test_batch.bin",
+            Self::Cifar100 => "test.bin",
+        }
+    }
+}
+
+/// Images and labels of one CIFAR binary file (labels: the CIFAR-10 label or CIFAR-100 fine label).
+pub fn parse_cifar(path: &Path, bytes: &[u8], kind: CifarKind) -> Result<(Vec<u8>, Vec<u8>), DataError> {
+    let rec = kind.record();
+    if bytes.is_empty() || bytes.len() % rec != 0 {
+        return Err(DataError::CifarRecords {
+            path: path.to_path_buf(),
+            kind: kind.name(),
+            record: rec,
+            actual: bytes.len() as u64,
+        });
+    }
+    let n = bytes.len() / rec;
+    let mut images = Vec::with_capacity(n * PIXELS);
+    let mut labels = Vec::with_capacity(n);
+    for (index, r) in bytes.chunks_exact(rec).enumerate() {
+        let checks: &[(u8, u8, &str)] = match kind {
+            CifarKind::Cifar10 => &[(r[0], 10, "label")],
+            CifarKind::Cifar100 => &[(r[0], 20, "coarse label"), (r[1], 100, "fine label")],
+        };
+        for &(label, limit, what) in checks {
+            if label >= limit {
+                return Err(DataError::CifarLabel {
+                    path: path.to_path_buf(),
+                    kind: kind.name(),
+                    what,
+                    index,
+                    label,
+                    limit,
+                });
+            }
+        }
+        labels.push(r[kind.label_bytes() - 1]);
+        images.extend_from_slice(&r[kind.label_bytes()..]);
+    }
+    Ok((images, labels))
+}
+
+/// The folder holding `kind`'s files: `dir` itself, or the official unpacked folder inside it.
+fn locate(dir: &Path, kind: CifarKind) -> Result<PathBuf, DataError> {
+    let probe = kind.test_file();
+    [dir.to_path_buf(), dir.join(kind.folder())]
+        .into_iter()
+        .find(|d| d.join(probe).is_file())
+        .ok_or_else(|| DataError::CifarMissing {
+            dir: dir.to_path_buf(),
+            kind: kind.name(),
+            file: probe.to_string(),
+            folder: kind.folder(),
+        })
+}
+
+fn read(path: &Path, kind: CifarKind) -> Result<(Vec<u8>, Vec<u8>), DataError> {
+    let meta = std::fs::metadata(path).map_err(|source| DataError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    if meta.len() > LIMIT {
+        return Err(DataError::TooLarge {
+            path: path.to_path_buf(),
+            limit: LIMIT,
+        });
+    }
+    let bytes = std::fs::read(path).map_err(|source| DataError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    parse_cifar(path, &bytes, kind)
+}
+
+fn split(dir: &Path, files: &[String], kind: CifarKind, offset: u8) -> Result<ImageSet, DataError> {
+    let (mut images, mut labels) = (Vec::new(), Vec::new());
+    for f in files {
+        let path = dir.join(f);
+        if !path.is_file() {
+            return Err(DataError::CifarMissing {
+                dir: dir.to_path_buf(),
+                kind: kind.name(),
+                file: f.clone(),
+                folder: kind.folder(),
+            });
+        }
+        let (i, l) = read(&path, kind)?;
+        images.extend(i);
+        labels.extend(l.into_iter().map(|v| v + offset));
+    }
+    Ok(ImageSet {
+        n: labels.len(),
+        images,
+        labels,
+        pixels_per_image: PIXELS,
+        rows: 32,
+        cols: 32,
+    })
+}
+
+/// Loads CIFAR-`kind` from `dir` (files directly in it, or in the official unpacked folder),
+/// adding `offset` to every label.
+pub fn load_cifar(dir: &Path, kind: CifarKind, offset: u8) -> Result<Dataset, DataError> {
+    let d = locate(dir, kind)?;
+    Ok(Dataset {
+        train: split(&d, &kind.train_files(), kind, offset)?,
+        test: split(&d, &[kind.test_file().to_string()], kind, offset)?,
+        dir: d,
+    })
+}
+
+/// The split-CIFAR-10/100 data: CIFAR-10 with labels 0..10, then CIFAR-100 with fine labels
+/// shifted to 10..110, in one set.
+pub fn load_cifar10_100(dir: &Path) -> Result<Dataset, DataError> {
+    let a = load_cifar(dir, CifarKind::Cifar10, 0)?;
+    let b = load_cifar(dir, CifarKind::Cifar100, 10)?;
+    let join = |x: ImageSet, y: ImageSet| ImageSet {
+        n: x.n + y.n,
+        images: [x.images, y.images].concat(),
+        labels: [x.labels, y.labels].concat(),
+        pixels_per_image: PIXELS,
+        rows: 32,
+        cols: 32,
+    };
+    Ok(Dataset {
+        train: join(a.train, b.train),
+        test: join(a.test, b.test),
+        dir: dir.to_path_buf(),
+    })
+}
