@@ -628,3 +628,92 @@ fn sweep_rejects_the_test_split_and_unknown_grid_names() {
     }
     assert!(!out.exists());
 }
+
+/// Writes CIFAR binary files in the real format: `n` records per file, labels cycling over
+/// `classes`, pixels bright in a label-dependent block so that the tasks are learnable.
+fn write_cifar(dir: &Path, cifar100: bool, n: usize) {
+    std::fs::create_dir_all(dir).unwrap();
+    let classes = if cifar100 { 100 } else { 10 };
+    let file = |salt: usize| -> Vec<u8> {
+        let mut out = Vec::new();
+        for i in 0..n {
+            let label = ((i + salt) % classes) as u8;
+            if cifar100 {
+                out.push(label / 5);
+            }
+            out.push(label);
+            for k in 0..3072 {
+                let on = (k / 96) % 10 == label as usize % 10;
+                out.push(if on { 200 } else { ((i * 13 + k) % 50) as u8 });
+            }
+        }
+        out
+    };
+    let names: Vec<String> = if cifar100 {
+        vec!["train.bin".into(), "test.bin".into()]
+    } else {
+        (1..=5)
+            .map(|k| format!("data_batch_{k}.bin"))
+            .chain(["test_batch.bin".to_string()])
+            .collect()
+    };
+    for (salt, name) in names.iter().enumerate() {
+        std::fs::write(dir.join(name), file(salt)).unwrap();
+    }
+}
+
+#[test]
+fn split_cifar_runs_end_to_end_on_generated_data_with_the_cnn() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    // CIFAR-10 in its official folder, CIFAR-100 files directly in the data folder.
+    write_cifar(&data.join("cifar-10-batches-bin"), false, 40);
+    write_cifar(&data, true, 200);
+    for (bench, tasks) in [("split-cifar10", "2"), ("split-cifar", "2")] {
+        let out = tmp.path().join(bench);
+        let o = run(
+            &[
+                "--benchmark",
+                bench,
+                "--method",
+                "si",
+                "--tasks",
+                tasks,
+                "--epochs",
+                "2",
+                "--batch-size",
+                "32",
+            ],
+            Some(&data),
+            &out,
+        );
+        assert!(o.status.success(), "{bench}: {}", stderr(&o));
+        let r: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(out.join("result.json")).unwrap()).unwrap();
+        assert_eq!(r["benchmark"], bench);
+        assert_eq!(r["scenario"], "task");
+        let m = r["accuracy_matrix"].as_array().unwrap();
+        assert_eq!(m.len(), 2);
+        assert!(m.iter().flat_map(|row| row.as_array().unwrap()).all(|v| {
+            let v = v.as_f64().unwrap();
+            (0.0..=1.0).contains(&v)
+        }));
+        assert!(stderr(&o).contains("task scenario"), "{}", stderr(&o));
+    }
+    // --hidden belongs to the MLP; the CNN's widths are fixed.
+    let out = tmp.path().join("hidden");
+    let o = run(
+        &["--benchmark", "split-cifar10", "--hidden", "10"],
+        Some(&data),
+        &out,
+    );
+    assert_bad_input(&o, "--hidden has no effect on split-cifar10", &out);
+    // Missing CIFAR files: one line saying which file and how to get it.
+    let out = tmp.path().join("missing");
+    let o = run(
+        &["--benchmark", "split-cifar10"],
+        Some(&tmp.path().join("none")),
+        &out,
+    );
+    assert_bad_input(&o, "test_batch.bin", &out);
+}

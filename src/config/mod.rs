@@ -765,7 +765,7 @@ mod tests {
             let e = RunConfig::resolve(None, &edit).unwrap_err().to_string();
             assert!(e.contains(needle), "{e}");
         }
-        let e = RunConfig::resolve(None, &flags("split-cifar"))
+        let e = RunConfig::resolve(None, &flags("split-imagenet"))
             .unwrap_err()
             .to_string();
         assert!(e.contains("unknown benchmark"), "{e}");

@@ -351,7 +351,11 @@ impl TaskStream {
             };
             // Task- and class-incremental streams give every task its own output units; the
             // domain scenario maps every task onto the same task-local units.
-            let first = if scenario == Scenario::Domain { 0 } else { base };
+            let first = if scenario == Scenario::Domain {
+                0
+            } else {
+                base
+            };
             let mut label_map = vec![None; benchmark.num_labels()];
             for (k, &c) in classes.iter().enumerate() {
                 label_map[c as usize] = Some((first + k) as u32);
@@ -555,6 +559,71 @@ pub(crate) mod tests {
         let i = a.tasks[0].eval[0] as usize;
         let v: Vec<f32> = x.into_data().to_vec().unwrap();
         assert_eq!(v[0], a.dataset.train.image(i)[0] as f32 / 255.0);
+    }
+
+    /// A toy dataset with the 110 labels of split CIFAR-10/100.
+    fn toy_cifar(n: usize) -> Arc<Dataset> {
+        let set = |n: usize| ImageSet {
+            images: vec![7; n * 3],
+            labels: (0..n).map(|i| (i % 110) as u8).collect(),
+            n,
+            pixels_per_image: 3,
+            rows: 1,
+            cols: 1,
+        };
+        Arc::new(Dataset {
+            train: set(n),
+            test: set(n),
+            dir: "toy".into(),
+        })
+    }
+
+    #[test]
+    fn split_cifar_has_cifar10_then_five_cifar100_tasks_on_a_60_unit_head() {
+        let mk = |scenario, tasks| {
+            TaskStream::benchmark(
+                Benchmark::SplitCifar,
+                scenario,
+                toy_cifar(1100),
+                0,
+                StreamOptions {
+                    tasks,
+                    ..Default::default()
+                },
+            )
+        };
+        let s = mk(Scenario::Task, 0);
+        assert_eq!((s.tasks.len(), s.outputs), (6, 60));
+        assert_eq!(s.tasks[0].name, "CIFAR-10");
+        assert_eq!(s.tasks[0].outputs, (0..10).collect::<Vec<_>>());
+        assert_eq!(s.tasks[2].name, "CIFAR-100 classes 10-19");
+        // CIFAR-100 fine class 10 is dataset label 20, output 20.
+        assert_eq!(s.tasks[2].label_map[20], Some(20));
+        assert!(s.tasks[2]
+            .train
+            .iter()
+            .all(|&i| (20..30).contains(&s.dataset.train.labels[i as usize])));
+        // The paper's head keeps 60 units even when fewer tasks run.
+        assert_eq!(mk(Scenario::Task, 2).outputs, 60);
+        let d = mk(Scenario::Domain, 0);
+        assert_eq!(d.outputs, 10);
+        assert_eq!(d.tasks[4].label_map[43], Some(3));
+        // Class-incremental: the competing outputs grow by ten per task.
+        let c = mk(Scenario::Class, 0);
+        for t in 0..6 {
+            assert_eq!(c.train_outputs(t).unwrap().len(), 10 * (t + 1));
+        }
+        let c10 = TaskStream::benchmark(
+            Benchmark::SplitCifar10,
+            Scenario::Task,
+            toy_dataset(100, 50),
+            0,
+            StreamOptions::default(),
+        );
+        assert_eq!(
+            (c10.tasks.len(), c10.outputs, c10.tasks[4].outputs.clone()),
+            (5, 10, vec![8, 9])
+        );
     }
 
     #[test]
