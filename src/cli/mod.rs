@@ -1,6 +1,7 @@
 //! The command line: argument parsing, progress display and exit codes. Work is done by the library.
 
 mod compare;
+mod data;
 mod progress;
 
 use std::path::{Path, PathBuf};
@@ -38,6 +39,8 @@ enum Command {
     Compare(compare::CompareArgs),
     /// Search a method's hyperparameters on a validation split over several seeds (resumable).
     Sweep(compare::SweepArgs),
+    /// Get a dataset (`fetch`) or check one (`verify`): mnist, fashion-mnist, cifar10, cifar100.
+    Data(data::DataArgs),
 }
 
 #[derive(Args, Debug)]
@@ -238,6 +241,7 @@ pub fn main() -> i32 {
         Command::Run(args) => cmd_run(args, started),
         Command::Compare(args) => compare::cmd_compare(args),
         Command::Sweep(args) => compare::cmd_sweep(args),
+        Command::Data(args) => data::cmd_data(args),
     };
     match result {
         Ok(()) => 0,

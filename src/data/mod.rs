@@ -1,6 +1,7 @@
 //! Loading MNIST-style IDX datasets from disk, with optional SHA-256 verification.
 
 pub mod cifar;
+pub mod fetch;
 pub mod idx;
 
 use std::collections::HashMap;
