@@ -13,9 +13,9 @@ use clap::{Args, Parser, Subcommand};
 use crate::backend::BackendKind;
 use crate::config::{read_config_file, Overrides, RunConfig};
 use crate::data::{load_for, resolve_dir_for, Dataset};
-use crate::scenario::Benchmark;
 use crate::experiment;
 use crate::report::{write_run, RunResult};
+use crate::scenario::Benchmark;
 
 /// Exit code for bad input (arguments, data, config).
 pub const EXIT_USAGE: i32 = 2;

@@ -70,7 +70,7 @@ pub fn parse_cifar(
     kind: CifarKind,
 ) -> Result<(Vec<u8>, Vec<u8>), DataError> {
     let rec = kind.record();
-    if bytes.is_empty() || bytes.len() % rec != 0 {
+    if bytes.is_empty() || !bytes.len().is_multiple_of(rec) {
         return Err(DataError::CifarRecords {
             path: path.to_path_buf(),
             kind: kind.name(),

@@ -239,7 +239,11 @@ pub fn load_for(kind: DataKind, dir: &Path) -> Result<Dataset, DataError> {
 /// Where `synaptic data fetch` keeps datasets: `$SYNAPTIC_CACHE`, else `$XDG_CACHE_HOME/synaptic`,
 /// else `~/.cache/synaptic`, else `.synaptic-cache`.
 pub fn cache_dir() -> PathBuf {
-    let env = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty()).map(PathBuf::from);
+    let env = |k: &str| {
+        std::env::var_os(k)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
     env("SYNAPTIC_CACHE")
         .or_else(|| env("XDG_CACHE_HOME").map(|d| d.join("synaptic")))
         .or_else(|| env("HOME").map(|d| d.join(".cache").join("synaptic")))
