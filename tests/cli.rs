@@ -237,7 +237,7 @@ fn bad_options_are_one_line_errors_with_exit_code_2() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("run");
     let cases: &[(&[&str], &str)] = &[
-        (&["--benchmark", "split-cifar"], "unknown benchmark"),
+        (&["--benchmark", "split-imagenet"], "unknown benchmark"),
         (
             &["--benchmark", "split-mnist", "--method", "magic"],
             "unknown method",
