@@ -6,6 +6,7 @@ use std::time::Instant;
 use burn::module::AutodiffModule;
 use burn::tensor::backend::AutodiffBackend;
 
+use crate::checkpoint::FileCheckpoints;
 use crate::config::{Method, RunConfig};
 use crate::data::Dataset;
 use crate::metrics;
@@ -14,7 +15,17 @@ use crate::model::{Cnn, CnnConfig, Mlp, MlpConfig};
 use crate::regularizer::{check_exclude, Consolidator, EwcConfig, Regularizer, SiConfig};
 use crate::report::RunResult;
 use crate::scenario::{ModelKind, StreamOptions, TaskStream};
-use crate::train::{train_stream_mode, Observer, TrainError, TrainOutcome};
+use crate::train::{train_stream_resumable, CheckpointSink, Observer, TrainError, TrainOutcome};
+
+/// Where and how a run checkpoints (see [`crate::checkpoint`]).
+pub struct Checkpointing {
+    /// The checkpoint sink (folder, cadence, stop hooks).
+    pub sink: FileCheckpoints,
+    /// Continue from the latest checkpoint in the sink's folder instead of starting afresh.
+    pub resume: bool,
+    /// The folder holding `checkpoint.json`.
+    pub dir: std::path::PathBuf,
+}
 
 /// Builds the task stream a config describes.
 pub fn build_stream(cfg: &RunConfig, dataset: Arc<Dataset>) -> TaskStream {
@@ -40,6 +51,18 @@ pub fn run<B: AutodiffBackend>(
     observer: &mut dyn Observer,
     started: Instant,
 ) -> Result<RunResult, TrainError> {
+    run_checkpointed::<B>(cfg, dataset, device, observer, started, None)
+}
+
+/// [`run`] with checkpoints, and resuming from the latest one when `ckpt.resume`.
+pub fn run_checkpointed<B: AutodiffBackend>(
+    cfg: &RunConfig,
+    dataset: Arc<Dataset>,
+    device: &B::Device,
+    observer: &mut dyn Observer,
+    started: Instant,
+    ckpt: Option<&mut Checkpointing>,
+) -> Result<RunResult, TrainError> {
     let stream = build_stream(cfg, dataset.clone());
     B::seed(device, cfg.train.seed);
     let out = match cfg.benchmark.model() {
@@ -50,7 +73,14 @@ pub fn run<B: AutodiffBackend>(
                 outputs: stream.outputs,
                 head_init: cfg.head_init,
             };
-            train_model::<B, Mlp<B>>(cfg, &stream, &mut || net.init(device), device, observer)?
+            train_model::<B, Mlp<B>>(
+                cfg,
+                &stream,
+                &mut || net.init(device),
+                device,
+                observer,
+                ckpt,
+            )?
         }
         ModelKind::Cnn => {
             let set = &stream.dataset.train;
@@ -60,7 +90,14 @@ pub fn run<B: AutodiffBackend>(
                 outputs: stream.outputs,
                 head_init: cfg.head_init,
             };
-            train_model::<B, Cnn<B>>(cfg, &stream, &mut || net.init(device), device, observer)?
+            train_model::<B, Cnn<B>>(
+                cfg,
+                &stream,
+                &mut || net.init(device),
+                device,
+                observer,
+                ckpt,
+            )?
         }
     };
     let m = metrics::compute(&out.accuracy_matrix, &out.initial_accuracy);
@@ -144,6 +181,7 @@ fn train_model<B, M>(
     init: &mut dyn FnMut() -> M,
     device: &B::Device,
     observer: &mut dyn Observer,
+    ckpt: Option<&mut Checkpointing>,
 ) -> Result<TrainOutcome, TrainError>
 where
     B: AutodiffBackend,
@@ -155,8 +193,19 @@ where
         check_exclude::<B, M>(first.as_ref().unwrap(), &cfg.exclude).map_err(TrainError::Config)?;
     }
     let mut reg = regularizer::<B, M>(cfg);
+    let resumed = match ckpt.as_deref() {
+        Some(c) if c.resume => {
+            // A fresh model of the same shape receives the saved parameters.
+            let fresh = first.take().unwrap_or_else(&mut *init);
+            Some(
+                crate::checkpoint::load::<B, M>(&c.dir, fresh, device)
+                    .map_err(TrainError::Checkpoint)?,
+            )
+        }
+        _ => None,
+    };
     let mut model_for = move || first.take().unwrap_or_else(&mut *init);
-    let (_model, out) = train_stream_mode(
+    let (_model, out) = train_stream_resumable(
         &mut model_for,
         cfg.method.mode(),
         stream,
@@ -164,6 +213,8 @@ where
         &cfg.train,
         device,
         observer,
+        ckpt.map(|c| &mut c.sink as &mut dyn CheckpointSink<B, M>),
+        resumed,
     )?;
     Ok(out)
 }

@@ -144,7 +144,31 @@ fn run_writes_result_json_matching_the_contract() {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     names.sort();
-    assert_eq!(names, ["accuracy.csv", "result.json"]);
+    assert_eq!(
+        names,
+        [
+            "accuracy.csv",
+            "checkpoints",
+            "result.json",
+            "run-config.json"
+        ]
+    );
+    // One checkpoint (after the last task) and its manifest, no temporary files.
+    let mut names: Vec<String> = std::fs::read_dir(out.join("checkpoints"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "000001-adam.mpk",
+            "000001-model.mpk",
+            "000001-regularizer.bin",
+            "000001-state.json",
+            "checkpoint.json"
+        ]
+    );
 }
 
 #[test]
@@ -716,4 +740,135 @@ fn split_cifar_runs_end_to_end_on_generated_data_with_the_cnn() {
         &out,
     );
     assert_bad_input(&o, "test_batch.bin", &out);
+}
+
+// ---- checkpoints and resume -------------------------------------------------------------
+
+const RESUMABLE: &[&str] = &[
+    "--benchmark",
+    "split-mnist",
+    "--method",
+    "si",
+    "--tasks",
+    "3",
+    "--train-limit",
+    "200",
+    "--test-limit",
+    "100",
+    "--epochs",
+    "2",
+    "--checkpoint-every",
+    "1",
+];
+
+/// The numbers of a result.json that an interrupted and resumed run must reproduce exactly.
+fn numbers(path: &Path) -> Vec<(String, serde_json::Value)> {
+    let v = json(path);
+    [
+        "accuracy_matrix",
+        "initial_accuracy",
+        "average_accuracy",
+        "mean_seen_accuracy",
+        "backward_transfer",
+        "forgetting",
+        "forward_transfer",
+        "epoch_loss",
+        "final_penalty",
+        "steps",
+        "config",
+    ]
+    .iter()
+    .map(|k| (k.to_string(), v[*k].clone()))
+    .collect()
+}
+
+#[test]
+fn a_run_stopped_after_task_1_and_resumed_matches_the_uninterrupted_run() {
+    let Some(data) = mnist() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let (full, cut) = (tmp.path().join("full"), tmp.path().join("cut"));
+    let o = run(RESUMABLE, Some(&data), &full);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(full.join("run-config.json").exists());
+    assert!(full.join("checkpoints/checkpoint.json").exists());
+
+    let mut c = bin();
+    c.arg("run")
+        .args(RESUMABLE)
+        .arg("--data-dir")
+        .arg(&data)
+        .arg("--out")
+        .arg(&cut)
+        .env("SYNAPTIC_STOP_AFTER_TASK", "1");
+    let o = c.output().unwrap();
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(130), "{err}");
+    assert!(
+        err.contains(&format!(
+            "interrupted: resume with synaptic run --resume {}",
+            cut.display()
+        )),
+        "{err}"
+    );
+    assert!(!cut.join("result.json").exists());
+
+    // Flags other than --quiet and --threads are refused with --resume.
+    let o = bin()
+        .args(["run", "--resume"])
+        .arg(&cut)
+        .args(["--epochs", "3"])
+        .output()
+        .unwrap();
+    assert_bad_input(&o, "--epochs", &cut);
+
+    let o = bin()
+        .args(["run", "--quiet", "--resume"])
+        .arg(&cut)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        numbers(&full.join("result.json")),
+        numbers(&cut.join("result.json"))
+    );
+
+    // A missing, then a corrupt, manifest: one line, exit 2.
+    let manifest = cut.join("checkpoints/checkpoint.json");
+    std::fs::remove_file(cut.join("result.json")).unwrap();
+    std::fs::write(&manifest, b"{ truncated").unwrap();
+    let o = bin().args(["run", "--resume"]).arg(&cut).output().unwrap();
+    assert_bad_input(&o, "is corrupt", &cut);
+    std::fs::remove_file(&manifest).unwrap();
+    let o = bin().args(["run", "--resume"]).arg(&cut).output().unwrap();
+    assert_bad_input(&o, "checkpoint manifest", &cut);
+}
+
+#[test]
+fn out_holding_a_different_run_is_refused_unless_overwrite() {
+    let Some(data) = mnist() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("run");
+    let mut args = vec!["--benchmark", "split-mnist"];
+    args.extend(SMALL);
+    let o = run(&args, Some(&data), &out);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let before = std::fs::read(out.join("result.json")).unwrap();
+    let mut other = args.clone();
+    other.extend(["--seed", "7"]);
+    let o = run(&other, Some(&data), &out);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(
+        err.contains("holds a different run") && err.contains("--overwrite"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(out.join("result.json")).unwrap(), before);
+    other.push("--overwrite");
+    let o = run(&other, Some(&data), &out);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(json(&out.join("result.json"))["seed"], 7);
+    // The same config again is not a conflict.
+    let o = run(&other[..other.len() - 1], Some(&data), &out);
+    assert!(o.status.success(), "{}", stderr(&o));
 }

@@ -97,12 +97,12 @@ fn seed_list(flags: &RunFlags, file: Option<&Overrides>, count: usize) -> anyhow
 
 /// The config a finished run in `dir` recorded, normalised as `cfg` would be by a round trip
 /// through `result.json`, so that floats compare exactly.
-fn as_stored(cfg: &RunConfig) -> anyhow::Result<RunConfig> {
+pub(super) fn as_stored(cfg: &RunConfig) -> anyhow::Result<RunConfig> {
     Ok(serde_json::from_str(&serde_json::to_string(cfg)?)?)
 }
 
 /// The first setting where `want` and `have` differ (threads aside), as `name: A there, B now`.
-fn first_difference(want: &RunConfig, have: &RunConfig) -> String {
+pub(super) fn first_difference(want: &RunConfig, have: &RunConfig) -> String {
     let (Ok(serde_json::Value::Object(w)), Ok(serde_json::Value::Object(h))) =
         (serde_json::to_value(want), serde_json::to_value(have))
     else {

@@ -5,20 +5,30 @@ mod data;
 mod progress;
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use clap::{Args, Parser, Subcommand};
+use clap::parser::ValueSource;
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
+use serde::{Deserialize, Serialize};
 
 use crate::backend::BackendKind;
+use crate::checkpoint::{read_manifest, FileCheckpoints};
 use crate::config::{read_config_file, Overrides, RunConfig};
 use crate::data::{load_for, resolve_dir_for, Dataset};
 use crate::experiment;
+use crate::experiment::Checkpointing;
 use crate::report::{write_run, RunResult};
 use crate::scenario::Benchmark;
+use crate::train::{EpochReport, Observer};
 
 /// Exit code for bad input (arguments, data, config).
 pub const EXIT_USAGE: i32 = 2;
+/// Exit code of a run stopped by Ctrl-C (or SIGTERM) after saving a checkpoint.
+pub const EXIT_INTERRUPTED: i32 = 130;
+/// Test hook: stop like an interrupt once this task (1-based) is checkpointed.
+pub const STOP_AFTER_TASK_ENV: &str = "SYNAPTIC_STOP_AFTER_TASK";
 
 #[derive(Parser, Debug)]
 #[command(
@@ -50,10 +60,47 @@ struct RunArgs {
     method: Option<String>,
     #[command(flatten)]
     flags: RunFlags,
-    /// Folder for result.json and accuracy.csv.
+    /// Folder for result.json, accuracy.csv, run-config.json and checkpoints/.
+    #[arg(long, required_unless_present = "resume")]
+    out: Option<PathBuf>,
+    /// Continue the run in DIR from its latest checkpoint (only --quiet and --threads may go
+    /// with it).
+    #[arg(long, value_name = "DIR")]
+    resume: Option<PathBuf>,
+    /// Also checkpoint every N epochs inside a task (a checkpoint follows every task anyway).
+    #[arg(long, value_name = "N")]
+    checkpoint_every: Option<usize>,
+    /// Replace a different run (result.json, checkpoints) already in --out.
     #[arg(long)]
-    out: PathBuf,
+    overwrite: bool,
 }
+
+/// `OUT/run-config.json`: what `--resume` needs to continue a run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct SavedRun {
+    /// The resolved configuration.
+    config: RunConfig,
+    /// The data folder read.
+    data_dir: PathBuf,
+    /// `--checkpoint-every`.
+    checkpoint_every: Option<usize>,
+}
+
+/// The run stopped after saving a checkpoint in `0`.
+#[derive(Debug)]
+struct Interrupted(PathBuf);
+
+impl std::fmt::Display for Interrupted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "interrupted: resume with synaptic run --resume {}",
+            self.0.display()
+        )
+    }
+}
+
+impl std::error::Error for Interrupted {}
 
 /// The settings of a run, shared by `run`, `compare` and `sweep`.
 #[derive(Args, Debug, Clone)]
@@ -215,7 +262,10 @@ impl RunFlags {
 /// Runs the command line; returns the process exit code.
 pub fn main() -> i32 {
     let started = Instant::now();
-    let cli = match Cli::try_parse() {
+    let parsed = Cli::command()
+        .try_get_matches()
+        .and_then(|m| Ok((Cli::from_arg_matches(&m)?, given_run_flags(&m))));
+    let (cli, given) = match parsed {
         Ok(c) => c,
         Err(e) if !e.use_stderr() => {
             // --help and --version
@@ -238,13 +288,17 @@ pub fn main() -> i32 {
         }
     };
     let result = match cli.command {
-        Command::Run(args) => cmd_run(args, started),
+        Command::Run(args) => cmd_run(args, &given, started),
         Command::Compare(args) => compare::cmd_compare(args),
         Command::Sweep(args) => compare::cmd_sweep(args),
         Command::Data(args) => data::cmd_data(args),
     };
     match result {
         Ok(()) => 0,
+        Err(e) if e.downcast_ref::<Interrupted>().is_some() => {
+            eprintln!("{e}");
+            EXIT_INTERRUPTED
+        }
         Err(e) => {
             eprintln!("error: {}", one_line(&format!("{e:#}")));
             EXIT_USAGE
@@ -256,17 +310,227 @@ fn one_line(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-fn cmd_run(args: RunArgs, started: Instant) -> anyhow::Result<()> {
+/// The `run` flags given on the command line (as `--name`).
+fn given_run_flags(m: &clap::ArgMatches) -> Vec<String> {
+    let Some(("run", sub)) = m.subcommand() else {
+        return Vec::new();
+    };
+    // Only arguments: the ids also name the argument groups of flattened structs.
+    let cmd = Cli::command();
+    let args: Vec<String> = cmd
+        .find_subcommand("run")
+        .map(|c| c.get_arguments().map(|a| a.get_id().to_string()).collect())
+        .unwrap_or_default();
+    sub.ids()
+        .filter(|id| args.iter().any(|a| a == id.as_str()))
+        .filter(|id| sub.value_source(id.as_str()) == Some(ValueSource::CommandLine))
+        .map(|id| format!("--{}", id.as_str().replace('_', "-")))
+        .collect()
+}
+
+fn cmd_run(args: RunArgs, given: &[String], started: Instant) -> anyhow::Result<()> {
+    if let Some(dir) = &args.resume {
+        return cmd_resume(dir, &args, given, started);
+    }
+    let out = args
+        .out
+        .clone()
+        .expect("clap requires --out without --resume");
     let file = args.flags.config_file()?;
     let mut flags = args.flags.overrides();
     flags.method = args.method.clone();
     let cfg = RunConfig::resolve(file.as_ref(), &flags)?;
     crate::backend::init_cpu_threads(cfg.threads);
     // Checked before training, so that an hour of work is not lost to a bad --out.
-    check_out(&args.out)?;
+    check_out(&out)?;
+    check_previous(&out, &cfg, args.overwrite)?;
+    let data_dir = args.flags.data_dir(cfg.benchmark);
     let dataset = args.flags.load(cfg.benchmark)?;
-    execute(&cfg, dataset, &args.out, args.flags.quiet, started)?;
+    let saved = SavedRun {
+        config: cfg.clone(),
+        data_dir,
+        checkpoint_every: args.checkpoint_every,
+    };
+    // A fresh run: older checkpoints must not be mistaken for this run's.
+    let ckdir = out.join("checkpoints");
+    if ckdir.exists() {
+        std::fs::remove_dir_all(&ckdir).map_err(|e| {
+            anyhow::anyhow!("cannot remove old checkpoints {}: {e}", ckdir.display())
+        })?;
+    }
+    crate::report::write_atomic(
+        &out.join("run-config.json"),
+        &serde_json::to_vec_pretty(&saved)?,
+    )
+    .map_err(|e| {
+        anyhow::anyhow!(
+            "cannot write {}: {e}",
+            out.join("run-config.json").display()
+        )
+    })?;
+    let mut ckpt = checkpointing(&out, &saved, false)?;
+    execute_with(
+        &cfg,
+        dataset,
+        &out,
+        args.flags.quiet,
+        started,
+        Some(&mut ckpt),
+    )?;
     Ok(())
+}
+
+/// `synaptic run --resume DIR`: the run as DIR/run-config.json describes it, from the latest
+/// checkpoint.
+fn cmd_resume(
+    dir: &Path,
+    args: &RunArgs,
+    given: &[String],
+    started: Instant,
+) -> anyhow::Result<()> {
+    let foreign: Vec<&str> = given
+        .iter()
+        .map(String::as_str)
+        .filter(|f| !["--resume", "--quiet", "--threads"].contains(f))
+        .collect();
+    if !foreign.is_empty() {
+        anyhow::bail!(
+            "--resume continues the run with its saved settings: drop {} (only --quiet and --threads may go with --resume)",
+            foreign.join(", ")
+        );
+    }
+    let path = dir.join("run-config.json");
+    let bytes = std::fs::read(&path).map_err(|e| {
+        anyhow::anyhow!(
+            "cannot read {}: {e}; --resume needs the folder of a run started by synaptic run --out",
+            path.display()
+        )
+    })?;
+    let saved: SavedRun = serde_json::from_slice(&bytes)
+        .map_err(|e| anyhow::anyhow!("{} is corrupt: {e}", path.display()))?;
+    let mut cfg = saved.config.clone();
+    if let Some(t) = args.flags.threads {
+        cfg.threads = t;
+    }
+    crate::backend::init_cpu_threads(cfg.threads);
+    read_manifest(&dir.join("checkpoints")).map_err(|e| anyhow::anyhow!("{e}"))?;
+    check_out(dir)?;
+    let dataset = Arc::new(load_for(cfg.benchmark.data(), &saved.data_dir)?);
+    let mut ckpt = checkpointing(dir, &saved, true)?;
+    execute_with(
+        &cfg,
+        dataset,
+        dir,
+        args.flags.quiet,
+        started,
+        Some(&mut ckpt),
+    )?;
+    Ok(())
+}
+
+/// Checkpoints into `out/checkpoints`, with Ctrl-C handling and the test hook.
+fn checkpointing(out: &Path, saved: &SavedRun, resume: bool) -> anyhow::Result<Checkpointing> {
+    let dir = out.join("checkpoints");
+    let stop = match std::env::var(STOP_AFTER_TASK_ENV) {
+        Ok(v) => Some(
+            v.trim()
+                .parse::<usize>()
+                .map_err(|_| anyhow::anyhow!("{STOP_AFTER_TASK_ENV}={v} is not a task number"))?,
+        ),
+        Err(_) => None,
+    };
+    let sink = FileCheckpoints::new(&dir)
+        .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", dir.display()))?
+        .every_epochs(saved.checkpoint_every)
+        .stop_after_task(stop)
+        .interrupt_flag(interrupt_flag());
+    Ok(Checkpointing { sink, resume, dir })
+}
+
+/// Set by the first Ctrl-C (SIGINT or SIGTERM); a second one exits at once.
+fn interrupt_flag() -> Arc<AtomicBool> {
+    static FLAG: std::sync::OnceLock<Arc<AtomicBool>> = std::sync::OnceLock::new();
+    FLAG.get_or_init(|| {
+        let flag = Arc::new(AtomicBool::new(false));
+        let f = flag.clone();
+        let _ = ctrlc::set_handler(move || {
+            if f.swap(true, Ordering::SeqCst) {
+                eprintln!("interrupted again: exiting now (saved checkpoints are intact)");
+                std::process::exit(EXIT_INTERRUPTED);
+            }
+            eprintln!(
+                "interrupt: finishing the current step and saving a checkpoint (Ctrl-C again quits at once)"
+            );
+        });
+        flag
+    })
+    .clone()
+}
+
+/// Refuses an `--out` that holds a run with another config, unless `overwrite`.
+fn check_previous(out: &Path, cfg: &RunConfig, overwrite: bool) -> anyhow::Result<()> {
+    let want = compare::as_stored(cfg)?;
+    let differs = |have: &RunConfig| {
+        let mut threadless = want.clone();
+        threadless.threads = have.threads;
+        (*have != threadless).then(|| compare::first_difference(&want, have))
+    };
+    let conflict = if let Ok(b) = std::fs::read(out.join("run-config.json")) {
+        match serde_json::from_slice::<SavedRun>(&b) {
+            Ok(s) => differs(&s.config),
+            Err(_) => Some("its run-config.json is unreadable".into()),
+        }
+    } else if let Ok(b) = std::fs::read(out.join("result.json")) {
+        match serde_json::from_slice::<RunResult>(&b) {
+            Ok(r) => differs(&r.config),
+            Err(_) => Some("its result.json is unreadable".into()),
+        }
+    } else if out.join("checkpoints").exists() {
+        Some("it holds checkpoints of an unknown run".into())
+    } else {
+        None
+    };
+    let Some(why) = conflict else {
+        return Ok(());
+    };
+    if !overwrite {
+        anyhow::bail!(
+            "--out {} holds a different run ({why}): pass --overwrite to replace it, or another --out",
+            out.display()
+        );
+    }
+    for f in ["result.json", "accuracy.csv", "run-config.json"] {
+        let p = out.join(f);
+        if p.exists() {
+            std::fs::remove_file(&p)
+                .map_err(|e| anyhow::anyhow!("cannot remove {}: {e}", p.display()))?;
+        }
+    }
+    Ok(())
+}
+
+/// Passes everything to `inner`; `step` also says stop once `flag` is set.
+struct StopOnFlag<'a> {
+    inner: &'a mut dyn Observer,
+    flag: Arc<AtomicBool>,
+}
+
+impl Observer for StopOnFlag<'_> {
+    fn task_start(&mut self, task: usize, name: &str, steps: usize, epochs: usize) {
+        self.inner.task_start(task, name, steps, epochs)
+    }
+    fn step(&mut self, loss: f64) -> bool {
+        self.inner.step(loss) && !self.flag.load(Ordering::SeqCst)
+    }
+    fn epoch_end(&mut self, report: &EpochReport) {
+        self.inner.epoch_end(report)
+    }
+    fn importance_start(&mut self, task: usize, samples: usize) {
+        self.inner.importance_start(task, samples)
+    }
+    fn task_end(&mut self, task: usize, accuracies: &[f64]) {
+        self.inner.task_end(task, accuracies)
+    }
 }
 
 /// Proves `--out` writable (creating it), with a message that names the flag.
@@ -289,21 +553,53 @@ fn execute(
     quiet: bool,
     started: Instant,
 ) -> anyhow::Result<RunResult> {
-    let mut obs = progress::Progress::new(cfg, quiet);
-    obs.header(cfg, &dataset.dir);
+    execute_with(cfg, dataset, out, quiet, started, None)
+}
+
+/// [`execute`] with checkpoints (and Ctrl-C: checkpoint, then the [`Interrupted`] error).
+fn execute_with(
+    cfg: &RunConfig,
+    dataset: Arc<Dataset>,
+    out: &Path,
+    quiet: bool,
+    started: Instant,
+    mut ckpt: Option<&mut Checkpointing>,
+) -> anyhow::Result<RunResult> {
+    let mut progress = progress::Progress::new(cfg, quiet);
+    progress.header(cfg, &dataset.dir);
+    let flag = match &ckpt {
+        Some(_) => interrupt_flag(),
+        None => Arc::new(AtomicBool::new(false)),
+    };
+    let mut obs = StopOnFlag {
+        inner: &mut progress,
+        flag,
+    };
     let result = match cfg.backend {
-        BackendKind::Cpu => experiment::run::<crate::backend::CpuAutodiff>(
+        BackendKind::Cpu => experiment::run_checkpointed::<crate::backend::CpuAutodiff>(
             cfg,
             dataset,
             &Default::default(),
             &mut obs,
             started,
+            ckpt.as_deref_mut(),
         )
         .map_err(anyhow::Error::from),
-        BackendKind::Cuda => run_cuda(cfg, dataset, &mut obs, started),
+        BackendKind::Cuda => run_cuda(cfg, dataset, &mut obs, started, ckpt.as_deref_mut()),
     };
-    obs.finish();
-    let result = result?;
+    progress.finish();
+    let result = match result {
+        Err(e)
+            if ckpt.is_some()
+                && matches!(
+                    e.downcast_ref::<crate::train::TrainError>(),
+                    Some(crate::train::TrainError::Interrupted)
+                ) =>
+        {
+            return Err(Interrupted(out.to_path_buf()).into());
+        }
+        r => r?,
+    };
     write_run(out, &result).map_err(|e| {
         anyhow::anyhow!(
             "cannot write results to {}: {e}; pass a writable --out folder",
@@ -320,24 +616,29 @@ fn execute(
 fn run_cuda(
     cfg: &RunConfig,
     dataset: Arc<Dataset>,
-    obs: &mut progress::Progress,
+    obs: &mut dyn Observer,
     started: Instant,
+    ckpt: Option<&mut Checkpointing>,
 ) -> anyhow::Result<RunResult> {
-    Ok(experiment::run::<crate::backend::CudaAutodiff>(
-        cfg,
-        dataset,
-        &Default::default(),
-        obs,
-        started,
-    )?)
+    Ok(
+        experiment::run_checkpointed::<crate::backend::CudaAutodiff>(
+            cfg,
+            dataset,
+            &Default::default(),
+            obs,
+            started,
+            ckpt,
+        )?,
+    )
 }
 
 #[cfg(not(feature = "cuda"))]
 fn run_cuda(
     _: &RunConfig,
     _: Arc<Dataset>,
-    _: &mut progress::Progress,
+    _: &mut dyn Observer,
     _: Instant,
+    _: Option<&mut Checkpointing>,
 ) -> anyhow::Result<RunResult> {
     anyhow::bail!(
         "this binary was built without CUDA: rebuild with `CUDARC_CUDA_VERSION=13000 cargo build --release --features cuda`, or use --backend cpu"

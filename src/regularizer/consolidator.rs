@@ -9,7 +9,9 @@ use burn::optim::GradientsParams;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{ElementConversion, Tensor};
 
-use super::{glob_match, walk_params, Inner, NonFinite, Regularizer, TaskSamples};
+use super::{
+    glob_match, walk_params, Inner, NonFinite, Regularizer, RegularizerState, TaskSamples,
+};
 
 /// How the importance measured on a finished task joins the stored importance.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -62,6 +64,18 @@ pub trait Estimator<B: AutodiffBackend, M> {
     /// Whole-model measurements on the finished task's examples, before
     /// [`Estimator::task_importance`] is asked for each parameter.
     fn prepare(&mut self, _model: &M, _samples: &dyn TaskSamples<B>) {}
+    /// Adds the estimator's own state (e.g. SI's ω) to a checkpoint; `params` lists every
+    /// non-excluded parameter's id and path.
+    fn save_state(&self, _params: &[(ParamId, &str)], _out: &mut RegularizerState) {}
+    /// Restores what [`Estimator::save_state`] wrote, after `init_param` ran for every
+    /// non-excluded parameter of the model being resumed.
+    fn load_state(
+        &mut self,
+        _params: &[(ParamId, &str, &Tensor<Inner<B>, 1>)],
+        _state: &RegularizerState,
+    ) -> Result<(), String> {
+        Ok(())
+    }
     /// Importance of one parameter for the finished task; `moved` is θ − θ̃ over that task.
     fn task_importance(
         &mut self,
@@ -321,5 +335,70 @@ where
             None
         });
         self.scale * total
+    }
+
+    fn state(&self) -> RegularizerState {
+        let mut st = RegularizerState::default();
+        st.counters
+            .insert("tasks_done".into(), self.tasks_done as u64);
+        let mut params = Vec::new();
+        for id in &self.order {
+            let s = &self.slots[id];
+            st.put(format!("reference:{}", s.path), &s.reference);
+            st.counters
+                .insert(format!("terms:{}", s.path), s.terms.len() as u64);
+            for (k, (o, a)) in s.terms.iter().enumerate() {
+                st.put(format!("importance{k}:{}", s.path), o);
+                st.put(format!("anchor{k}:{}", s.path), a);
+            }
+            if !s.excluded {
+                params.push((*id, s.path.as_str()));
+            }
+        }
+        self.estimator.save_state(&params, &mut st);
+        st
+    }
+
+    fn load_state(&mut self, model: &M, state: &RegularizerState) -> Result<(), String> {
+        Regularizer::<B, M>::init(self, model);
+        let mut err: Option<String> = None;
+        let mut values = Vec::new();
+        for id in &self.order {
+            let slot = self.slots.get_mut(id).expect("slot of a walked parameter");
+            let n = slot.reference.dims()[0];
+            let device = slot.reference.device();
+            let result = (|| {
+                let path = &slot.path;
+                slot.reference = state.get(&format!("reference:{path}"), n, &device)?;
+                let terms = state.counter(&format!("terms:{path}"))?;
+                slot.terms = (0..terms)
+                    .map(|k| {
+                        Ok((
+                            state.get(&format!("importance{k}:{path}"), n, &device)?,
+                            state.get(&format!("anchor{k}:{path}"), n, &device)?,
+                        ))
+                    })
+                    .collect::<Result<_, String>>()?;
+                Ok::<(), String>(())
+            })();
+            if let Err(e) = result {
+                err.get_or_insert(e);
+            }
+        }
+        if let Some(e) = err {
+            return Err(e);
+        }
+        walk_params::<B, M, _>(model, None, |p, _| {
+            values.push((p.id, p.path.to_string(), p.value));
+            None
+        });
+        let params: Vec<(ParamId, &str, &Tensor<Inner<B>, 1>)> = values
+            .iter()
+            .filter(|(id, _, _)| !self.slots[id].excluded)
+            .map(|(id, path, v)| (*id, path.as_str(), v))
+            .collect();
+        self.estimator.load_state(&params, state)?;
+        self.tasks_done = state.counter("tasks_done")? as usize;
+        Ok(())
     }
 }

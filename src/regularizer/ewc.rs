@@ -14,7 +14,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use super::per_sample::{accumulate, mean, Sums};
-use super::{Combine, Consolidator, Estimator, Inner, TaskSamples};
+use super::{Combine, Consolidator, Estimator, Inner, RegularizerState, TaskSamples};
 use crate::model::Classifier;
 
 /// How the label in log p(y|x) is chosen for the Fisher.
@@ -188,6 +188,19 @@ where
 
     fn samples_wanted(&self) -> usize {
         self.cfg.samples
+    }
+
+    fn save_state(&self, _params: &[(ParamId, &str)], out: &mut RegularizerState) {
+        out.counters.insert("ewc.tasks".into(), self.tasks);
+    }
+
+    fn load_state(
+        &mut self,
+        _params: &[(ParamId, &str, &Tensor<Inner<B>, 1>)],
+        state: &RegularizerState,
+    ) -> Result<(), String> {
+        self.tasks = state.counter("ewc.tasks")?;
+        Ok(())
     }
 
     fn prepare(&mut self, model: &M, samples: &dyn TaskSamples<B>) {

@@ -13,6 +13,7 @@ pub mod l2;
 pub mod mas;
 mod per_sample;
 pub mod si;
+pub mod state;
 
 use burn::module::{AutodiffModule, ModuleVisitor, Param, ParamId};
 use burn::optim::GradientsParams;
@@ -24,6 +25,7 @@ pub use ewc::{Ewc, EwcConfig, FisherEstimator};
 pub use l2::L2;
 pub use mas::Mas;
 pub use si::{ParamImportance, Si, SiClamp, SiConfig, SiGrad, SynapticIntelligence};
+pub use state::RegularizerState;
 
 /// Inner (non-autodiff) backend of an autodiff backend.
 pub type Inner<B> = <B as AutodiffBackend>::InnerBackend;
@@ -92,6 +94,14 @@ pub trait Regularizer<B: AutodiffBackend, M: AutodiffModule<B>> {
     ) -> Result<(), NonFinite>;
     /// Value of the penalty term at the current weights.
     fn penalty(&self, model: &M) -> f64;
+    /// Everything needed to continue exactly from here (for checkpoints); between steps.
+    fn state(&self) -> RegularizerState {
+        RegularizerState::default()
+    }
+    /// Restores a [`Regularizer::state`] for `model` (instead of [`Regularizer::init`]).
+    fn load_state(&mut self, _model: &M, _state: &RegularizerState) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 /// One float parameter as seen by a walk: its module path, id and flattened values.

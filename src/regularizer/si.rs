@@ -13,7 +13,8 @@ use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
-use super::{Combine, Consolidator, Estimator, Inner};
+use super::state::host;
+use super::{Combine, Consolidator, Estimator, Inner, RegularizerState};
 
 /// Which gradient enters the path integral ω.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -117,14 +118,6 @@ pub struct ParamImportance {
     pub anchor: Vec<f32>,
 }
 
-fn host<I: burn::tensor::backend::Backend>(t: &Tensor<I, 1>) -> Vec<f32> {
-    t.clone()
-        .into_data()
-        .convert::<f32>()
-        .to_vec()
-        .expect("f32 data")
-}
-
 impl<B: AutodiffBackend> Consolidator<B, Si<B>> {
     /// SI with the given settings; call [`super::Regularizer::init`] with the model first.
     pub fn new(cfg: SiConfig) -> Self {
@@ -202,6 +195,29 @@ impl<B: AutodiffBackend, M: AutodiffModule<B>> Estimator<B, M> for Si<B> {
                 *om = om.clone() - g * delta;
             }
         }
+    }
+
+    fn save_state(&self, params: &[(ParamId, &str)], out: &mut RegularizerState) {
+        // Checkpoints are taken between steps, when no step is in flight.
+        for (id, path) in params {
+            if let Some(om) = self.omega.get(id) {
+                out.put(format!("si.omega:{path}"), om);
+            }
+        }
+    }
+
+    fn load_state(
+        &mut self,
+        params: &[(ParamId, &str, &Tensor<Inner<B>, 1>)],
+        state: &RegularizerState,
+    ) -> Result<(), String> {
+        self.step.clear();
+        for (id, path, value) in params {
+            let n = value.dims()[0];
+            let om = state.get(&format!("si.omega:{path}"), n, &value.device())?;
+            self.omega.insert(*id, om);
+        }
+        Ok(())
     }
 
     fn task_importance(

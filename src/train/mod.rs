@@ -4,7 +4,8 @@
 use std::time::Instant;
 
 use burn::module::AutodiffModule;
-use burn::optim::{AdamConfig, GradientsParams, Optimizer};
+use burn::optim::adaptor::OptimizerAdaptor;
+use burn::optim::{Adam, AdamConfig, GradientsParams, Optimizer};
 use burn::tensor::activation::log_softmax;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{ElementConversion, Int, Tensor, TensorData};
@@ -14,7 +15,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::model::Classifier;
-use crate::regularizer::{NonFinite, Regularizer, TaskSamples};
+use crate::regularizer::{NonFinite, Regularizer, RegularizerState, TaskSamples};
 use crate::scenario::TaskStream;
 
 /// Optimisation settings of a continual run.
@@ -69,13 +70,16 @@ pub enum TrainError {
     /// The run's configuration does not fit the model (e.g. an `--exclude` matching nothing).
     #[error("{0}")]
     Config(String),
-    /// The observer asked to stop.
+    /// The observer or the checkpoint sink asked to stop.
     #[error("interrupted")]
     Interrupted,
+    /// A checkpoint could not be written or read.
+    #[error("{0}")]
+    Checkpoint(String),
 }
 
 /// Everything the loop measured.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrainOutcome {
     /// R[i][j]: accuracy on task j after training task i.
     pub accuracy_matrix: Vec<Vec<f64>>,
@@ -132,6 +136,94 @@ pub trait Observer {
 /// An observer that shows nothing.
 pub struct Silent;
 impl Observer for Silent {}
+
+/// The Adam optimizer the loop trains with.
+pub type AdamOptim<B, M> = OptimizerAdaptor<Adam, M, B>;
+
+/// Adam's saved state (moments and step count per parameter).
+pub type AdamRecord<B, M> = <AdamOptim<B, M> as Optimizer<M, B>>::Record;
+
+/// Where a run stands, between two optimizer steps: enough, with the model, Adam's state, the
+/// regulariser's state and the minibatch generator, to continue exactly.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Position {
+    /// 0-based task in progress (the number of tasks once the run is done).
+    pub task: usize,
+    /// 0-based epoch in progress within `task`.
+    pub epoch: usize,
+    /// Steps of that epoch already taken.
+    pub step: usize,
+    /// The task's (task, example) order as it stands: the epoch's shuffled order when `step > 0`,
+    /// the last epoch's order (which the next shuffle permutes) at an epoch boundary; `None` at a
+    /// task boundary.
+    pub order: Option<Vec<(usize, u32)>>,
+    /// Sum of the task losses of the steps taken in this epoch.
+    pub loss_sum: f64,
+    /// Mean losses of this task's finished epochs.
+    pub task_losses: Vec<f64>,
+    /// Everything measured in the finished tasks (and the steps and seconds so far).
+    pub outcome: TrainOutcome,
+}
+
+/// Why the loop hands its state to a [`CheckpointSink`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SaveReason {
+    /// A task finished and was evaluated.
+    Task,
+    /// `every_epochs` epochs of a task finished.
+    Epoch,
+    /// The observer asked to stop; the position is mid-epoch.
+    Interrupt,
+}
+
+/// The state of the loop at a [`Position`], lent to a [`CheckpointSink`].
+pub struct TrainState<'a, B: AutodiffBackend, M: AutodiffModule<B>> {
+    /// The model.
+    pub model: &'a M,
+    /// Adam.
+    pub optim: &'a AdamOptim<B, M>,
+    /// The regulariser's state (`None` without a regulariser).
+    pub regularizer: Option<RegularizerState>,
+    /// The minibatch-order generator.
+    pub rng: &'a ChaCha8Rng,
+    /// Where the run stands.
+    pub position: &'a Position,
+}
+
+/// Receives the loop's state to save it: at every task end, every `every_epochs` epochs and when
+/// the observer asks to stop.
+pub trait CheckpointSink<B: AutodiffBackend, M: AutodiffModule<B>> {
+    /// Save also after every this many epochs inside a task.
+    fn every_epochs(&self) -> Option<usize> {
+        None
+    }
+    /// Saves `state`; `Ok(false)` stops the run (as an interrupt) after the save.
+    fn save(&mut self, state: TrainState<'_, B, M>, reason: SaveReason) -> Result<bool, String>;
+}
+
+/// A run restored from a checkpoint, to continue with [`train_stream_resumable`].
+pub struct Resumed<B: AutodiffBackend, M: AutodiffModule<B>> {
+    /// The model at the position.
+    pub model: M,
+    /// Adam's state.
+    pub optim: AdamRecord<B, M>,
+    /// The regulariser's state.
+    pub regularizer: Option<RegularizerState>,
+    /// The minibatch-order generator.
+    pub rng: ChaCha8Rng,
+    /// Where the run stands.
+    pub position: Position,
+}
+
+/// Seed of the backend generator (dropout) for one step, so that a resumed run draws the same
+/// dropout masks as an uninterrupted one.
+fn step_seed(seed: u64, task: usize, epoch: usize, step: usize) -> u64 {
+    let mut h = seed ^ 0x9E37_79B9_7F4A_7C15;
+    for v in [task as u64, epoch as u64, step as u64] {
+        h = (h ^ v).wrapping_mul(0x1000_0000_01B3).rotate_left(29);
+    }
+    h
+}
 
 /// Mean cross-entropy of `logits` against `targets`, with inactive outputs masked out.
 pub fn masked_cross_entropy<B: Backend>(
@@ -314,10 +406,47 @@ pub fn train_stream_mode<B, M>(
     init: &mut dyn FnMut() -> M,
     mode: Mode,
     stream: &TaskStream,
+    regularizer: Option<&mut dyn Regularizer<B, M>>,
+    cfg: &TrainConfig,
+    device: &B::Device,
+    observer: &mut dyn Observer,
+) -> Result<(M, TrainOutcome), TrainError>
+where
+    B: AutodiffBackend,
+    M: AutodiffModule<B> + Classifier<B>,
+    M::InnerModule: Classifier<B::InnerBackend>,
+{
+    train_stream_resumable(
+        init,
+        mode,
+        stream,
+        regularizer,
+        cfg,
+        device,
+        observer,
+        None,
+        None,
+    )
+}
+
+/// [`train_stream_mode`] with checkpoints: `sink` receives the state after every task (and every
+/// `every_epochs` epochs, and when the observer asks to stop); `resume` continues from a saved
+/// state exactly as the uninterrupted run would have (same numbers, bit for bit).
+///
+/// In [`Mode::Scratch`] the backend is re-seeded with `seed ^ task` before each task's fresh
+/// network, and before every step with a seed of (seed, task, epoch, step) so that dropout masks
+/// do not depend on where a run was resumed.
+#[allow(clippy::too_many_arguments)]
+pub fn train_stream_resumable<B, M>(
+    init: &mut dyn FnMut() -> M,
+    mode: Mode,
+    stream: &TaskStream,
     mut regularizer: Option<&mut dyn Regularizer<B, M>>,
     cfg: &TrainConfig,
     device: &B::Device,
     observer: &mut dyn Observer,
+    mut sink: Option<&mut dyn CheckpointSink<B, M>>,
+    resume: Option<Resumed<B, M>>,
 ) -> Result<(M, TrainOutcome), TrainError>
 where
     B: AutodiffBackend,
@@ -339,56 +468,127 @@ where
         .with_beta_1(cfg.beta1 as f32)
         .with_beta_2(cfg.beta2 as f32)
         .with_epsilon(cfg.epsilon as f32);
-    let mut model = init();
-    let mut optim = adam.init::<B, M>();
-    let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
-    if let Some(r) = regularizer.as_deref_mut() {
-        r.init(&model);
-    }
-    let mut out = TrainOutcome {
-        accuracy_matrix: Vec::new(),
-        initial_accuracy: Vec::new(),
-        epoch_loss: Vec::new(),
-        final_penalty: Vec::new(),
-        train_seconds: 0.0,
-        eval_seconds: 0.0,
-        steps: 0,
-    };
-    let t_eval = Instant::now();
-    out.initial_accuracy = evaluate_all(&model, stream, None, cfg.eval_batch_size, device);
-    out.eval_seconds += t_eval.elapsed().as_secs_f64();
-
     let n_tasks = stream.tasks.len();
-    for t in 0..n_tasks {
-        if t > 0 && mode == Mode::Scratch {
+    let (mut model, mut optim, mut rng, mut out, mut at) = match resume {
+        Some(r) => {
+            if r.position.task > n_tasks {
+                return Err(TrainError::Checkpoint(format!(
+                    "the checkpoint is at task {} of a {n_tasks}-task run",
+                    r.position.task + 1
+                )));
+            }
+            if let Some(reg) = regularizer.as_deref_mut() {
+                let st = r.regularizer.as_ref().ok_or_else(|| {
+                    TrainError::Checkpoint("the checkpoint has no regulariser state".into())
+                })?;
+                reg.load_state(&r.model, st)
+                    .map_err(|e| TrainError::Checkpoint(format!("checkpoint: {e}")))?;
+            }
+            let optim = adam.init::<B, M>().load_record(r.optim);
+            let out = r.position.outcome.clone();
+            (r.model, optim, r.rng, out, Some(r.position))
+        }
+        None => {
+            let model = init();
+            if let Some(r) = regularizer.as_deref_mut() {
+                r.init(&model);
+            }
+            let mut out = TrainOutcome {
+                accuracy_matrix: Vec::new(),
+                initial_accuracy: Vec::new(),
+                epoch_loss: Vec::new(),
+                final_penalty: Vec::new(),
+                train_seconds: 0.0,
+                eval_seconds: 0.0,
+                steps: 0,
+            };
+            let t_eval = Instant::now();
+            out.initial_accuracy = evaluate_all(&model, stream, None, cfg.eval_batch_size, device);
+            out.eval_seconds += t_eval.elapsed().as_secs_f64();
+            let optim = adam.init::<B, M>();
+            (model, optim, ChaCha8Rng::seed_from_u64(cfg.seed), out, None)
+        }
+    };
+    let start_task = at.as_ref().map_or(0, |p| p.task);
+    // Hands the state to the sink; Ok(false) means stop.
+    macro_rules! save {
+        ($pos:expr, $reason:expr) => {
+            match sink.as_deref_mut() {
+                Some(s) => {
+                    let position = $pos;
+                    s.save(
+                        TrainState {
+                            model: &model,
+                            optim: &optim,
+                            regularizer: regularizer.as_deref().map(|r| r.state()),
+                            rng: &rng,
+                            position: &position,
+                        },
+                        $reason,
+                    )
+                    .map_err(TrainError::Checkpoint)?
+                }
+                None => true,
+            }
+        };
+    }
+
+    for t in start_task..n_tasks {
+        // A position inside this task (not at its start) continues it as it was.
+        let inside = at.take().filter(|p| p.order.is_some());
+        if inside.is_none() && t > 0 && mode == Mode::Scratch {
+            B::seed(device, cfg.seed ^ t as u64);
             model = init();
+            // burn initialises parameters lazily: draw them now, from this seed.
+            crate::regularizer::param_paths::<B, M>(&model);
             optim = adam.init::<B, M>();
             if let Some(r) = regularizer.as_deref_mut() {
                 r.init(&model);
             }
-        } else if t > 0 && cfg.reset_optimizer {
+        } else if inside.is_none() && t > 0 && cfg.reset_optimizer {
             optim = adam.init::<B, M>();
         }
         let task = &stream.tasks[t];
-        // (task, index) of every training example of this stage.
-        let mut order: Vec<(usize, u32)> = match mode {
-            Mode::Joint => (0..=t)
-                .flat_map(|k| stream.tasks[k].train.iter().map(move |&i| (k, i)))
-                .collect(),
-            _ => task.train.iter().map(|&i| (t, i)).collect(),
+        let (start_epoch, start_step, start_loss, mut losses, mut order) = match inside {
+            Some(p) => (
+                p.epoch,
+                p.step,
+                p.loss_sum,
+                p.task_losses,
+                p.order.expect("filtered on order"),
+            ),
+            // (task, index) of every training example of this stage.
+            None => (
+                0,
+                0,
+                0.0,
+                Vec::new(),
+                match mode {
+                    Mode::Joint => (0..=t)
+                        .flat_map(|k| stream.tasks[k].train.iter().map(move |&i| (k, i)))
+                        .collect(),
+                    _ => task.train.iter().map(|&i| (t, i)).collect(),
+                },
+            ),
         };
         let mixed = mode == Mode::Joint && t > 0;
         let mask = output_mask::<B>(stream.outputs, stream.train_outputs(t).as_deref(), device);
         let heads: Vec<Option<Vec<usize>>> = (0..=t).map(|k| stream.joint_outputs(t, k)).collect();
         let steps = order.len().div_ceil(cfg.batch_size);
         observer.task_start(t, &task.name, steps, cfg.epochs);
-        let mut losses = Vec::new();
         let mut idx: Vec<u32> = Vec::with_capacity(cfg.batch_size);
-        for epoch in 0..cfg.epochs {
+        for epoch in start_epoch..cfg.epochs {
             let t0 = Instant::now();
-            order.shuffle(&mut rng);
-            let mut loss_sum = 0.0;
-            for (step, pairs) in order.chunks(cfg.batch_size).enumerate() {
+            let (skip, mut loss_sum) = if epoch == start_epoch && start_step > 0 {
+                (start_step, start_loss)
+            } else {
+                order.shuffle(&mut rng);
+                (0, 0.0)
+            };
+            for step in skip..steps {
+                let pairs =
+                    &order[step * cfg.batch_size..((step + 1) * cfg.batch_size).min(order.len())];
+                B::seed(device, step_seed(cfg.seed, t, epoch, step));
                 let (logits, y, row_mask) = if mixed {
                     let (x, y) = stream.mixed_train_batch::<B>(pairs, device);
                     let rows: Vec<_> = pairs.iter().map(|&(k, _)| heads[k].clone()).collect();
@@ -424,6 +624,19 @@ where
                 }
                 out.steps += 1;
                 if !observer.step(loss) {
+                    out.train_seconds += t0.elapsed().as_secs_f64();
+                    save!(
+                        Position {
+                            task: t,
+                            epoch,
+                            step: step + 1,
+                            order: Some(order.clone()),
+                            loss_sum,
+                            task_losses: losses.clone(),
+                            outcome: out.clone(),
+                        },
+                        SaveReason::Interrupt
+                    );
                     return Err(TrainError::Interrupted);
                 }
             }
@@ -439,8 +652,28 @@ where
                 epochs: cfg.epochs,
                 loss,
                 penalty,
-                steps_per_second: steps as f64 / secs.max(1e-9),
+                steps_per_second: (steps - skip) as f64 / secs.max(1e-9),
             });
+            let every = sink.as_deref().and_then(|s| s.every_epochs());
+            if let Some(n) = every.filter(|&n| n > 0) {
+                if (epoch + 1) % n == 0 && epoch + 1 < cfg.epochs {
+                    let go = save!(
+                        Position {
+                            task: t,
+                            epoch: epoch + 1,
+                            step: 0,
+                            order: Some(order.clone()),
+                            loss_sum: 0.0,
+                            task_losses: losses.clone(),
+                            outcome: out.clone(),
+                        },
+                        SaveReason::Epoch
+                    );
+                    if !go {
+                        return Err(TrainError::Interrupted);
+                    }
+                }
+            }
         }
         out.final_penalty
             .push(regularizer.as_deref().map_or(0.0, |r| r.penalty(&model)));
@@ -466,6 +699,21 @@ where
         }
         observer.task_end(t, &row);
         out.accuracy_matrix.push(row);
+        let go = save!(
+            Position {
+                task: t + 1,
+                epoch: 0,
+                step: 0,
+                order: None,
+                loss_sum: 0.0,
+                task_losses: Vec::new(),
+                outcome: out.clone(),
+            },
+            SaveReason::Task
+        );
+        if !go {
+            return Err(TrainError::Interrupted);
+        }
     }
     Ok((model, out))
 }

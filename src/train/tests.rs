@@ -554,3 +554,226 @@ fn scratch_starts_each_task_from_a_fresh_network_and_never_forgets() {
     let m = crate::metrics::compute(&sc.accuracy_matrix, &sc.initial_accuracy);
     assert_eq!((m.backward_transfer, m.forgetting), (0.0, 0.0));
 }
+
+// ---- checkpoints and resume -------------------------------------------------------------
+
+/// Three split tasks over the learnable toy data.
+fn three_split_tasks() -> TaskStream {
+    TaskStream::benchmark(
+        Benchmark::SplitMnist,
+        Scenario::Task,
+        learnable_toy(200),
+        0,
+        StreamOptions {
+            tasks: 3,
+            ..Default::default()
+        },
+    )
+}
+
+type Reg = Option<Box<dyn Regularizer<B, Mlp<B>>>>;
+
+fn resume_regularizer(method: &str) -> Reg {
+    use crate::regularizer::{Consolidator, EwcConfig, FisherEstimator};
+    match method {
+        "si" => Some(Box::new(SynapticIntelligence::<B>::new(SiConfig::new(
+            1.0, 1e-3,
+        )))),
+        "ewc" => Some(Box::new(Consolidator::<B, _>::ewc(EwcConfig {
+            lambda: 100.0,
+            gamma: None,
+            estimator: FisherEstimator::Sampled,
+            samples: 8,
+            seed: 0,
+        }))),
+        _ => None,
+    }
+}
+
+/// Stops after the `after`-th epoch checkpoint.
+struct StopAtEpoch {
+    inner: crate::checkpoint::FileCheckpoints,
+    after: usize,
+    seen: usize,
+}
+
+impl CheckpointSink<B, Mlp<B>> for StopAtEpoch {
+    fn every_epochs(&self) -> Option<usize> {
+        Some(1)
+    }
+    fn save(
+        &mut self,
+        state: TrainState<'_, B, Mlp<B>>,
+        reason: SaveReason,
+    ) -> Result<bool, String> {
+        let go = CheckpointSink::<B, Mlp<B>>::save(&mut self.inner, state, reason)?;
+        if reason == SaveReason::Epoch {
+            self.seen += 1;
+            if self.seen == self.after {
+                return Ok(false);
+            }
+        }
+        Ok(go)
+    }
+}
+
+/// Stops (as Ctrl-C does) after `after` optimizer steps.
+struct StopAtStep {
+    after: usize,
+    seen: usize,
+}
+
+impl Observer for StopAtStep {
+    fn step(&mut self, _loss: f64) -> bool {
+        self.seen += 1;
+        self.seen < self.after
+    }
+}
+
+fn run_once(
+    model: Mlp<B>,
+    method: &str,
+    sink: Option<&mut dyn CheckpointSink<B, Mlp<B>>>,
+    resume: Option<Resumed<B, Mlp<B>>>,
+    observer: &mut dyn Observer,
+) -> Result<TrainOutcome, TrainError> {
+    let stream = three_split_tasks();
+    let mut reg = resume_regularizer(method);
+    let mut first = Some(model);
+    let mut init = move || first.take().expect("sequential training builds one model");
+    train_stream_resumable(
+        &mut init,
+        Mode::Sequential,
+        &stream,
+        reg.as_deref_mut()
+            .map(|r| r as &mut dyn Regularizer<B, Mlp<B>>),
+        &cfg(3),
+        &Default::default(),
+        observer,
+        sink,
+        resume,
+    )
+    .map(|(_, o)| o)
+}
+
+fn same_numbers(a: &TrainOutcome, b: &TrainOutcome, what: &str) {
+    assert_eq!(a.accuracy_matrix, b.accuracy_matrix, "{what}: accuracy");
+    assert_eq!(a.initial_accuracy, b.initial_accuracy, "{what}: initial");
+    assert_eq!(a.epoch_loss, b.epoch_loss, "{what}: epoch losses");
+    assert_eq!(a.final_penalty, b.final_penalty, "{what}: penalties");
+    assert_eq!(a.steps, b.steps, "{what}: steps");
+}
+
+/// Runs `method` uninterrupted, then stopped (after task 1; at an epoch boundary of task 2;
+/// mid-epoch in task 2) and resumed from the checkpoint on disk: the numbers must be identical.
+fn resume_matches_uninterrupted(method: &str) {
+    let model = mlp(10);
+    // burn initialises parameters lazily: materialise them once, so that clones share them.
+    crate::regularizer::param_paths::<B, _>(&model);
+    let full = run_once(model.clone(), method, None, None, &mut Silent).unwrap();
+    let fresh = || {
+        MlpConfig {
+            inputs: 16,
+            hidden: vec![32],
+            outputs: 10,
+            head_init: HeadInit::Default,
+        }
+        .init::<B>(&Default::default())
+    };
+    let resume_from = |dir: &Path, what: &str| {
+        let r = crate::checkpoint::load::<B, Mlp<B>>(dir, fresh(), &Default::default())
+            .unwrap_or_else(|e| panic!("{what}: {e}"));
+        let mut sink = crate::checkpoint::FileCheckpoints::new(dir).unwrap();
+        let out = run_once(fresh(), method, Some(&mut sink), Some(r), &mut Silent).unwrap();
+        same_numbers(&full, &out, &format!("{method}, {what}"));
+    };
+
+    // After task 1, through the task checkpoint.
+    let tmp = tempfile::tempdir().unwrap();
+    let mut sink = crate::checkpoint::FileCheckpoints::new(tmp.path())
+        .unwrap()
+        .stop_after_task(Some(1));
+    let e = run_once(model.clone(), method, Some(&mut sink), None, &mut Silent).unwrap_err();
+    assert!(matches!(e, TrainError::Interrupted), "{e}");
+    let m = crate::checkpoint::read_manifest(tmp.path()).unwrap();
+    assert_eq!((m.task, m.epoch, m.step), (1, 0, 0));
+    resume_from(tmp.path(), "after task 1");
+
+    // At an epoch boundary of task 2 (after its first epoch: epochs are 3, task 1 gives two
+    // epoch checkpoints, the third is task 2's first).
+    let tmp = tempfile::tempdir().unwrap();
+    let mut sink = StopAtEpoch {
+        inner: crate::checkpoint::FileCheckpoints::new(tmp.path()).unwrap(),
+        after: 3,
+        seen: 0,
+    };
+    let e = run_once(model.clone(), method, Some(&mut sink), None, &mut Silent).unwrap_err();
+    assert!(matches!(e, TrainError::Interrupted), "{e}");
+    let m = crate::checkpoint::read_manifest(tmp.path()).unwrap();
+    assert_eq!((m.task, m.epoch, m.step), (1, 1, 0));
+    resume_from(tmp.path(), "at an epoch boundary of task 2");
+
+    // Mid-epoch in task 2 (as Ctrl-C does): 40 examples per task, batch 16, 3 steps per epoch.
+    let tmp = tempfile::tempdir().unwrap();
+    let mut sink = crate::checkpoint::FileCheckpoints::new(tmp.path()).unwrap();
+    let mut stop = StopAtStep {
+        after: 9 + 4,
+        seen: 0,
+    };
+    let e = run_once(model.clone(), method, Some(&mut sink), None, &mut stop).unwrap_err();
+    assert!(matches!(e, TrainError::Interrupted), "{e}");
+    let m = crate::checkpoint::read_manifest(tmp.path()).unwrap();
+    assert_eq!(
+        (m.task, m.epoch, m.step, m.reason.as_str()),
+        (1, 1, 1, "interrupt")
+    );
+    resume_from(tmp.path(), "mid-epoch in task 2");
+}
+
+#[test]
+fn resumed_si_run_matches_the_uninterrupted_one() {
+    resume_matches_uninterrupted("si");
+}
+
+#[test]
+fn resumed_ewc_run_matches_the_uninterrupted_one() {
+    resume_matches_uninterrupted("ewc");
+}
+
+#[test]
+fn resumed_finetune_run_matches_the_uninterrupted_one() {
+    resume_matches_uninterrupted("finetune");
+}
+
+#[test]
+fn missing_or_corrupt_manifest_is_a_one_line_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let load = |dir: &Path| {
+        crate::checkpoint::load::<B, Mlp<B>>(dir, mlp(10), &Default::default())
+            .err()
+            .expect("no checkpoint to load")
+    };
+    let e = load(tmp.path());
+    assert!(
+        e.contains("cannot read checkpoint manifest") && !e.contains('\n'),
+        "{e}"
+    );
+    std::fs::write(tmp.path().join("checkpoint.json"), b"{ not json").unwrap();
+    let e = load(tmp.path());
+    assert!(e.contains("is corrupt") && !e.contains('\n'), "{e}");
+    // A file that does not match its checksum.
+    let mut sink = crate::checkpoint::FileCheckpoints::new(tmp.path())
+        .unwrap()
+        .stop_after_task(Some(1));
+    let _ = run_once(mlp(10), "si", Some(&mut sink), None, &mut Silent).unwrap_err();
+    let m = crate::checkpoint::read_manifest(tmp.path()).unwrap();
+    let f = &m
+        .files
+        .iter()
+        .find(|f| f.role == "regularizer")
+        .unwrap()
+        .name;
+    std::fs::write(tmp.path().join(f), b"SYNREG01garbage").unwrap();
+    let e = load(tmp.path());
+    assert!(e.contains("SHA-256") && !e.contains('\n'), "{e}");
+}

@@ -1,0 +1,277 @@
+//! Checkpoints of a run under `OUT/checkpoints/`: the model (burn's named MessagePack record, full
+//! precision), Adam's state (its record), the regulariser's state ([`RegularizerState`] bytes)
+//! and `state.json` (the [`Position`]: task, epoch, step, the epoch's order, the partial outcome;
+//! and the minibatch generator). Every file is written atomically under a name carrying the
+//! checkpoint's sequence number; `checkpoint.json`, the manifest, is written last and names the
+//! files (with their SHA-256) of the latest complete checkpoint, so a crash mid-save leaves the
+//! previous checkpoint intact. Files of older checkpoints are deleted after the manifest moved on.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use burn::module::AutodiffModule;
+use burn::optim::Optimizer;
+use burn::record::{FullPrecisionSettings, NamedMpkBytesRecorder, Recorder};
+use burn::tensor::backend::AutodiffBackend;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::regularizer::RegularizerState;
+use crate::report::write_atomic;
+use crate::train::{AdamRecord, CheckpointSink, Position, Resumed, SaveReason, TrainState};
+
+/// Name of the manifest inside the checkpoint folder.
+pub const MANIFEST: &str = "checkpoint.json";
+/// Version of the checkpoint layout.
+pub const FORMAT: u32 = 1;
+
+/// One file of a checkpoint.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ManifestFile {
+    /// `model`, `adam`, `regularizer` or `state`.
+    pub role: String,
+    /// File name inside the checkpoint folder.
+    pub name: String,
+    /// Hex SHA-256 of the file.
+    pub sha256: String,
+}
+
+/// `checkpoint.json`: the latest complete checkpoint.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Manifest {
+    /// Layout version ([`FORMAT`]).
+    pub format: u32,
+    /// Sequence number of the checkpoint (0, 1, …).
+    pub seq: u64,
+    /// 0-based task of the position (the number of tasks once the run finished).
+    pub task: usize,
+    /// 0-based epoch of the position.
+    pub epoch: usize,
+    /// Steps of that epoch already taken.
+    pub step: usize,
+    /// `task`, `epoch` or `interrupt`.
+    pub reason: String,
+    /// The files.
+    pub files: Vec<ManifestFile>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct StateFile {
+    position: Position,
+    rng: ChaCha8Rng,
+}
+
+type Rec = NamedMpkBytesRecorder<FullPrecisionSettings>;
+
+fn sha_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Writes checkpoints into a folder; a [`CheckpointSink`] for the training loop.
+pub struct FileCheckpoints {
+    dir: PathBuf,
+    seq: u64,
+    every: Option<usize>,
+    stop_after_task: Option<usize>,
+    interrupted: Option<Arc<AtomicBool>>,
+}
+
+impl FileCheckpoints {
+    /// Checkpoints into `dir` (created if needed), continuing the numbering of a manifest there.
+    pub fn new(dir: &Path) -> std::io::Result<Self> {
+        std::fs::create_dir_all(dir)?;
+        let seq = read_manifest(dir).map_or(0, |m| m.seq + 1);
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            seq,
+            every: None,
+            stop_after_task: None,
+            interrupted: None,
+        })
+    }
+
+    /// Also checkpoint every `n` epochs inside a task.
+    pub fn every_epochs(mut self, n: Option<usize>) -> Self {
+        self.every = n.filter(|&n| n > 0);
+        self
+    }
+
+    /// Stop the run (as an interrupt) once task `task` (1-based) is checkpointed.
+    pub fn stop_after_task(mut self, task: Option<usize>) -> Self {
+        self.stop_after_task = task;
+        self
+    }
+
+    /// Stop the run after the next checkpoint once `flag` is set (Ctrl-C).
+    pub fn interrupt_flag(mut self, flag: Arc<AtomicBool>) -> Self {
+        self.interrupted = Some(flag);
+        self
+    }
+
+    fn write<B: AutodiffBackend, M: AutodiffModule<B>>(
+        &mut self,
+        state: &TrainState<'_, B, M>,
+        reason: SaveReason,
+    ) -> Result<(), String> {
+        let rec = Rec::default();
+        let model = Recorder::<B>::record(&rec, state.model.clone().into_record(), ())
+            .map_err(|e| format!("cannot encode the model: {e}"))?;
+        let adam = Recorder::<B>::record(&rec, state.optim.to_record(), ())
+            .map_err(|e| format!("cannot encode Adam's state: {e}"))?;
+        let json = serde_json::to_vec(&StateFile {
+            position: state.position.clone(),
+            rng: state.rng.clone(),
+        })
+        .map_err(|e| format!("cannot encode the position: {e}"))?;
+        let mut parts = vec![("model", "mpk", model), ("adam", "mpk", adam)];
+        if let Some(r) = &state.regularizer {
+            parts.push(("regularizer", "bin", r.to_bytes()));
+        }
+        parts.push(("state", "json", json));
+        let seq = self.seq;
+        let mut files = Vec::new();
+        for (role, ext, bytes) in parts {
+            let name = format!("{seq:06}-{role}.{ext}");
+            write_atomic(&self.dir.join(&name), &bytes)
+                .map_err(|e| format!("cannot write checkpoint {}: {e}", self.dir.display()))?;
+            files.push(ManifestFile {
+                role: role.into(),
+                name,
+                sha256: sha_hex(&bytes),
+            });
+        }
+        let p = state.position;
+        let manifest = Manifest {
+            format: FORMAT,
+            seq,
+            task: p.task,
+            epoch: p.epoch,
+            step: p.step,
+            reason: match reason {
+                SaveReason::Task => "task",
+                SaveReason::Epoch => "epoch",
+                SaveReason::Interrupt => "interrupt",
+            }
+            .into(),
+            files,
+        };
+        let bytes = serde_json::to_vec_pretty(&manifest).map_err(|e| e.to_string())?;
+        write_atomic(&self.dir.join(MANIFEST), &bytes)
+            .map_err(|e| format!("cannot write checkpoint {}: {e}", self.dir.display()))?;
+        self.seq += 1;
+        // The manifest no longer names older files: remove them.
+        let keep = format!("{seq:06}-");
+        if let Ok(rd) = std::fs::read_dir(&self.dir) {
+            for e in rd.flatten() {
+                let n = e.file_name().to_string_lossy().to_string();
+                let numbered = n.len() > 7
+                    && n.as_bytes()[6] == b'-'
+                    && n[..6].bytes().all(|b| b.is_ascii_digit());
+                if numbered && !n.starts_with(&keep) {
+                    let _ = std::fs::remove_file(e.path());
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl<B: AutodiffBackend, M: AutodiffModule<B>> CheckpointSink<B, M> for FileCheckpoints {
+    fn every_epochs(&self) -> Option<usize> {
+        self.every
+    }
+
+    fn save(&mut self, state: TrainState<'_, B, M>, reason: SaveReason) -> Result<bool, String> {
+        self.write(&state, reason)?;
+        let stop_hook = reason == SaveReason::Task
+            && self
+                .stop_after_task
+                .is_some_and(|t| t == state.position.task);
+        let flag = self
+            .interrupted
+            .as_ref()
+            .is_some_and(|f| f.load(Ordering::SeqCst));
+        Ok(!(stop_hook || flag))
+    }
+}
+
+/// Reads and checks `dir/checkpoint.json`.
+pub fn read_manifest(dir: &Path) -> Result<Manifest, String> {
+    let path = dir.join(MANIFEST);
+    let bytes = std::fs::read(&path).map_err(|e| {
+        format!(
+            "cannot read checkpoint manifest {}: {e}; the run has no complete checkpoint",
+            path.display()
+        )
+    })?;
+    let m: Manifest = serde_json::from_slice(&bytes).map_err(|e| {
+        format!(
+            "checkpoint manifest {} is corrupt ({e}); the checkpoint cannot be resumed",
+            path.display()
+        )
+    })?;
+    if m.format != FORMAT {
+        return Err(format!(
+            "checkpoint manifest {} has format {}, this synaptic reads {FORMAT}",
+            path.display(),
+            m.format
+        ));
+    }
+    Ok(m)
+}
+
+fn read_part(dir: &Path, m: &Manifest, role: &str) -> Result<Option<Vec<u8>>, String> {
+    let Some(f) = m.files.iter().find(|f| f.role == role) else {
+        return Ok(None);
+    };
+    let path = dir.join(&f.name);
+    let bytes = std::fs::read(&path)
+        .map_err(|e| format!("cannot read checkpoint file {}: {e}", path.display()))?;
+    if sha_hex(&bytes) != f.sha256 {
+        return Err(format!(
+            "checkpoint file {} does not match its SHA-256 in {MANIFEST}: it is corrupt",
+            path.display()
+        ));
+    }
+    Ok(Some(bytes))
+}
+
+/// Loads the latest checkpoint of `dir` into `model` (a freshly built model of the same shape).
+pub fn load<B: AutodiffBackend, M: AutodiffModule<B>>(
+    dir: &Path,
+    model: M,
+    device: &B::Device,
+) -> Result<Resumed<B, M>, String> {
+    let m = read_manifest(dir)?;
+    let need = |role: &str| {
+        read_part(dir, &m, role)?
+            .ok_or_else(|| format!("checkpoint {} lacks its {role} file", dir.display()))
+    };
+    let rec = Rec::default();
+    let bad = |what: &str, e: String| {
+        format!("checkpoint {what} in {} is unreadable: {e}", dir.display())
+    };
+    let record = Recorder::<B>::load::<M::Record>(&rec, need("model")?, device)
+        .map_err(|e| bad("model", e.to_string()))?;
+    let model = model.load_record(record);
+    let optim = Recorder::<B>::load::<AdamRecord<B, M>>(&rec, need("adam")?, device)
+        .map_err(|e| bad("Adam state", e.to_string()))?;
+    let regularizer = read_part(dir, &m, "regularizer")?
+        .map(|b| RegularizerState::from_bytes(&b))
+        .transpose()
+        .map_err(|e| bad("regulariser state", e))?;
+    let st: StateFile =
+        serde_json::from_slice(&need("state")?).map_err(|e| bad("state", e.to_string()))?;
+    Ok(Resumed {
+        model,
+        optim,
+        regularizer,
+        rng: st.rng,
+        position: st.position,
+    })
+}
