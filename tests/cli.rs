@@ -872,3 +872,138 @@ fn out_holding_a_different_run_is_refused_unless_overwrite() {
     let o = run(&other[..other.len() - 1], Some(&data), &out);
     assert!(o.status.success(), "{}", stderr(&o));
 }
+
+/// Runs `args` uninterrupted into one folder and, into another, stopped after task 1 by the
+/// test hook and then resumed; asserts that both result.json files hold the same numbers.
+fn stop_after_task_1_and_resume(args: &[&str], data: &Path, what: &str) {
+    let tmp = tempfile::tempdir().unwrap();
+    let (full, cut) = (tmp.path().join("full"), tmp.path().join("cut"));
+    let o = run(args, Some(data), &full);
+    assert!(o.status.success(), "{what}: {}", stderr(&o));
+    let mut c = bin();
+    c.arg("run")
+        .args(args)
+        .arg("--data-dir")
+        .arg(data)
+        .arg("--out")
+        .arg(&cut)
+        .env("SYNAPTIC_STOP_AFTER_TASK", "1");
+    let o = c.output().unwrap();
+    assert_eq!(o.status.code(), Some(130), "{what}: {}", stderr(&o));
+    let o = bin().args(["run", "--resume"]).arg(&cut).output().unwrap();
+    assert!(o.status.success(), "{what}: {}", stderr(&o));
+    assert_eq!(
+        numbers(&full.join("result.json")),
+        numbers(&cut.join("result.json")),
+        "{what}"
+    );
+}
+
+#[test]
+fn scratch_and_ewc_runs_resume_to_the_same_numbers() {
+    let Some(data) = mnist() else { return };
+    for method in ["scratch", "ewc"] {
+        let mut args = RESUMABLE.to_vec();
+        args[3] = method;
+        if method == "ewc" {
+            args.extend(["--fisher-samples", "20"]);
+        }
+        stop_after_task_1_and_resume(&args, &data, method);
+    }
+}
+
+#[test]
+fn cnn_with_dropout_resumes_to_the_same_numbers() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    write_cifar(&data.join("cifar-10-batches-bin"), false, 40);
+    stop_after_task_1_and_resume(
+        &[
+            "--benchmark",
+            "split-cifar10",
+            "--method",
+            "si",
+            "--tasks",
+            "2",
+            "--epochs",
+            "2",
+            "--batch-size",
+            "32",
+        ],
+        &data,
+        "split-cifar10",
+    );
+}
+
+/// A real SIGINT mid-run: checkpoint, exit 130 with the resume hint, then `--resume` finishes
+/// with the numbers of an uninterrupted run.
+#[cfg(unix)]
+#[test]
+fn sigint_checkpoints_exits_130_and_the_run_resumes_exactly() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    let Some(data) = mnist() else { return };
+    let args = [
+        "--benchmark",
+        "split-mnist",
+        "--method",
+        "si",
+        "--tasks",
+        "2",
+        "--train-limit",
+        "2000",
+        "--test-limit",
+        "100",
+        "--epochs",
+        "20",
+    ];
+    let tmp = tempfile::tempdir().unwrap();
+    let (full, cut) = (tmp.path().join("full"), tmp.path().join("cut"));
+    let mut child = bin()
+        .arg("run")
+        .args(args)
+        .arg("--data-dir")
+        .arg(&data)
+        .arg("--out")
+        .arg(&cut)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut seen = String::new();
+    // Wait for the first finished epoch, then interrupt.
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        seen.push_str(&line);
+        seen.push('\n');
+        if line.contains("epoch 1/20") {
+            break;
+        }
+    }
+    let kill = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    for line in lines {
+        seen.push_str(&line.unwrap());
+        seen.push('\n');
+    }
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "{seen}");
+    assert!(
+        seen.contains("interrupted: resume with synaptic run --resume"),
+        "{seen}"
+    );
+    assert!(!cut.join("result.json").exists());
+    let m = json(&cut.join("checkpoints/checkpoint.json"));
+    assert_eq!(m["reason"], "interrupt", "{m}");
+    let o = bin().args(["run", "--resume"]).arg(&cut).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = run(&args, Some(&data), &full);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        numbers(&full.join("result.json")),
+        numbers(&cut.join("result.json"))
+    );
+}
