@@ -413,7 +413,18 @@ fn cmd_resume(
         cfg.threads = t;
     }
     crate::backend::init_cpu_threads(cfg.threads);
-    read_manifest(&dir.join("checkpoints")).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let m = read_manifest(&dir.join("checkpoints")).map_err(|e| anyhow::anyhow!("{e}"))?;
+    if !args.flags.quiet {
+        eprintln!(
+            "resuming {} at task {}/{}, epoch {}, after {} steps of that epoch ({} checkpoint)",
+            dir.display(),
+            (m.task + 1).min(cfg.tasks.max(1)),
+            cfg.tasks,
+            m.epoch + 1,
+            m.step,
+            m.reason
+        );
+    }
     check_out(dir)?;
     let dataset = Arc::new(load_for(cfg.benchmark.data(), &saved.data_dir)?);
     let mut ckpt = checkpointing(dir, &saved, true)?;

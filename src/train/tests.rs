@@ -579,13 +579,17 @@ fn resume_regularizer(method: &str) -> Reg {
         "si" => Some(Box::new(SynapticIntelligence::<B>::new(SiConfig::new(
             1.0, 1e-3,
         )))),
-        "ewc" => Some(Box::new(Consolidator::<B, _>::ewc(EwcConfig {
+        "ewc" | "online-ewc" => Some(Box::new(Consolidator::<B, _>::ewc(EwcConfig {
             lambda: 100.0,
-            gamma: None,
+            gamma: (method == "online-ewc").then_some(0.9),
             estimator: FisherEstimator::Sampled,
             samples: 8,
             seed: 0,
         }))),
+        "mas" => Some(Box::new(Consolidator::<B, _>::mas(10.0, 8))),
+        "l2" => Some(Box::new(Consolidator::<B, crate::regularizer::L2>::l2(
+            10.0,
+        ))),
         _ => None,
     }
 }
@@ -641,9 +645,14 @@ fn run_once(
     let mut reg = resume_regularizer(method);
     let mut first = Some(model);
     let mut init = move || first.take().expect("sequential training builds one model");
+    let mode = if method == "joint" {
+        Mode::Joint
+    } else {
+        Mode::Sequential
+    };
     train_stream_resumable(
         &mut init,
-        Mode::Sequential,
+        mode,
         &stream,
         reg.as_deref_mut()
             .map(|r| r as &mut dyn Regularizer<B, Mlp<B>>),
@@ -723,9 +732,15 @@ fn resume_matches_uninterrupted(method: &str) {
     let e = run_once(model.clone(), method, Some(&mut sink), None, &mut stop).unwrap_err();
     assert!(matches!(e, TrainError::Interrupted), "{e}");
     let m = crate::checkpoint::read_manifest(tmp.path()).unwrap();
+    // Joint trains task 2 on both tasks' 80 examples: 5 steps per epoch.
+    let want = if method == "joint" {
+        (1, 0, 4)
+    } else {
+        (1, 1, 1)
+    };
     assert_eq!(
         (m.task, m.epoch, m.step, m.reason.as_str()),
-        (1, 1, 1, "interrupt")
+        (want.0, want.1, want.2, "interrupt")
     );
     resume_from(tmp.path(), "mid-epoch in task 2");
 }
@@ -743,6 +758,13 @@ fn resumed_ewc_run_matches_the_uninterrupted_one() {
 #[test]
 fn resumed_finetune_run_matches_the_uninterrupted_one() {
     resume_matches_uninterrupted("finetune");
+}
+
+#[test]
+fn resumed_online_ewc_mas_l2_and_joint_runs_match_the_uninterrupted_ones() {
+    for method in ["online-ewc", "mas", "l2", "joint"] {
+        resume_matches_uninterrupted(method);
+    }
 }
 
 #[test]
