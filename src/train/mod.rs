@@ -711,7 +711,8 @@ where
             },
             SaveReason::Task
         );
-        if !go {
+        // After the last task there is nothing left to interrupt: the run finishes.
+        if !go && t + 1 < n_tasks {
             return Err(TrainError::Interrupted);
         }
     }
