@@ -812,6 +812,11 @@ fn a_run_stopped_after_task_1_and_resumed_matches_the_uninterrupted_run() {
     );
     assert!(!cut.join("result.json").exists());
 
+    // Running the same command again would throw the checkpoints away: refused, pointing at --resume.
+    let o = run(RESUMABLE, Some(&data), &cut);
+    assert_bad_input(&o, "--resume", &cut);
+    assert!(cut.join("checkpoints/checkpoint.json").exists());
+
     // Flags other than --quiet and --threads are refused with --resume.
     let o = bin()
         .args(["run", "--resume"])

@@ -501,7 +501,16 @@ fn check_previous(out: &Path, cfg: &RunConfig, overwrite: bool) -> anyhow::Resul
     } else {
         None
     };
+    let unfinished =
+        !out.join("result.json").exists() && out.join("checkpoints/checkpoint.json").exists();
     let Some(why) = conflict else {
+        // Same settings, checkpoints, no result: hours of work that a rerun would throw away.
+        if unfinished && !overwrite {
+            anyhow::bail!(
+                "--out {0} holds an unfinished run with these settings: continue it with `synaptic run --resume {0}`, or pass --overwrite to start again",
+                out.display()
+            );
+        }
         return Ok(());
     };
     if !overwrite {
