@@ -172,7 +172,7 @@ fn run_writes_result_json_matching_the_contract() {
 }
 
 #[test]
-fn same_seed_gives_the_same_numbers_and_quiet_prints_nothing() {
+fn same_seed_and_threads_give_bit_identical_metrics_and_quiet_prints_nothing() {
     let Some(data) = mnist() else { return };
     let tmp = tempfile::tempdir().unwrap();
     let mut results = Vec::new();
@@ -188,7 +188,7 @@ fn same_seed_gives_the_same_numbers_and_quiet_prints_nothing() {
                 "--hidden",
                 "32",
             ])
-            .args(["--threads", "1", "--quiet", "--data-dir"])
+            .args(["--threads", "2", "--quiet", "--data-dir"])
             .arg(&data)
             .args(SMALL)
             .arg("--out")
@@ -204,7 +204,24 @@ fn same_seed_gives_the_same_numbers_and_quiet_prints_nothing() {
             serde_json::from_slice(&std::fs::read(out.join("result.json")).unwrap()).unwrap();
         assert_eq!(r["scenario"], "domain");
         assert_eq!(r["config"]["reset_optimizer"], false);
-        results.push(r["accuracy_matrix"].clone());
+        // Every number of the result, compared bit for bit (serde_json keeps f64 exactly).
+        let metrics: Vec<serde_json::Value> = [
+            "accuracy_matrix",
+            "initial_accuracy",
+            "average_accuracy",
+            "mean_seen_accuracy",
+            "backward_transfer",
+            "forgetting",
+            "forward_transfer",
+            "epoch_loss",
+            "final_penalty",
+            "steps",
+        ]
+        .iter()
+        .map(|k| r[*k].clone())
+        .collect();
+        assert!(metrics.iter().all(|v| !v.is_null()));
+        results.push(metrics);
     }
     assert_eq!(results[0], results[1]);
 }

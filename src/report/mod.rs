@@ -71,8 +71,30 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     })
 }
 
+/// Where staged bytes go: a file that can be synced to disk.
+trait Sink: Write {
+    fn sync(&mut self) -> std::io::Result<()>;
+}
+
+impl Sink for std::fs::File {
+    fn sync(&mut self) -> std::io::Result<()> {
+        self.sync_all()
+    }
+}
+
+/// Opens the temporary file of a staged write.
+type Opener<'a> = &'a dyn Fn(&Path) -> std::io::Result<Box<dyn Sink>>;
+
+fn create(p: &Path) -> std::io::Result<Box<dyn Sink>> {
+    Ok(Box::new(std::fs::File::create(p)?))
+}
+
 /// Writes `bytes` next to `path` under a temporary name, synced; returns that name.
 fn stage(path: &Path, bytes: &[u8]) -> std::io::Result<std::path::PathBuf> {
+    stage_with(path, bytes, &create)
+}
+
+fn stage_with(path: &Path, bytes: &[u8], open: Opener<'_>) -> std::io::Result<std::path::PathBuf> {
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty());
     let dir = dir.unwrap_or(Path::new("."));
     let name = path
@@ -81,13 +103,14 @@ fn stage(path: &Path, bytes: &[u8]) -> std::io::Result<std::path::PathBuf> {
         .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
     let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
+        let mut f = open(&tmp)?;
         f.write_all(bytes)?;
-        f.sync_all()
+        f.sync()
     })();
     match result {
         Ok(()) => Ok(tmp),
         Err(e) => {
+            // A full disk must not leave a half-written temporary file behind either.
             let _ = std::fs::remove_file(&tmp);
             Err(e)
         }
@@ -160,5 +183,68 @@ mod tests {
         let p = d.path().join("no/such/x.json");
         assert!(write_atomic(&p, b"x").is_err());
         assert!(!p.exists());
+    }
+}
+
+#[cfg(test)]
+mod disk_full_tests {
+    use super::*;
+
+    /// A real file that refuses writes beyond `room` bytes, as a full disk does.
+    struct Full {
+        file: std::fs::File,
+        room: usize,
+    }
+
+    impl Write for Full {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            if self.room == 0 {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::StorageFull,
+                    "no space left on device",
+                ));
+            }
+            let n = buf.len().min(self.room);
+            self.room -= n;
+            self.file.write(&buf[..n])
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            self.file.flush()
+        }
+    }
+
+    impl Sink for Full {
+        fn sync(&mut self) -> std::io::Result<()> {
+            self.file.sync_all()
+        }
+    }
+
+    #[test]
+    fn a_disk_that_fills_up_mid_write_leaves_the_old_file_and_no_temporary() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("result.json");
+        std::fs::write(&path, b"old, complete result").unwrap();
+        let full = |p: &Path| -> std::io::Result<Box<dyn Sink>> {
+            Ok(Box::new(Full {
+                file: std::fs::File::create(p)?,
+                room: 10,
+            }))
+        };
+        let e = stage_with(&path, &[b'x'; 4096], &full).unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::StorageFull);
+        assert_eq!(std::fs::read(&path).unwrap(), b"old, complete result");
+        let left: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(
+            left,
+            vec![std::ffi::OsString::from("result.json")],
+            "{left:?}"
+        );
+        // With room enough the same path works.
+        let tmp = stage_with(&path, b"new", &create).unwrap();
+        std::fs::rename(tmp, &path).unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"new");
     }
 }

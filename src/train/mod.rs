@@ -54,6 +54,18 @@ pub enum TrainError {
         /// 1-based step within the epoch.
         step: usize,
     },
+    /// A gradient of the task loss became NaN or infinite while the loss itself was finite.
+    #[error("gradient of parameter '{param}' is not finite (NaN or inf) at task {task}, epoch {epoch}, step {step}: lower --lr, or look for a square root or log of zero in the model")]
+    NonFiniteGradient {
+        /// Module path of the parameter.
+        param: String,
+        /// 1-based task.
+        task: usize,
+        /// 1-based epoch.
+        epoch: usize,
+        /// 1-based step within the epoch.
+        step: usize,
+    },
     /// A regulariser's state became NaN or infinite.
     #[error(transparent)]
     Regularizer(#[from] NonFinite),
@@ -613,6 +625,15 @@ where
                         step: step + 1,
                     });
                 }
+                let mut grads = grads;
+                if let Some(param) = non_finite_gradient::<B, M>(&model, &mut grads) {
+                    return Err(TrainError::NonFiniteGradient {
+                        param,
+                        task: t + 1,
+                        epoch: epoch + 1,
+                        step: step + 1,
+                    });
+                }
                 loss_sum += loss;
                 let grads = match regularizer.as_deref_mut() {
                     Some(r) => r.before_step(&model, grads),
@@ -717,6 +738,32 @@ where
         }
     }
     Ok((model, out))
+}
+
+/// The path of the first parameter whose gradient holds a NaN or inf, if any. One reduction per
+/// parameter and a single read-back in the common, finite case.
+fn non_finite_gradient<B, M>(model: &M, grads: &mut GradientsParams) -> Option<String>
+where
+    B: AutodiffBackend,
+    M: AutodiffModule<B>,
+{
+    let mut sums: Vec<(String, Tensor<B::InnerBackend, 1>)> = Vec::new();
+    crate::regularizer::walk_params::<B, M, _>(model, Some(grads), |p, g| {
+        if let Some(g) = g {
+            sums.push((p.path.to_string(), g.sum()));
+        }
+        None
+    });
+    let total = sums.iter().map(|(_, s)| s.clone()).reduce(|a, b| a + b)?;
+    let total: f64 = total.into_scalar().elem();
+    if total.is_finite() {
+        return None;
+    }
+    // A sum can overflow without any element being bad: look at each parameter.
+    sums.into_iter().find_map(|(path, s)| {
+        let v: f64 = s.into_scalar().elem();
+        (!v.is_finite()).then_some(path)
+    })
 }
 
 /// A random subset of `n` training examples of task `t`, drawn from its own seeded generator so

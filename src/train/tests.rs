@@ -799,3 +799,80 @@ fn missing_or_corrupt_manifest_is_a_one_line_error() {
     let e = load(tmp.path());
     assert!(e.contains("SHA-256") && !e.contains('\n'), "{e}");
 }
+
+/// A linear classifier plus `sqrt(relu(a)·x₀)` on every logit: finite forward everywhere, but
+/// ∂/∂a = x₀ / (2·sqrt(a·x₀)) is 0/0 = NaN on inputs whose first pixel is 0.
+#[derive(Module, Debug)]
+struct SqrtNet<B: Backend> {
+    lin: Linear<B>,
+    a: Param<Tensor<B, 1>>,
+}
+
+impl<B: Backend> Classifier<B> for SqrtNet<B> {
+    fn logits(&self, x: Tensor<B, 2>) -> Tensor<B, 2> {
+        let n = x.dims()[0];
+        let x0 = x.clone().slice([0..n, 0..1]);
+        let a = burn::tensor::activation::relu(self.a.val()).reshape([1, 1]);
+        self.lin.forward(x) + (x0 * a).sqrt()
+    }
+}
+
+#[test]
+fn a_nan_gradient_with_a_finite_loss_stops_the_run_naming_the_parameter_and_keeps_the_checkpoint() {
+    // Task 1's images have a bright first pixel, task 2's a dark one: the NaN appears in task 2.
+    let mut data = (*learnable_toy(200)).clone();
+    for set in [&mut data.train, &mut data.test] {
+        for i in 0..set.n {
+            let v = if set.labels[i] < 2 { 120 } else { 0 };
+            set.images[i * set.pixels_per_image] = v;
+        }
+    }
+    let stream = TaskStream::benchmark(
+        Benchmark::SplitMnist,
+        Scenario::Task,
+        Arc::new(data),
+        0,
+        StreamOptions {
+            tasks: 2,
+            ..Default::default()
+        },
+    );
+    let dev = Default::default();
+    let net = SqrtNet::<B> {
+        lin: LinearConfig::new(16, 10).init(&dev),
+        a: Param::from_tensor(Tensor::ones([1], &dev)),
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut sink = crate::checkpoint::FileCheckpoints::new(dir.path()).unwrap();
+    let mut first = Some(net);
+    let mut init = || first.take().unwrap();
+    let e = train_stream_resumable(
+        &mut init,
+        Mode::Sequential,
+        &stream,
+        None,
+        &cfg(2),
+        &dev,
+        &mut Silent,
+        Some(&mut sink),
+        None,
+    )
+    .unwrap_err();
+    let msg = e.to_string();
+    assert!(
+        matches!(
+            e,
+            TrainError::NonFiniteGradient {
+                task: 2,
+                epoch: 1,
+                step: 1,
+                ..
+            }
+        ),
+        "{msg}"
+    );
+    assert!(msg.contains("'a'") && !msg.contains('\n'), "{msg}");
+    // The checkpoint written after task 1 is the latest, complete and readable.
+    let m = crate::checkpoint::read_manifest(dir.path()).unwrap();
+    assert_eq!((m.task, m.reason.as_str()), (1, "task"));
+}
