@@ -616,9 +616,23 @@ pub fn read_config_file(path: &Path) -> Result<Overrides, ConfigError> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| bad(format!("cannot read config file {}: {e}", path.display())))?;
     toml::from_str(&text).map_err(|e| {
-        let msg = e.message().replace('\n', " ");
+        let msg = toml_message(&e, &text);
         bad(format!("config file {}: {msg}", path.display()))
     })
+}
+
+/// A TOML error as one line. toml leaves the message empty for some inputs (a document ending
+/// in `key =`), so then it says where the parse stopped instead.
+fn toml_message(e: &toml::de::Error, text: &str) -> String {
+    let msg = e.message().replace('\n', " ");
+    if !msg.trim().is_empty() {
+        return msg;
+    }
+    let at = e.span().map_or(text.len(), |s| s.start);
+    let before = text.get(..at).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().unwrap_or("").chars().count() + 1;
+    format!("invalid TOML at line {line}, column {column} (a value is missing or cut short)")
 }
 
 #[cfg(test)]
@@ -781,5 +795,12 @@ mod tests {
         std::fs::write(&p, "epochs = \"three\"\n").unwrap();
         let e = read_config_file(&p).unwrap_err().to_string();
         assert!(e.contains("c.toml") && !e.contains('\n'), "{e}");
+        // toml gives no message for a document that ends in `key =`: found by tests/fuzz.rs.
+        std::fs::write(&p, "epochs = 3\nseed =").unwrap();
+        let e = read_config_file(&p).unwrap_err().to_string();
+        assert!(
+            e.ends_with("invalid TOML at line 2, column 7 (a value is missing or cut short)"),
+            "{e}"
+        );
     }
 }

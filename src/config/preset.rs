@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use super::{bad, ConfigError, Method, Overrides};
+use super::{bad, toml_message, ConfigError, Method, Overrides};
 use crate::scenario::Benchmark;
 
 /// The preset used when none is named.
@@ -29,12 +29,8 @@ pub fn shipped(benchmark: Benchmark) -> &'static str {
 
 /// Parses a preset file's text; `origin` names it in errors.
 pub fn parse(text: &str, origin: &str) -> Result<BTreeMap<String, Overrides>, ConfigError> {
-    let tables: BTreeMap<String, Overrides> = toml::from_str(text).map_err(|e| {
-        bad(format!(
-            "preset {origin}: {}",
-            e.message().replace('\n', " ")
-        ))
-    })?;
+    let tables: BTreeMap<String, Overrides> = toml::from_str(text)
+        .map_err(|e| bad(format!("preset {origin}: {}", toml_message(&e, text))))?;
     for (name, o) in &tables {
         name.parse::<Method>()
             .map_err(|e| bad(format!("preset {origin}: table [{name}]: {e}")))?;
@@ -95,6 +91,8 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("x.toml") && !e.contains('\n'), "{e}");
+        let e = parse("[si]\nc =", "x.toml").unwrap_err().to_string();
+        assert!(e.contains("line 2, column 4"), "{e}");
         let e = load("fancy", Benchmark::SplitMnist, Method::Si)
             .unwrap_err()
             .to_string();

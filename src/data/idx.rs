@@ -62,7 +62,7 @@ pub(crate) fn read_file(path: &Path) -> Result<Vec<u8>, DataError> {
 }
 
 /// Inflates `raw` if it starts with the gzip magic; IDX data itself starts with 00 00.
-pub(crate) fn decompress(path: &Path, raw: Vec<u8>) -> Result<Vec<u8>, DataError> {
+pub fn decompress(path: &Path, raw: Vec<u8>) -> Result<Vec<u8>, DataError> {
     if !raw.starts_with(&[0x1f, 0x8b]) {
         return Ok(raw);
     }
@@ -88,7 +88,7 @@ fn check_size(path: &Path, bytes: Vec<u8>) -> Result<Vec<u8>, DataError> {
 }
 
 /// Validates decompressed IDX3 bytes and strips the header in place (no copy of the pixels).
-pub(crate) fn parse_images(path: &Path, mut bytes: Vec<u8>) -> Result<IdxImages, DataError> {
+pub fn parse_images(path: &Path, mut bytes: Vec<u8>) -> Result<IdxImages, DataError> {
     let dims = header(path, &bytes, IMAGES_MAGIC, 3)?;
     let (n, rows, cols) = (dims[0], dims[1], dims[2]);
     payload(path, &mut bytes, 16, &dims, || {
@@ -103,7 +103,7 @@ pub(crate) fn parse_images(path: &Path, mut bytes: Vec<u8>) -> Result<IdxImages,
 }
 
 /// Validates decompressed IDX1 bytes and checks every label is below `num_classes`.
-pub(crate) fn parse_labels(
+pub fn parse_labels(
     path: &Path,
     mut bytes: Vec<u8>,
     num_classes: u8,
