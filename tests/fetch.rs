@@ -55,8 +55,7 @@ fn serve(files: Vec<(&'static str, Vec<u8>)>, mode: Mode) -> Server {
         while served < 32 && Instant::now() < deadline {
             match listener.accept() {
                 Ok((stream, _)) => {
-                    let head = answer(stream, &files, mode, served);
-                    log.lock().unwrap().push(head);
+                    answer(stream, &files, mode, served, &log);
                     served += 1;
                 }
                 Err(_) => std::thread::sleep(Duration::from_millis(5)),
@@ -66,8 +65,15 @@ fn serve(files: Vec<(&'static str, Vec<u8>)>, mode: Mode) -> Server {
     Server { base, requests }
 }
 
-/// Reads one request and answers it; returns its head.
-fn answer(mut s: TcpStream, files: &[(&str, Vec<u8>)], mode: Mode, nth: usize) -> String {
+/// Reads one request, logs its head (before answering, so that a client that has its answer
+/// always finds its request in the log) and answers it.
+fn answer(
+    mut s: TcpStream,
+    files: &[(&str, Vec<u8>)],
+    mode: Mode,
+    nth: usize,
+    log: &Mutex<Vec<String>>,
+) {
     s.set_nonblocking(false).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     let mut head = Vec::new();
@@ -76,11 +82,12 @@ fn answer(mut s: TcpStream, files: &[(&str, Vec<u8>)], mode: Mode, nth: usize) -
         head.push(byte[0]);
     }
     let head = String::from_utf8_lossy(&head).to_ascii_lowercase();
+    log.lock().unwrap().push(head.clone());
     let path = head.split_whitespace().nth(1).unwrap_or("/");
     let Some((_, body)) = files.iter().find(|(n, _)| path == format!("/{n}")) else {
         let _ = s
             .write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
-        return head;
+        return;
     };
     let range = head
         .lines()
@@ -94,7 +101,7 @@ fn answer(mut s: TcpStream, files: &[(&str, Vec<u8>)], mode: Mode, nth: usize) -
                 format!("HTTP/1.1 416 Range Not Satisfiable\r\nContent-Range: bytes */{len}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
                     .as_bytes(),
             );
-            return head;
+            return;
         }
         Some(from) => (
             "206 Partial Content",
@@ -116,7 +123,6 @@ fn answer(mut s: TcpStream, files: &[(&str, Vec<u8>)], mode: Mode, nth: usize) -
     let _ = s.write_all(sent);
     let _ = s.flush();
     let _ = s.shutdown(Shutdown::Write);
-    head
 }
 
 /// Deterministic bytes that compress badly, like real data.
@@ -338,10 +344,15 @@ fn nothing_listening_fails_at_once_saying_where_to_put_the_file() {
         Checksum::Sha256(sha256(b"x")),
     )];
     let started = Instant::now();
-    let err = fetch_files(&files, dest.path(), &FetchOptions::default()).unwrap_err();
-    // Default options: a retry would sleep a second, so this also proves there was none.
+    // A retry would first sleep the 30 s backoff, so finishing well inside it proves there was
+    // none (with a wide margin for a loaded machine).
+    let patient = FetchOptions {
+        backoff: Duration::from_secs(30),
+        ..FetchOptions::default()
+    };
+    let err = fetch_files(&files, dest.path(), &patient).unwrap_err();
     assert!(
-        started.elapsed() < Duration::from_millis(900),
+        started.elapsed() < Duration::from_secs(10),
         "{:?}",
         started.elapsed()
     );
