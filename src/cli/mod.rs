@@ -458,24 +458,57 @@ fn checkpointing(out: &Path, saved: &SavedRun, resume: bool) -> anyhow::Result<C
     Ok(Checkpointing { sink, resume, dir })
 }
 
+/// What a Ctrl-C asks for.
+#[derive(Debug, PartialEq, Eq)]
+enum Interrupt {
+    /// The first: finish the step, save a checkpoint, exit.
+    FinishStep,
+    /// Any later one: exit now (every saved file is already complete).
+    ExitNow,
+}
+
+/// Records a Ctrl-C in `flag` and says what to do about it.
+fn on_interrupt(flag: &AtomicBool) -> Interrupt {
+    if flag.swap(true, Ordering::SeqCst) {
+        Interrupt::ExitNow
+    } else {
+        Interrupt::FinishStep
+    }
+}
+
 /// Set by the first Ctrl-C (SIGINT or SIGTERM); a second one exits at once.
 fn interrupt_flag() -> Arc<AtomicBool> {
     static FLAG: std::sync::OnceLock<Arc<AtomicBool>> = std::sync::OnceLock::new();
     FLAG.get_or_init(|| {
         let flag = Arc::new(AtomicBool::new(false));
         let f = flag.clone();
-        let _ = ctrlc::set_handler(move || {
-            if f.swap(true, Ordering::SeqCst) {
+        let _ = ctrlc::set_handler(move || match on_interrupt(&f) {
+            Interrupt::ExitNow => {
                 eprintln!("interrupted again: exiting now (saved checkpoints are intact)");
                 std::process::exit(EXIT_INTERRUPTED);
             }
-            eprintln!(
+            Interrupt::FinishStep => eprintln!(
                 "interrupt: finishing the current step and saving a checkpoint (Ctrl-C again quits at once)"
-            );
+            ),
         });
         flag
     })
     .clone()
+}
+
+#[cfg(test)]
+mod interrupt_tests {
+    use super::*;
+
+    #[test]
+    fn the_first_ctrl_c_finishes_the_step_and_the_second_exits_at_once() {
+        let flag = AtomicBool::new(false);
+        assert_eq!(on_interrupt(&flag), Interrupt::FinishStep);
+        // The training loop sees the request through the same flag.
+        assert!(flag.load(Ordering::SeqCst));
+        assert_eq!(on_interrupt(&flag), Interrupt::ExitNow);
+        assert_eq!(on_interrupt(&flag), Interrupt::ExitNow);
+    }
 }
 
 /// Refuses an `--out` that holds a run with another config, unless `overwrite`.
