@@ -496,21 +496,6 @@ fn interrupt_flag() -> Arc<AtomicBool> {
     .clone()
 }
 
-#[cfg(test)]
-mod interrupt_tests {
-    use super::*;
-
-    #[test]
-    fn the_first_ctrl_c_finishes_the_step_and_the_second_exits_at_once() {
-        let flag = AtomicBool::new(false);
-        assert_eq!(on_interrupt(&flag), Interrupt::FinishStep);
-        // The training loop sees the request through the same flag.
-        assert!(flag.load(Ordering::SeqCst));
-        assert_eq!(on_interrupt(&flag), Interrupt::ExitNow);
-        assert_eq!(on_interrupt(&flag), Interrupt::ExitNow);
-    }
-}
-
 /// Refuses an `--out` that holds a run with another config, unless `overwrite`.
 fn check_previous(out: &Path, cfg: &RunConfig, overwrite: bool) -> anyhow::Result<()> {
     let want = compare::as_stored(cfg)?;
@@ -716,4 +701,19 @@ fn summary(r: &RunResult, out: &std::path::Path) {
     );
     println!("final accuracy per task: [{}]", per_task.join(", "));
     println!("wrote {}", out.join("result.json").display());
+}
+
+#[cfg(test)]
+mod interrupt_tests {
+    use super::*;
+
+    #[test]
+    fn the_first_ctrl_c_finishes_the_step_and_the_second_exits_at_once() {
+        let flag = AtomicBool::new(false);
+        assert_eq!(on_interrupt(&flag), Interrupt::FinishStep);
+        // The training loop sees the request through the same flag.
+        assert!(flag.load(Ordering::SeqCst));
+        assert_eq!(on_interrupt(&flag), Interrupt::ExitNow);
+        assert_eq!(on_interrupt(&flag), Interrupt::ExitNow);
+    }
 }
