@@ -76,14 +76,15 @@ fn two_split_tasks(scenario: Scenario, n: usize) -> TaskStream {
 }
 
 fn mlp(outputs: usize) -> Mlp<B> {
-    B::seed(&Default::default(), 0);
+    use rand::SeedableRng;
     MlpConfig {
         inputs: 16,
         hidden: vec![32],
         outputs,
         head_init: HeadInit::Default,
     }
-    .init(&Default::default())
+    .init::<B>(&Default::default())
+    .map(&mut OwnInit(rand_chacha::ChaCha8Rng::seed_from_u64(0)))
 }
 
 #[test]
@@ -274,16 +275,7 @@ fn si_with_large_c_keeps_a_task_that_finetune_forgets() {
     let mut tc = cfg(5);
     tc.batch_size = 32;
     tc.lr = 3e-3;
-    let model = || {
-        B::seed(&Default::default(), 3);
-        MlpConfig {
-            inputs: 784,
-            hidden: vec![64],
-            outputs: 2,
-            head_init: HeadInit::Default,
-        }
-        .init::<B>(&Default::default())
-    };
+    let model = relabel_model;
     let (_, ft) = train_stream(
         model(),
         &stream,
@@ -372,9 +364,38 @@ fn empty_tasks_are_an_error_not_a_zero() {
     );
 }
 
-/// An MLP for the relabel stream.
+/// Replaces every float parameter with values from its own generator: tests run in parallel
+/// threads and burn's backend generator is global, so `B::seed` + `init` in one test can draw
+/// numbers another test seeded; these weights do not depend on what runs beside them.
+struct OwnInit(rand_chacha::ChaCha8Rng);
+
+impl burn::module::ModuleMapper<B> for OwnInit {
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<B, D>>) -> Param<Tensor<B, D>> {
+        use rand::Rng;
+        let (id, tensor, mapper) = param.consume();
+        let dims = tensor.dims();
+        let n: usize = dims.iter().product();
+        // PyTorch's nn.Linear bound for weights [in, out]; a small one for biases.
+        let k = if D == 2 {
+            1.0 / (dims[0] as f32).sqrt()
+        } else {
+            0.05
+        };
+        let vals: Vec<f32> = (0..n).map(|_| self.0.gen_range(-k..k)).collect();
+        let fresh =
+            Tensor::<B, D>::from_data(burn::tensor::TensorData::new(vals, dims), &tensor.device());
+        let fresh = if tensor.is_require_grad() {
+            fresh.require_grad()
+        } else {
+            fresh
+        };
+        Param::from_mapped_value(id, fresh, mapper)
+    }
+}
+
+/// An MLP for the relabel stream, initialised independently of other tests.
 fn relabel_model() -> Mlp<B> {
-    B::seed(&Default::default(), 3);
+    use rand::SeedableRng;
     MlpConfig {
         inputs: 784,
         hidden: vec![64],
@@ -382,6 +403,7 @@ fn relabel_model() -> Mlp<B> {
         head_init: HeadInit::Default,
     }
     .init::<B>(&Default::default())
+    .map(&mut OwnInit(rand_chacha::ChaCha8Rng::seed_from_u64(3)))
 }
 
 fn relabel_cfg() -> TrainConfig {
