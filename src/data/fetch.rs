@@ -766,34 +766,7 @@ fn safe_member(raw: &str) -> Option<PathBuf> {
 
 /// Reads a `sha256sum`-format list: `(file name, hash)` per line; an absent file is empty.
 pub fn read_sums(path: &Path) -> Result<Vec<(String, String)>, FetchError> {
-    let text = match fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(io_err(path)(e)),
-    };
-    let mut sums = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        let line = line.trim_end();
-        if line.trim_start().is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let bad = |detail: &str| DataError::BadChecksumList {
-            path: path.to_path_buf(),
-            line: i + 1,
-            detail: detail.into(),
-        };
-        let (hash, rest) = line.split_once(' ').ok_or_else(|| bad("no file name"))?;
-        // sha256sum writes "hash  name" (text mode) or "hash *name" (binary mode).
-        let name = rest.strip_prefix([' ', '*']).unwrap_or(rest);
-        if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(bad("the hash is not 64 hex digits").into());
-        }
-        if name.is_empty() {
-            return Err(bad("no file name").into());
-        }
-        sums.push((name.to_string(), hash.to_ascii_lowercase()));
-    }
-    Ok(sums)
+    Ok(super::read_sum_list(path)?)
 }
 
 /// Adds or replaces `entries` (file name, sha256) in `dir`'s checksum list, keeping the other

@@ -288,11 +288,13 @@ struct Sums {
     decompressed: HashMap<String, String>,
 }
 
-fn read_sums(path: &Path) -> Result<HashMap<String, String>, DataError> {
+/// Reads a `sha256sum`-format list as (file name, lowercase hash) pairs in file order; an absent
+/// file is an empty list.
+pub(crate) fn read_sum_list(path: &Path) -> Result<Vec<(String, String)>, DataError> {
     let text = match std::fs::read_to_string(path) {
         Ok(text) => text,
         // An absent list just means nothing is checked.
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(HashMap::new()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(source) => {
             return Err(DataError::Io {
                 path: path.to_path_buf(),
@@ -300,7 +302,7 @@ fn read_sums(path: &Path) -> Result<HashMap<String, String>, DataError> {
             });
         }
     };
-    let mut sums = HashMap::new();
+    let mut sums = Vec::new();
     for (i, line) in text.lines().enumerate() {
         let line = line.trim_end();
         if line.trim_start().is_empty() || line.starts_with('#') {
@@ -321,9 +323,13 @@ fn read_sums(path: &Path) -> Result<HashMap<String, String>, DataError> {
         if name.is_empty() {
             return Err(bad("no file name"));
         }
-        sums.insert(name.to_string(), hash.to_ascii_lowercase());
+        sums.push((name.to_string(), hash.to_ascii_lowercase()));
     }
     Ok(sums)
+}
+
+fn read_sums(path: &Path) -> Result<HashMap<String, String>, DataError> {
+    Ok(read_sum_list(path)?.into_iter().collect())
 }
 
 fn verify(path: &Path, expected: Option<&String>, bytes: &[u8]) -> Result<(), DataError> {
