@@ -6,6 +6,7 @@
 //!
 //! The switches of [`SiConfig`] reproduce the other implementations (README, "SI variants").
 
+use crate::regularizer::PathIntegral;
 use std::collections::HashMap;
 
 use burn::module::{AutodiffModule, ParamId};
@@ -102,6 +103,17 @@ pub struct Si<B: AutodiffBackend> {
 /// The gradient used for ω and the pre-step weights of one parameter.
 type StepInFlight<B> = (Tensor<Inner<B>, 1>, Tensor<Inner<B>, 1>);
 
+impl<B: AutodiffBackend> PathIntegral<B> for Si<B> {
+    fn take(&mut self, id: ParamId) -> Option<(Tensor<Inner<B>, 1>, bool)> {
+        let om = self.omega.remove(&id)?;
+        Some((om, self.cfg.grad == SiGrad::Total))
+    }
+
+    fn put(&mut self, id: ParamId, omega: Tensor<Inner<B>, 1>) {
+        self.omega.insert(id, omega);
+    }
+}
+
 /// SI as a regulariser: the [`Si`] estimator in a [`Consolidator`].
 pub type SynapticIntelligence<B> = Consolidator<B, Si<B>>;
 
@@ -167,6 +179,14 @@ impl<B: AutodiffBackend, M: AutodiffModule<B>> Estimator<B, M> for Si<B> {
 
     fn tracks_path(&self) -> bool {
         true
+    }
+
+    fn fusable(&self) -> bool {
+        true
+    }
+
+    fn path_integral(&mut self) -> Option<&mut dyn PathIntegral<B>> {
+        Some(self)
     }
 
     fn init_param(&mut self, id: ParamId, value: &Tensor<Inner<B>, 1>) {

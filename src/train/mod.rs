@@ -480,6 +480,13 @@ where
         .with_beta_1(cfg.beta1 as f32)
         .with_beta_2(cfg.beta2 as f32)
         .with_epsilon(cfg.epsilon as f32);
+    let consts = fused::AdamConsts {
+        beta_1: cfg.beta1 as f32,
+        beta_2: cfg.beta2 as f32,
+        epsilon: cfg.epsilon as f32,
+    };
+    // The fused step gives the same numbers as burn's path, faster.
+    let fused = fused::available::<B>() && fused::enabled();
     let n_tasks = stream.tasks.len();
     let (mut model, mut optim, mut rng, mut out, mut at) = match resume {
         Some(r) => {
@@ -625,23 +632,38 @@ where
                         step: step + 1,
                     });
                 }
-                let mut grads = grads;
-                if let Some(param) = non_finite_gradient::<B, M>(&model, &mut grads) {
-                    return Err(TrainError::NonFiniteGradient {
-                        param,
-                        task: t + 1,
-                        epoch: epoch + 1,
-                        step: step + 1,
-                    });
-                }
-                loss_sum += loss;
-                let grads = match regularizer.as_deref_mut() {
-                    Some(r) => r.before_step(&model, grads),
-                    None => grads,
+                let non_finite = |param| TrainError::NonFiniteGradient {
+                    param,
+                    task: t + 1,
+                    epoch: epoch + 1,
+                    step: step + 1,
                 };
-                model = optim.step(cfg.lr, model, grads);
-                if let Some(r) = regularizer.as_deref_mut() {
-                    r.after_step(&model);
+                let fusable = fused
+                    && regularizer
+                        .as_deref_mut()
+                        .is_none_or(|r| r.fused().is_some());
+                if fusable {
+                    let mut records = fused::take_records(&mut optim, || adam.init::<B, M>());
+                    let mut hooks = regularizer.as_deref_mut().and_then(|r| r.fused());
+                    let hooks = hooks.as_deref_mut();
+                    model = fused::step::<B, M>(model, grads, &mut records, consts, cfg.lr, hooks)
+                        .map_err(non_finite)?;
+                    optim = adam.init::<B, M>().load_record(records);
+                    loss_sum += loss;
+                } else {
+                    let mut grads = grads;
+                    if let Some(param) = non_finite_gradient::<B, M>(&model, &mut grads) {
+                        return Err(non_finite(param));
+                    }
+                    loss_sum += loss;
+                    let grads = match regularizer.as_deref_mut() {
+                        Some(r) => r.before_step(&model, grads),
+                        None => grads,
+                    };
+                    model = optim.step(cfg.lr, model, grads);
+                    if let Some(r) = regularizer.as_deref_mut() {
+                        r.after_step(&model);
+                    }
                 }
                 out.steps += 1;
                 if !observer.step(loss) {
@@ -790,6 +812,8 @@ fn task_samples<'a, B: Backend>(
         device: device.clone(),
     }
 }
+
+pub mod fused;
 
 #[cfg(test)]
 mod tests;

@@ -898,3 +898,76 @@ fn a_nan_gradient_with_a_finite_loss_stops_the_run_naming_the_parameter_and_keep
     let m = crate::checkpoint::read_manifest(dir.path()).unwrap();
     assert_eq!((m.task, m.reason.as_str()), (1, "task"));
 }
+
+/// Trains `stream` with SI (c = `c`) once through the fused step and once through burn's
+/// optimizer and the regulariser's hooks; returns both outcomes and SI snapshots.
+fn fused_and_unfused(
+    c: f64,
+    grad: crate::regularizer::SiGrad,
+    reset: bool,
+) -> [(
+    TrainOutcome,
+    Vec<crate::regularizer::ParamImportance>,
+    Vec<f32>,
+); 2] {
+    let stream = two_split_tasks(Scenario::Task, 200);
+    let mut cfg = cfg(2);
+    cfg.reset_optimizer = reset;
+    [true, false].map(|on| {
+        fused::set_enabled(Some(on));
+        let mut si_cfg = SiConfig::new(c, 1e-3);
+        si_cfg.grad = grad;
+        let mut si = SynapticIntelligence::<B>::new(si_cfg);
+        let (m, out) = train_stream(
+            mlp(10),
+            &stream,
+            Some(&mut si),
+            &cfg,
+            &Default::default(),
+            &mut Silent,
+        )
+        .unwrap();
+        fused::set_enabled(None);
+        let mut weights = Vec::new();
+        crate::regularizer::walk_params::<B, _, _>(&m, None, |p, _| {
+            weights.extend(p.value.into_data().to_vec::<f32>().unwrap());
+            None
+        });
+        (out, si.snapshot(), weights)
+    })
+}
+
+#[test]
+fn the_fused_step_gives_the_same_numbers_as_burns_adam_and_the_hooks() {
+    use crate::regularizer::SiGrad;
+    for (c, grad, reset) in [
+        (1.0, SiGrad::Task, true),
+        (0.5, SiGrad::Total, false),
+        (0.0, SiGrad::Task, true),
+    ] {
+        let [(fo, fs, fw), (uo, us, uw)] = fused_and_unfused(c, grad, reset);
+        let first_diff = fw
+            .iter()
+            .zip(&uw)
+            .position(|(a, b)| a.to_bits() != b.to_bits());
+        assert_eq!(
+            first_diff,
+            None,
+            "weights differ (c {c}, {grad:?}): {:?}",
+            first_diff.map(|i| (fw[i], uw[i]))
+        );
+        assert_eq!(fo.accuracy_matrix, uo.accuracy_matrix);
+        assert_eq!(fo.epoch_loss, uo.epoch_loss);
+        assert_eq!(fo.final_penalty, uo.final_penalty);
+        for (a, b) in fs.iter().zip(&us) {
+            assert_eq!(a.omega, b.omega, "ω of {}", a.path);
+            assert_eq!(a.importance, b.importance, "Ω of {}", a.path);
+            assert_eq!(a.anchor, b.anchor, "θ̃ of {}", a.path);
+        }
+        // The penalty was active in task 2 (c > 0) and SI measured something.
+        if c > 0.0 {
+            assert!(fo.final_penalty[1] > 0.0);
+        }
+        assert!(fs.iter().any(|p| p.importance.iter().any(|&v| v > 0.0)));
+    }
+}
