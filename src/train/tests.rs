@@ -971,3 +971,49 @@ fn the_fused_step_gives_the_same_numbers_as_burns_adam_and_the_hooks() {
         assert!(fs.iter().any(|p| p.importance.iter().any(|&v| v > 0.0)));
     }
 }
+
+#[test]
+fn the_fused_step_matches_with_several_penalty_terms_offline_ewc() {
+    use crate::regularizer::{Consolidator, Ewc, EwcConfig, FisherEstimator};
+    let stream = TaskStream::benchmark(
+        Benchmark::SplitMnist,
+        Scenario::Task,
+        learnable_toy(300),
+        0,
+        StreamOptions {
+            tasks: 3,
+            ..Default::default()
+        },
+    );
+    let [(fo, fw), (uo, uw)] = [true, false].map(|on| {
+        fused::set_enabled(Some(on));
+        let mut ewc = Consolidator::<B, Ewc<B>>::ewc(EwcConfig {
+            lambda: 100.0,
+            gamma: None,
+            estimator: FisherEstimator::Empirical,
+            samples: 20,
+            seed: 0,
+        });
+        let (m, out) = train_stream(
+            mlp(10),
+            &stream,
+            Some(&mut ewc),
+            &cfg(2),
+            &Default::default(),
+            &mut Silent,
+        )
+        .unwrap();
+        fused::set_enabled(None);
+        let mut w = Vec::new();
+        crate::regularizer::walk_params::<B, _, _>(&m, None, |p, _| {
+            w.extend(p.value.into_data().to_vec::<f32>().unwrap());
+            None
+        });
+        (out, w)
+    });
+    // Task 3 trained under two (Ω, θ*) terms: the general (not the straight-loop) update.
+    assert!(fo.final_penalty[2] > 0.0, "{:?}", fo.final_penalty);
+    assert!(fw.iter().zip(&uw).all(|(a, b)| a.to_bits() == b.to_bits()));
+    assert_eq!(fo.accuracy_matrix, uo.accuracy_matrix);
+    assert_eq!(fo.final_penalty, uo.final_penalty);
+}
