@@ -130,6 +130,8 @@ pub fn run_checkpointed<B: AutodiffBackend>(
             .map(|d| d.as_secs())
             .unwrap_or(0)
             .saturating_sub(started.elapsed().as_secs()),
+        burn_version: crate::report::BURN_VERSION.to_string(),
+        machine: crate::report::Machine::current(),
     })
 }
 

@@ -1029,3 +1029,173 @@ fn sigint_checkpoints_exits_130_and_the_run_resumes_exactly() {
         numbers(&cut.join("result.json"))
     );
 }
+
+fn assert_png_and_svg(base: &Path) {
+    let png = std::fs::read(base.with_extension("png")).unwrap();
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n", "{}", base.display());
+    assert!(png.len() > 5_000, "{}: {} bytes", base.display(), png.len());
+    let svg = std::fs::read_to_string(base.with_extension("svg")).unwrap();
+    assert!(svg.contains("<svg") && svg.trim_end().ends_with("</svg>"));
+    assert!(svg.len() > 2_000);
+}
+
+#[test]
+fn reproduce_runs_the_papers_grid_reports_beside_the_paper_and_resumes() {
+    let Some(data) = mnist() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("rep");
+    let args = [
+        "split-mnist",
+        "--seeds",
+        "1",
+        "--tasks",
+        "2",
+        "--epochs",
+        "1",
+        "--train-limit",
+        "200",
+        "--test-limit",
+        "100",
+    ];
+    let o = grid("reproduce", &args, Some(&data), &out);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("[1/2] si-c=0 seed 0") && err.contains("[2/2] si-c=1 seed 0"),
+        "{err}"
+    );
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        stdout.contains("| SI c=1 (paper) | train | 1.0000 | 1.0000 | 0.9930 | 0.9930 | 0.9890 |"),
+        "{stdout}"
+    );
+    // The paper's c: 0 (its fine-tuning) and 1; its ξ, not a tuned preset.
+    for (dir, c) in [("si-c=0", 0.0), ("si-c=1", 1.0)] {
+        let r = json(&out.join(dir).join("seed-0/result.json"));
+        assert_eq!(r["config"]["c"], c);
+        assert_eq!(r["config"]["xi"], 1e-3);
+        assert_eq!(r["config"]["preset"], "none");
+        // Self-describing run folders.
+        assert!(r["machine"]["cores"].as_u64().unwrap() >= 1);
+        assert_eq!(r["machine"]["os"], std::env::consts::OS);
+        assert_eq!(r["burn_version"], "0.21.0");
+        assert!(r["started_unix"].as_u64().unwrap() > 1_600_000_000);
+    }
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(md.contains("### Ours vs the paper") && md.contains("**training-set** accuracy"));
+    assert!(md.contains("**Not the paper's protocol**"), "{md}");
+    let fig = out.join("figures");
+    for f in [
+        "split-mnist-task-mean-seen",
+        "split-mnist-task-final-per-task",
+        "split-mnist-task-matrix-1-si-c-0-seed-0",
+        "split-mnist-task-matrix-2-si-c-1-seed-0",
+    ] {
+        assert_png_and_svg(&fig.join(f));
+    }
+    // Resumable: a rerun skips both runs and writes the report again.
+    std::fs::remove_file(out.join("report.md")).unwrap();
+    let o = grid("reproduce", &args, Some(&data), &out);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("[2/2] skip si-c=1 seed 0: already done"));
+    assert!(out.join("report.md").exists());
+
+    // `report` on hand-made results: two settings of l2 (λ differs) × two seeds, read from two
+    // folders; the table holds their mean ± SEM.
+    let hand = tmp.path().join("hand");
+    let base = json(&out.join("si-c=1/seed-0/result.json"));
+    let rows = [
+        ("a", 0.1, 0, [[1.0, 0.5], [0.9, 0.96]]),
+        ("a", 0.1, 1, [[0.98, 0.5], [0.95, 1.0]]),
+        ("b", 10.0, 0, [[1.0, 0.5], [0.6, 1.0]]),
+        ("b", 10.0, 1, [[1.0, 0.5], [0.7, 0.98]]),
+    ];
+    for (folder, lambda, seed, m) in rows {
+        let mut r = base.clone();
+        r["method"] = "l2".into();
+        r["config"]["method"] = "l2".into();
+        r["config"]["c"] = 0.0.into();
+        r["config"]["lambda"] = lambda.into();
+        r["config"]["seed"] = seed.into();
+        r["seed"] = seed.into();
+        r["accuracy_matrix"] = serde_json::json!(m);
+        let acc = (m[1][0] + m[1][1]) / 2.0;
+        r["average_accuracy"] = acc.into();
+        r["mean_seen_accuracy"] = serde_json::json!([m[0][0], acc]);
+        r["backward_transfer"] = (m[1][0] - m[0][0]).into();
+        r["forgetting"] = (m[0][0] - m[1][0]).into();
+        r["forward_transfer"] = 0.0.into();
+        r["train_seconds"] = (10.0 + seed as f64).into();
+        let d = hand.join(folder).join(format!("seed-{seed}"));
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(d.join("result.json"), serde_json::to_vec(&r).unwrap()).unwrap();
+    }
+    let rep = tmp.path().join("report");
+    let o = bin()
+        .arg("report")
+        .arg(hand.join("a"))
+        .arg(hand.join("b"))
+        .arg("--out")
+        .arg(&rep)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let md = std::fs::read_to_string(rep.join("report.md")).unwrap();
+    assert!(
+        md.contains("| L2 λ=0.1 | 2 | 0.9525 ± 0.0225 | -0.0650 ± 0.0350 | 0.0650 ± 0.0350 | +0.0000 ± 0.0000 | 10.5 ± 0.5 |"),
+        "{md}"
+    );
+    assert!(
+        md.contains("| L2 λ=10 | 2 | 0.8200 ± 0.0200 | -0.3500 ± 0.0500 | 0.3500 ± 0.0500 |"),
+        "{md}"
+    );
+    assert!(!md.contains("Ours vs the paper"), "L2 has no paper setting");
+    assert_png_and_svg(&rep.join("figures/split-mnist-task-mean-seen"));
+    assert_png_and_svg(&rep.join("figures/split-mnist-task-matrix-2-l2-10-seed-1"));
+}
+
+#[test]
+fn report_and_reproduce_reject_bad_input_with_one_line_and_exit_code_2() {
+    let tmp = tempfile::tempdir().unwrap();
+    let empty = tmp.path().join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let one_line = |o: &Output, needle: &str| {
+        let err = stderr(o);
+        assert_eq!(o.status.code(), Some(2), "{err}");
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+        assert!(err.starts_with("error: ") && err.contains(needle), "{err}");
+    };
+    let o = bin().arg("report").arg(&empty).output().unwrap();
+    one_line(&o, "holds no result.json");
+    assert!(!empty.join("report.md").exists());
+    let o = bin()
+        .arg("report")
+        .arg(tmp.path().join("missing"))
+        .output()
+        .unwrap();
+    one_line(&o, "is not a folder");
+    std::fs::create_dir_all(empty.join("run")).unwrap();
+    std::fs::write(empty.join("run/result.json"), b"{ not json").unwrap();
+    let o = bin().arg("report").arg(&empty).output().unwrap();
+    one_line(&o, "is not a synaptic result file");
+    let o = bin().arg("report").output().unwrap();
+    one_line(&o, "DIR");
+    let o = bin()
+        .args(["reproduce", "split-cifar10", "--out"])
+        .arg(tmp.path().join("r"))
+        .output()
+        .unwrap();
+    one_line(&o, "not 'split-cifar10'");
+    let o = bin()
+        .args([
+            "reproduce",
+            "split-mnist",
+            "--eval-on",
+            "validation",
+            "--out",
+        ])
+        .arg(tmp.path().join("r"))
+        .output()
+        .unwrap();
+    one_line(&o, "test or train");
+}

@@ -55,15 +55,15 @@ pub(super) struct SweepArgs {
 }
 
 /// One run of a grid.
-struct Job {
+pub(super) struct Job {
     /// What progress lines call it, e.g. `l2 seed 1`.
-    label: String,
-    cfg: RunConfig,
-    dir: PathBuf,
+    pub(super) label: String,
+    pub(super) cfg: RunConfig,
+    pub(super) dir: PathBuf,
 }
 
 /// The command line as typed, for the reports.
-fn command_line() -> String {
+pub(super) fn command_line() -> String {
     // The program as `synaptic`, not the build path it was started from.
     std::iter::once("synaptic".to_string())
         .chain(std::env::args().skip(1))
@@ -82,7 +82,11 @@ fn command_line() -> String {
 }
 
 /// `count` consecutive seeds from `--seed`, else the config file's seed, else 0.
-fn seed_list(flags: &RunFlags, file: Option<&Overrides>, count: usize) -> anyhow::Result<Vec<u64>> {
+pub(super) fn seed_list(
+    flags: &RunFlags,
+    file: Option<&Overrides>,
+    count: usize,
+) -> anyhow::Result<Vec<u64>> {
     if !(1..=MAX_SEEDS).contains(&count) {
         bail!("--seeds must be between 1 and {MAX_SEEDS}, got {count}");
     }
@@ -146,7 +150,11 @@ fn finished(job: &Job) -> anyhow::Result<Option<RunResult>> {
 }
 
 /// Runs every job not already done, in order, on one copy of the data; returns all results.
-fn run_grid(jobs: &[Job], flags: &RunFlags, out: &Path) -> anyhow::Result<Vec<RunResult>> {
+pub(super) fn run_grid(
+    jobs: &[Job],
+    flags: &RunFlags,
+    out: &Path,
+) -> anyhow::Result<Vec<RunResult>> {
     check_out(out)?;
     // Every folder is checked before anything trains, so a clash cannot strike mid-grid.
     let done: Vec<Option<RunResult>> = jobs.iter().map(finished).collect::<Result<_, _>>()?;

@@ -3,6 +3,8 @@
 mod compare;
 mod data;
 mod progress;
+mod report;
+mod reproduce;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -51,6 +53,11 @@ enum Command {
     Sweep(compare::SweepArgs),
     /// Get a dataset (`fetch`) or check one (`verify`): mnist, fashion-mnist, cifar10, cifar100.
     Data(data::DataArgs),
+    /// Figures (PNG, SVG) and report.md from the result.json files under the given folders.
+    Report(report::ReportArgs),
+    /// Run the paper's settings of a benchmark over seeds (resumable), then `report` them beside
+    /// the paper's numbers.
+    Reproduce(reproduce::ReproduceArgs),
 }
 
 #[derive(Args, Debug)]
@@ -103,7 +110,7 @@ impl std::fmt::Display for Interrupted {
 impl std::error::Error for Interrupted {}
 
 /// The settings of a run, shared by `run`, `compare` and `sweep`.
-#[derive(Args, Debug, Clone)]
+#[derive(Args, Debug, Clone, Default)]
 struct RunFlags {
     /// Benchmark: split-mnist or permuted-mnist.
     #[arg(long)]
@@ -292,6 +299,8 @@ pub fn main() -> i32 {
         Command::Compare(args) => compare::cmd_compare(args),
         Command::Sweep(args) => compare::cmd_sweep(args),
         Command::Data(args) => data::cmd_data(args),
+        Command::Report(args) => report::cmd_report(args),
+        Command::Reproduce(args) => reproduce::cmd_reproduce(args),
     };
     match result {
         Ok(()) => 0,

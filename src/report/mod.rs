@@ -8,7 +8,14 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::RunConfig;
 
+pub mod collect;
+pub mod figures;
+pub mod markdown;
+pub mod paper;
 pub mod summary;
+
+#[cfg(test)]
+mod report_tests;
 
 /// Everything `result.json` holds.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -61,6 +68,42 @@ pub struct RunResult {
     pub data_dir: String,
     /// Start time, seconds since the Unix epoch.
     pub started_unix: u64,
+    /// Version of the burn framework the binary was built with (empty in files written before
+    /// it was recorded).
+    #[serde(default)]
+    pub burn_version: String,
+    /// The machine the run ran on (zeros and empty strings in older files).
+    #[serde(default)]
+    pub machine: Machine,
+}
+
+/// The burn version this crate is built against (pinned with `=` in Cargo.toml; a test keeps the
+/// two in step).
+pub const BURN_VERSION: &str = "0.21.0";
+
+/// Where a run ran: enough to judge its timings.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Machine {
+    /// Logical cores available to the process (`std::thread::available_parallelism`).
+    #[serde(default)]
+    pub cores: usize,
+    /// Operating system (`std::env::consts::OS`, e.g. `linux`).
+    #[serde(default)]
+    pub os: String,
+    /// CPU architecture (`std::env::consts::ARCH`, e.g. `x86_64`).
+    #[serde(default)]
+    pub arch: String,
+}
+
+impl Machine {
+    /// This machine.
+    pub fn current() -> Self {
+        Machine {
+            cores: std::thread::available_parallelism().map_or(0, |n| n.get()),
+            os: std::env::consts::OS.to_string(),
+            arch: std::env::consts::ARCH.to_string(),
+        }
+    }
 }
 
 /// Writes `bytes` to `path` through a temporary file in the same folder, synced, then renamed.
@@ -175,6 +218,38 @@ mod tests {
         assert_eq!(std::fs::read(&p).unwrap(), b"two");
         let names: Vec<_> = std::fs::read_dir(d.path()).unwrap().collect();
         assert_eq!(names.len(), 1);
+    }
+
+    #[test]
+    fn burn_version_matches_the_pinned_dependency() {
+        let toml = include_str!("../../Cargo.toml");
+        let want = format!("burn = {{ version = \"={BURN_VERSION}\"");
+        assert!(toml.contains(&want), "Cargo.toml does not pin {want}");
+    }
+
+    #[test]
+    fn machine_describes_this_host_and_old_files_without_it_still_load() {
+        let m = Machine::current();
+        assert!(
+            m.cores >= 1 && !m.os.is_empty() && !m.arch.is_empty(),
+            "{m:?}"
+        );
+        // A result.json from before `machine` and `burn_version` existed.
+        let mut v = serde_json::to_value(summary::tests::result(
+            crate::config::Method::Si,
+            3,
+            0.9,
+            1.0,
+        ))
+        .unwrap();
+        let obj = v.as_object_mut().unwrap();
+        obj.remove("machine");
+        obj.remove("burn_version");
+        let r: RunResult = serde_json::from_value(v).unwrap();
+        assert_eq!(
+            (r.machine, r.burn_version, r.seed),
+            (Machine::default(), String::new(), 3)
+        );
     }
 
     #[test]

@@ -401,7 +401,7 @@ impl Sweep {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::config::{Method, RunConfig};
     use crate::scenario::Benchmark;
@@ -441,7 +441,8 @@ mod tests {
         assert_eq!(Stat::of(&[10.0, 12.0]).cell(1), "11.0 ± 1.4 (SEM 1.0)");
     }
 
-    fn result(method: Method, seed: u64, acc: f64, secs: f64) -> RunResult {
+    /// A hand-made result (no matrix) for tests.
+    pub(crate) fn result(method: Method, seed: u64, acc: f64, secs: f64) -> RunResult {
         let mut config = RunConfig::defaults(Benchmark::SplitMnist, method);
         config.train.seed = seed;
         RunResult {
@@ -469,6 +470,8 @@ mod tests {
             threads: 1,
             data_dir: String::new(),
             started_unix: 0,
+            burn_version: String::new(),
+            machine: Default::default(),
         }
     }
 

@@ -1,0 +1,229 @@
+//! `synaptic reproduce split-mnist|permuted-mnist|split-cifar`: the paper's settings of one
+//! benchmark (SI at each c the paper reports, c = 0 being its fine-tuning baseline, and training
+//! from scratch where the paper has it), over seeds, as a resumable grid of ordinary runs (the
+//! same machinery as `compare`), then `report` with the paper's numbers beside ours.
+
+use std::path::PathBuf;
+
+use anyhow::{anyhow, bail};
+use clap::Args;
+
+use super::compare::{command_line, run_grid, seed_list, Job};
+use super::RunFlags;
+use crate::config::{Method, RunConfig};
+
+#[derive(Args, Debug)]
+pub(super) struct ReproduceArgs {
+    /// The paper's experiment: split-mnist (c = 0, 1), permuted-mnist (c = 0, 0.01, 0.02, 0.1)
+    /// or split-cifar (c = 0, 0.01, 0.1 and from scratch).
+    #[arg(value_name = "BENCHMARK")]
+    benchmark: String,
+    /// Seeds per setting: --seed (default 0) and the ones after it.
+    #[arg(long, default_value_t = 3)]
+    seeds: usize,
+    /// First seed.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Folder for <setting>/seed-<s>/ runs, report.md, report.json and figures/ (rerun to
+    /// resume). Default: runs/reproduce/BENCHMARK.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Measure accuracy on the test set (default) or the training set (what the paper's
+    /// split-MNIST figure shows).
+    #[arg(long)]
+    eval_on: Option<String>,
+    /// CPU threads (default: one per core).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Folder with the benchmark's data (as for `run`).
+    #[arg(long, visible_alias = "dataset-dir")]
+    data_dir: Option<PathBuf>,
+    /// Shortened protocol, to try the pipeline: only the first N tasks (the report marks
+    /// every shortening as not the paper's protocol).
+    #[arg(long)]
+    tasks: Option<usize>,
+    /// Shortened protocol: epochs per task.
+    #[arg(long)]
+    epochs: Option<usize>,
+    /// Shortened protocol: at most N training examples per task.
+    #[arg(long)]
+    train_limit: Option<usize>,
+    /// Shortened protocol: at most N evaluation examples per task.
+    #[arg(long)]
+    test_limit: Option<usize>,
+    /// Print nothing but errors.
+    #[arg(long)]
+    quiet: bool,
+}
+
+/// One of the paper's settings: a method, SI's c for `si`, and the folder name.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct PaperRun {
+    pub(super) method: Method,
+    pub(super) c: Option<f64>,
+}
+
+impl PaperRun {
+    fn si(c: f64) -> Self {
+        PaperRun {
+            method: Method::Si,
+            c: Some(c),
+        }
+    }
+
+    /// Folder name and progress label, e.g. `si-c=0.01` or `scratch`.
+    pub(super) fn name(&self) -> String {
+        match self.c {
+            Some(c) => format!("{}-c={c}", self.method.name()),
+            None => self.method.name().to_string(),
+        }
+    }
+}
+
+/// The settings the paper reports for `benchmark` (si-spec.md §5), in its order.
+pub(super) fn paper_runs(benchmark: &str) -> anyhow::Result<Vec<PaperRun>> {
+    Ok(match benchmark {
+        "split-mnist" => vec![PaperRun::si(0.0), PaperRun::si(1.0)],
+        "permuted-mnist" => [0.0, 0.01, 0.02, 0.1].map(PaperRun::si).to_vec(),
+        "split-cifar" => vec![
+            PaperRun::si(0.0),
+            PaperRun::si(0.01),
+            PaperRun::si(0.1),
+            PaperRun {
+                method: Method::Scratch,
+                c: None,
+            },
+        ],
+        other => bail!(
+            "reproduce knows the paper's experiments split-mnist, permuted-mnist and split-cifar, not '{other}': use `synaptic compare` for other benchmarks"
+        ),
+    })
+}
+
+/// The jobs of the grid: every setting × seed, resolved from the paper's protocol (the
+/// benchmark's built-in defaults, no tuned preset) with c pinned.
+pub(super) fn jobs(
+    flags: &RunFlags,
+    runs: &[PaperRun],
+    seeds: &[u64],
+    out: &std::path::Path,
+) -> anyhow::Result<Vec<Job>> {
+    let mut base = flags.overrides();
+    // The paper's ξ, epochs, batch size, … are the built-in defaults; a tuned preset may differ.
+    base.preset = Some("none".into());
+    let mut jobs = Vec::new();
+    for run in runs {
+        for &s in seeds {
+            let mut o = base.clone();
+            o.method = Some(run.method.name().into());
+            o.c = run.c;
+            o.seed = Some(s);
+            let cfg = RunConfig::resolve(None, &o).map_err(|e| anyhow!("{}: {e}", run.name()))?;
+            jobs.push(Job {
+                label: format!("{} seed {s}", run.name()),
+                cfg,
+                dir: out.join(run.name()).join(format!("seed-{s}")),
+            });
+        }
+    }
+    Ok(jobs)
+}
+
+pub(super) fn cmd_reproduce(args: ReproduceArgs) -> anyhow::Result<()> {
+    let runs = paper_runs(&args.benchmark)?;
+    if let Some(e) = args.eval_on.as_deref() {
+        if e != "test" && e != "train" {
+            bail!("--eval-on for reproduce is test or train (the paper reports those), got '{e}'");
+        }
+    }
+    let flags = RunFlags {
+        benchmark: Some(args.benchmark.clone()),
+        seed: args.seed,
+        eval_on: args.eval_on.clone(),
+        threads: args.threads,
+        data_dir: args.data_dir.clone(),
+        tasks: args.tasks,
+        epochs: args.epochs,
+        train_limit: args.train_limit,
+        test_limit: args.test_limit,
+        quiet: args.quiet,
+        ..Default::default()
+    };
+    let seeds = seed_list(&flags, None, args.seeds)?;
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("runs/reproduce").join(&args.benchmark));
+    let jobs = jobs(&flags, &runs, &seeds, &out)?;
+    run_grid(&jobs, &flags, &out)?;
+    let written = super::report::report(std::slice::from_ref(&out), &out, Some(command_line()))?;
+    if !args.quiet {
+        println!("{}", written.comparison.trim_end());
+        println!();
+        println!(
+            "wrote {} ({} figures as PNG and SVG)",
+            written.markdown.display(),
+            written.figures.len() / 2
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_grid_is_the_papers_settings_with_c_pinned_and_paper_defaults() {
+        let names = |b: &str| -> Vec<String> {
+            paper_runs(b).unwrap().iter().map(PaperRun::name).collect()
+        };
+        assert_eq!(names("split-mnist"), ["si-c=0", "si-c=1"]);
+        assert_eq!(
+            names("permuted-mnist"),
+            ["si-c=0", "si-c=0.01", "si-c=0.02", "si-c=0.1"]
+        );
+        assert_eq!(
+            names("split-cifar"),
+            ["si-c=0", "si-c=0.01", "si-c=0.1", "scratch"]
+        );
+        let e = paper_runs("split-cifar10").unwrap_err().to_string();
+        assert!(e.contains("not 'split-cifar10'"), "{e}");
+
+        let out = std::path::Path::new("o");
+        for (b, xi, epochs) in [
+            ("split-mnist", 1e-3, 10),
+            ("permuted-mnist", 0.1, 20),
+            ("split-cifar", 1e-3, 60),
+        ] {
+            let flags = RunFlags {
+                benchmark: Some(b.into()),
+                ..Default::default()
+            };
+            let runs = paper_runs(b).unwrap();
+            let js = jobs(&flags, &runs, &[4, 5], out).unwrap();
+            assert_eq!(js.len(), runs.len() * 2);
+            for (j, run) in js.iter().zip(runs.iter().flat_map(|r| [r, r])) {
+                assert_eq!(j.cfg.method, run.method);
+                assert_eq!(j.cfg.c, run.c.unwrap_or(0.0), "{b} {}", j.label);
+                assert_eq!(j.cfg.xi, xi);
+                assert_eq!(j.cfg.train.epochs, epochs);
+                assert_eq!(j.cfg.preset, "none");
+                assert_eq!(j.cfg.scenario, j.cfg.benchmark.default_scenario());
+            }
+            assert_eq!(js[1].dir, out.join(runs[0].name()).join("seed-5"));
+            assert_eq!(js[1].label, format!("{} seed 5", runs[0].name()));
+        }
+        // A shortened protocol reaches every run.
+        let flags = RunFlags {
+            benchmark: Some("permuted-mnist".into()),
+            tasks: Some(2),
+            epochs: Some(1),
+            ..Default::default()
+        };
+        let js = jobs(&flags, &paper_runs("permuted-mnist").unwrap(), &[0], out).unwrap();
+        assert!(js
+            .iter()
+            .all(|j| j.cfg.tasks == 2 && j.cfg.train.epochs == 1));
+    }
+}
