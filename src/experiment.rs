@@ -63,6 +63,40 @@ pub fn run_checkpointed<B: AutodiffBackend>(
     started: Instant,
     ckpt: Option<&mut Checkpointing>,
 ) -> Result<RunResult, TrainError> {
+    run_saving::<B>(cfg, dataset, device, observer, started, ckpt, None)
+}
+
+/// [`run_checkpointed`] that also saves importances into `importance` (the run's
+/// `OUT/importance`) when `cfg.save_importance` (see [`crate::analysis::record`]).
+pub fn run_saving<B: AutodiffBackend>(
+    cfg: &RunConfig,
+    dataset: Arc<Dataset>,
+    device: &B::Device,
+    observer: &mut dyn Observer,
+    started: Instant,
+    ckpt: Option<&mut Checkpointing>,
+    importance: Option<&std::path::Path>,
+) -> Result<RunResult, TrainError> {
+    let importance = match (cfg.save_importance, importance) {
+        (false, _) => None,
+        (true, Some(dir)) => {
+            let resuming = ckpt.as_deref().is_some_and(|c| c.resume);
+            // A fresh run must not mix its files with an older run's.
+            if !resuming && dir.exists() {
+                std::fs::remove_dir_all(dir).map_err(|e| {
+                    TrainError::Config(format!("cannot remove old {}: {e}", dir.display()))
+                })?;
+            }
+            std::fs::create_dir_all(dir)
+                .map_err(|e| TrainError::Config(format!("cannot create {}: {e}", dir.display())))?;
+            Some(dir)
+        }
+        (true, None) => {
+            return Err(TrainError::Config(
+                "save_importance needs a folder to save into: run with synaptic run --out".into(),
+            ))
+        }
+    };
     let stream = build_stream(cfg, dataset.clone());
     B::seed(device, cfg.train.seed);
     let out = match cfg.benchmark.model() {
@@ -80,6 +114,7 @@ pub fn run_checkpointed<B: AutodiffBackend>(
                 device,
                 observer,
                 ckpt,
+                importance,
             )?
         }
         ModelKind::Cnn => {
@@ -97,6 +132,7 @@ pub fn run_checkpointed<B: AutodiffBackend>(
                 device,
                 observer,
                 ckpt,
+                importance,
             )?
         }
     };
@@ -184,6 +220,7 @@ fn train_model<B, M>(
     device: &B::Device,
     observer: &mut dyn Observer,
     ckpt: Option<&mut Checkpointing>,
+    importance: Option<&std::path::Path>,
 ) -> Result<TrainOutcome, TrainError>
 where
     B: AutodiffBackend,
@@ -195,6 +232,10 @@ where
         check_exclude::<B, M>(first.as_ref().unwrap(), &cfg.exclude).map_err(TrainError::Config)?;
     }
     let mut reg = regularizer::<B, M>(cfg);
+    let mut recorder = importance.map(|dir| {
+        let names = stream.tasks.iter().map(|t| t.name.clone()).collect();
+        crate::analysis::record::ImportanceRecorder::<B, M>::new(cfg, reg.take(), names, dir)
+    });
     let resumed = match ckpt.as_deref() {
         Some(c) if c.resume => {
             // A fresh model of the same shape receives the saved parameters.
@@ -211,13 +252,19 @@ where
         &mut model_for,
         cfg.method.mode(),
         stream,
-        reg.as_deref_mut().map(|r| r as &mut dyn Regularizer<B, M>),
+        match recorder.as_mut() {
+            Some(r) => Some(r as &mut dyn Regularizer<B, M>),
+            None => reg.as_deref_mut().map(|r| r as &mut dyn Regularizer<B, M>),
+        },
         &cfg.train,
         device,
         observer,
         ckpt.map(|c| &mut c.sink as &mut dyn CheckpointSink<B, M>),
         resumed,
     )?;
+    if let Some(e) = recorder.as_ref().and_then(|r| r.error()) {
+        return Err(TrainError::Config(format!("--save-importance: {e}")));
+    }
     Ok(out)
 }
 

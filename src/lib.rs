@@ -9,6 +9,7 @@
 
 #![warn(missing_docs)]
 
+pub mod analysis;
 pub mod backend;
 pub mod checkpoint;
 pub mod cli;

@@ -1,5 +1,6 @@
 //! The command line: argument parsing, progress display and exit codes. Work is done by the library.
 
+mod analyze;
 mod compare;
 mod data;
 mod progress;
@@ -58,6 +59,8 @@ enum Command {
     /// Run the paper's settings of a benchmark over seeds (resumable), then `report` them beside
     /// the paper's numbers.
     Reproduce(reproduce::ReproduceArgs),
+    /// Analyse a finished run: `importance` compares SI's importance with the Fisher and MAS.
+    Analyze(analyze::AnalyzeArgs),
 }
 
 #[derive(Args, Debug)]
@@ -80,6 +83,10 @@ struct RunArgs {
     /// Replace a different run (result.json, checkpoints) already in --out.
     #[arg(long)]
     overwrite: bool,
+    /// At the end of every task, save SI's importance, the diagonal Fisher and MAS's importance
+    /// (on --fisher-samples examples) under OUT/importance/ for `synaptic analyze importance`.
+    #[arg(long)]
+    save_importance: bool,
 }
 
 /// `OUT/run-config.json`: what `--resume` needs to continue a run.
@@ -301,6 +308,7 @@ pub fn main() -> i32 {
         Command::Data(args) => data::cmd_data(args),
         Command::Report(args) => report::cmd_report(args),
         Command::Reproduce(args) => reproduce::cmd_reproduce(args),
+        Command::Analyze(args) => analyze::cmd_analyze(args),
     };
     match result {
         Ok(()) => 0,
@@ -348,7 +356,19 @@ fn cmd_run(args: RunArgs, given: &[String], started: Instant) -> anyhow::Result<
     let file = args.flags.config_file()?;
     let mut flags = args.flags.overrides();
     flags.method = args.method.clone();
-    let cfg = RunConfig::resolve(file.as_ref(), &flags)?;
+    // --fisher-samples also sizes the importance measurement, whatever the method.
+    let samples = args
+        .save_importance
+        .then(|| flags.fisher_samples.take())
+        .flatten();
+    let mut cfg = RunConfig::resolve(file.as_ref(), &flags)?;
+    if args.save_importance {
+        cfg.save_importance = true;
+        if let Some(n) = samples {
+            cfg.fisher_samples = n;
+            cfg.validate()?;
+        }
+    }
     crate::backend::init_cpu_threads(cfg.threads);
     // Checked before training, so that an hour of work is not lost to a bad --out.
     check_out(&out)?;
@@ -622,17 +642,26 @@ fn execute_with(
         inner: &mut progress,
         flag,
     };
+    let importance = out.join(crate::analysis::IMPORTANCE_DIR);
     let result = match cfg.backend {
-        BackendKind::Cpu => experiment::run_checkpointed::<crate::backend::CpuAutodiff>(
+        BackendKind::Cpu => experiment::run_saving::<crate::backend::CpuAutodiff>(
             cfg,
             dataset,
             &Default::default(),
             &mut obs,
             started,
             ckpt.as_deref_mut(),
+            Some(&importance),
         )
         .map_err(anyhow::Error::from),
-        BackendKind::Cuda => run_cuda(cfg, dataset, &mut obs, started, ckpt.as_deref_mut()),
+        BackendKind::Cuda => run_cuda(
+            cfg,
+            dataset,
+            &mut obs,
+            started,
+            ckpt.as_deref_mut(),
+            &importance,
+        ),
     };
     progress.finish();
     let result = match result {
@@ -666,17 +695,17 @@ fn run_cuda(
     obs: &mut dyn Observer,
     started: Instant,
     ckpt: Option<&mut Checkpointing>,
+    importance: &Path,
 ) -> anyhow::Result<RunResult> {
-    Ok(
-        experiment::run_checkpointed::<crate::backend::CudaAutodiff>(
-            cfg,
-            dataset,
-            &Default::default(),
-            obs,
-            started,
-            ckpt,
-        )?,
-    )
+    Ok(experiment::run_saving::<crate::backend::CudaAutodiff>(
+        cfg,
+        dataset,
+        &Default::default(),
+        obs,
+        started,
+        ckpt,
+        Some(importance),
+    )?)
 }
 
 #[cfg(not(feature = "cuda"))]
@@ -686,6 +715,7 @@ fn run_cuda(
     _: &mut dyn Observer,
     _: Instant,
     _: Option<&mut Checkpointing>,
+    _: &Path,
 ) -> anyhow::Result<RunResult> {
     anyhow::bail!(
         "this binary was built without CUDA: rebuild with `CUDARC_CUDA_VERSION=13000 cargo build --release --features cuda`, or use --backend cpu"

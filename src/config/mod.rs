@@ -188,6 +188,10 @@ pub struct RunConfig {
     pub backend: BackendKind,
     /// CPU threads (0: one per core).
     pub threads: usize,
+    /// `run --save-importance`: SI's importance, the Fisher and MAS's importance saved at the
+    /// end of every task under `OUT/importance/` (no effect on training).
+    #[serde(default)]
+    pub save_importance: bool,
 }
 
 /// Overrides from a TOML file or the command line; absent fields keep the default.
@@ -361,6 +365,7 @@ impl RunConfig {
             head_init: HeadInit::Default,
             backend: BackendKind::Cpu,
             threads: 0,
+            save_importance: false,
         }
     }
 

@@ -1,0 +1,359 @@
+//! [`ImportanceRecorder`]: a [`Regularizer`] that wraps the run's own method and, at the end of
+//! every task, measures on the model as it is right after training that task: SI's importance
+//! (Ω and this task's ω/((θ−θ̃)²+ξ)), the diagonal Fisher (exact estimator) and MAS's importance,
+//! and saves them under `OUT/importance/` ([`super::ImportanceIndex`]).
+//!
+//! The run trains exactly as without it:
+//! - With `--method si` the recorder *is* the SI regulariser (nothing added per step); it only
+//!   reads Ω and ω around SI's own end-of-task update.
+//! - With any other method a passive SI estimator (strength 0, so no penalty, same ξ, the task
+//!   gradient) follows every step next to the method's regulariser, which receives the same
+//!   gradients and the same task examples as without the recorder.
+//! - Fisher and MAS are measured after the method's own `end_task`, on the first N of the task
+//!   examples the loop draws from its own seeded generator (the loop draws a longer list when the
+//!   recorder wants more examples than the method; the method still sees its first N). The
+//!   minibatch order is untouched, and the backend generator is re-seeded before every step.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use burn::module::{AutodiffModule, ModuleVisitor, Param, ParamId};
+use burn::optim::GradientsParams;
+use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::Tensor;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+use super::{ImportanceIndex, ParamInfo, TaskEntry, ESTIMATORS, FORMAT};
+use crate::config::{Method, RunConfig};
+use crate::model::Classifier;
+use crate::regularizer::ewc::fisher_diagonal;
+use crate::regularizer::mas::mas_importance;
+use crate::regularizer::state::host;
+use crate::regularizer::{
+    Consolidator, FisherEstimator, NonFinite, ParamImportance, Regularizer, RegularizerState,
+    SiConfig, SynapticIntelligence, TaskSamples,
+};
+
+/// Prefix of the passive SI estimator's keys in a checkpoint's regulariser state.
+const OBSERVER: &str = "observer.si/";
+
+/// Path, shape and id of every float parameter, in visit order.
+pub fn param_shapes<B: Backend, M: burn::module::Module<B>>(
+    model: &M,
+) -> Vec<(String, Vec<usize>, ParamId)> {
+    struct Shapes {
+        path: Vec<String>,
+        out: Vec<(String, Vec<usize>, ParamId)>,
+    }
+    impl<B: Backend> ModuleVisitor<B> for Shapes {
+        fn enter_module(&mut self, name: &str, _container_type: &str) {
+            self.path.push(name.to_string());
+        }
+        fn exit_module(&mut self, _name: &str, _container_type: &str) {
+            self.path.pop();
+        }
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+            self.out
+                .push((self.path.join("."), param.val().dims().to_vec(), param.id));
+        }
+    }
+    let mut v = Shapes {
+        path: Vec::new(),
+        out: Vec::new(),
+    };
+    model.visit(&mut v);
+    v.out
+}
+
+/// The run's regulariser plus the end-of-task importance measurements (module documentation).
+pub struct ImportanceRecorder<B: AutodiffBackend, M> {
+    /// The method's own regulariser when it is not SI (`None` for finetune, joint, scratch).
+    inner: Option<Box<dyn Regularizer<B, M>>>,
+    /// SI: the run's regulariser (`primary`) or a passive observer.
+    si: SynapticIntelligence<B>,
+    primary: bool,
+    samples: usize,
+    dir: PathBuf,
+    template: ImportanceIndex,
+    task_names: Vec<String>,
+    error: Option<String>,
+}
+
+impl<B: AutodiffBackend, M> ImportanceRecorder<B, M> {
+    /// A recorder for `cfg`, writing into `dir`; `inner` is the method's regulariser (ignored
+    /// for `--method si`, whose SI the recorder builds itself from `cfg`).
+    pub fn new(
+        cfg: &RunConfig,
+        inner: Option<Box<dyn Regularizer<B, M>>>,
+        task_names: Vec<String>,
+        dir: &Path,
+    ) -> Self {
+        let primary = cfg.method == Method::Si;
+        let si = if primary {
+            Consolidator::<B, _>::new(SiConfig {
+                c: cfg.c,
+                xi: cfg.xi,
+                grad: cfg.si_grad,
+                clamp: cfg.si_clamp,
+                half: cfg.si_half,
+                cap: cfg.si_cap,
+            })
+            .with_exclude(cfg.exclude.clone())
+        } else {
+            // Strength 0: no penalty, no effect on the gradients; the paper's switches.
+            Consolidator::<B, _>::new(SiConfig::new(0.0, cfg.xi))
+        };
+        let template = ImportanceIndex {
+            format: FORMAT.into(),
+            benchmark: cfg.benchmark.name().into(),
+            scenario: cfg.scenario.to_string(),
+            method: cfg.method.name().into(),
+            seed: cfg.train.seed,
+            si_source: if primary { "method" } else { "observer" }.into(),
+            xi: cfg.xi,
+            samples: cfg.fisher_samples,
+            fisher_estimator: "exact".into(),
+            excluded: if primary {
+                cfg.exclude.clone()
+            } else {
+                Vec::new()
+            },
+            estimators: ESTIMATORS
+                .iter()
+                .map(|(n, d)| (n.to_string(), d.to_string()))
+                .collect(),
+            params: Vec::new(),
+            tasks: Vec::new(),
+        };
+        Self {
+            inner: if primary { None } else { inner },
+            si,
+            primary,
+            samples: cfg.fisher_samples,
+            dir: dir.to_path_buf(),
+            template,
+            task_names,
+            error: None,
+        }
+    }
+
+    /// The first error writing the files, if any (the run should fail with it).
+    pub fn error(&self) -> Option<&str> {
+        self.error.as_deref()
+    }
+}
+
+impl<B, M> ImportanceRecorder<B, M>
+where
+    B: AutodiffBackend,
+    M: AutodiffModule<B> + Classifier<B>,
+{
+    fn record(
+        &self,
+        model: &M,
+        task: usize,
+        samples: &dyn TaskSamples<B>,
+        before: &[ParamImportance],
+    ) -> Result<(), String> {
+        let t0 = Instant::now();
+        let after = self.si.snapshot();
+        let xi = self.si.config().xi as f32;
+        let n = self.samples.min(samples.len());
+        // The exact estimator draws nothing; the generator is only there for the signature.
+        let mut rng = ChaCha8Rng::seed_from_u64(0);
+        let fisher = fisher_diagonal(model, samples, FisherEstimator::Exact, n, &mut rng);
+        let mas = mas_importance(model, samples, n);
+        let shapes = param_shapes::<B, M>(model);
+        let mut files: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+        for (est, _) in ESTIMATORS {
+            let d = self.dir.join(format!("task{task}")).join(est);
+            std::fs::create_dir_all(&d)
+                .map_err(|e| format!("cannot create {}: {e}", d.display()))?;
+        }
+        for (path, shape, id) in &shapes {
+            let len: usize = shape.iter().product();
+            let find = |s: &[ParamImportance]| s.iter().find(|p| &p.path == path).cloned();
+            let (b, a) = (find(before), find(&after));
+            let zeros = || vec![0.0f32; len];
+            let si_omega = a.as_ref().map_or_else(zeros, |a| a.importance.clone());
+            let si_task = match (&b, &a) {
+                (Some(b), Some(a)) => b
+                    .omega
+                    .iter()
+                    .zip(&a.anchor)
+                    .zip(&b.anchor)
+                    .map(|((w, th), th0)| {
+                        let d = th - th0;
+                        w / (d * d + xi)
+                    })
+                    .collect(),
+                _ => zeros(),
+            };
+            let f = fisher.get(id).map_or_else(zeros, host);
+            let m = mas.get(id).map_or_else(zeros, host);
+            for (est, data) in [
+                ("si_omega", si_omega),
+                ("si_task", si_task),
+                ("fisher", f),
+                ("mas", m),
+            ] {
+                let rel = format!("task{task}/{est}/{path}.npy");
+                let file = self.dir.join(&rel);
+                super::npy::write_f32(&file, shape, &data)
+                    .map_err(|e| format!("cannot write {}: {e}", file.display()))?;
+                files
+                    .entry(est.to_string())
+                    .or_default()
+                    .insert(path.clone(), rel);
+            }
+        }
+        // Earlier tasks' entries (this run's, or the interrupted run's it resumes) stay.
+        let index_path = self.dir.join("index.json");
+        let mut index = std::fs::read(&index_path)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<ImportanceIndex>(&b).ok())
+            .unwrap_or_else(|| self.template.clone());
+        index.params = shapes
+            .iter()
+            .map(|(path, shape, _)| ParamInfo {
+                path: path.clone(),
+                shape: shape.clone(),
+            })
+            .collect();
+        index.tasks.retain(|t| t.task < task);
+        index.tasks.push(TaskEntry {
+            task,
+            name: self
+                .task_names
+                .get(task)
+                .cloned()
+                .unwrap_or_else(|| format!("task {}", task + 1)),
+            samples: n,
+            seconds: t0.elapsed().as_secs_f64(),
+            files,
+        });
+        let bytes = serde_json::to_vec_pretty(&index).map_err(|e| e.to_string())?;
+        crate::report::write_atomic(&index_path, &bytes)
+            .map_err(|e| format!("cannot write {}: {e}", index_path.display()))
+    }
+}
+
+impl<B, M> Regularizer<B, M> for ImportanceRecorder<B, M>
+where
+    B: AutodiffBackend,
+    M: AutodiffModule<B> + Classifier<B>,
+{
+    fn init(&mut self, model: &M) {
+        if let Some(r) = self.inner.as_deref_mut() {
+            r.init(model);
+        }
+        Regularizer::<B, M>::init(&mut self.si, model);
+    }
+
+    fn before_step(&mut self, model: &M, grads: GradientsParams) -> GradientsParams {
+        // The passive estimator sees the task-loss gradients and hands them on unchanged (its
+        // strength is 0); the method then adds its penalty as it would alone.
+        let grads = Regularizer::<B, M>::before_step(&mut self.si, model, grads);
+        match self.inner.as_deref_mut() {
+            Some(r) => r.before_step(model, grads),
+            None => grads,
+        }
+    }
+
+    fn after_step(&mut self, model: &M) {
+        if let Some(r) = self.inner.as_deref_mut() {
+            r.after_step(model);
+        }
+        Regularizer::<B, M>::after_step(&mut self.si, model);
+    }
+
+    fn fused(
+        &mut self,
+    ) -> Option<Box<dyn crate::regularizer::FusedHooks<crate::regularizer::Inner<B>> + '_>> {
+        // With --method si the recorder is SI itself; next to another method two regularisers
+        // would act per step, and the loop takes the unfused path.
+        if self.primary && self.inner.is_none() {
+            Regularizer::<B, M>::fused(&mut self.si)
+        } else {
+            None
+        }
+    }
+
+    fn samples_wanted(&self) -> usize {
+        let own = self.inner.as_deref().map_or(0, |r| r.samples_wanted());
+        own.max(self.samples)
+    }
+
+    fn end_task(
+        &mut self,
+        model: &M,
+        task: usize,
+        samples: &dyn TaskSamples<B>,
+    ) -> Result<(), NonFinite> {
+        let before = self.si.snapshot();
+        if let Some(r) = self.inner.as_deref_mut() {
+            r.end_task(model, task, samples)?;
+        }
+        Regularizer::<B, M>::end_task(&mut self.si, model, task, samples)?;
+        if self.error.is_none() {
+            if let Err(e) = self.record(model, task, samples, &before) {
+                self.error = Some(e);
+            }
+        }
+        Ok(())
+    }
+
+    fn penalty(&self, model: &M) -> f64 {
+        match self.inner.as_deref() {
+            Some(r) => r.penalty(model),
+            None if self.primary => Regularizer::<B, M>::penalty(&self.si, model),
+            None => 0.0,
+        }
+    }
+
+    fn state(&self) -> RegularizerState {
+        let si = Regularizer::<B, M>::state(&self.si);
+        if self.primary {
+            return si;
+        }
+        let mut st = self.inner.as_deref().map(|r| r.state()).unwrap_or_default();
+        for (k, v) in si.counters {
+            st.counters.insert(format!("{OBSERVER}{k}"), v);
+        }
+        for (k, v) in si.tensors {
+            st.tensors.insert(format!("{OBSERVER}{k}"), v);
+        }
+        st
+    }
+
+    fn load_state(&mut self, model: &M, state: &RegularizerState) -> Result<(), String> {
+        if self.primary {
+            return Regularizer::<B, M>::load_state(&mut self.si, model, state);
+        }
+        let (mut mine, mut theirs) = (RegularizerState::default(), RegularizerState::default());
+        for (k, v) in &state.counters {
+            match k.strip_prefix(OBSERVER) {
+                Some(k) => mine.counters.insert(k.to_string(), *v),
+                None => theirs.counters.insert(k.clone(), *v),
+            };
+        }
+        for (k, v) in &state.tensors {
+            match k.strip_prefix(OBSERVER) {
+                Some(k) => mine.tensors.insert(k.to_string(), v.clone()),
+                None => theirs.tensors.insert(k.clone(), v.clone()),
+            };
+        }
+        if mine.counters.is_empty() {
+            return Err(
+                "the checkpoint holds no importance observer: it was saved by a run without --save-importance"
+                    .into(),
+            );
+        }
+        if let Some(r) = self.inner.as_deref_mut() {
+            r.load_state(model, &theirs)?;
+        }
+        Regularizer::<B, M>::load_state(&mut self.si, model, &mine)
+    }
+}

@@ -1,0 +1,56 @@
+//! `synaptic analyze importance --run DIR [--out OUT]`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+
+/// `synaptic analyze …`.
+#[derive(Args, Debug)]
+pub struct AnalyzeArgs {
+    #[command(subcommand)]
+    what: Analysis,
+}
+
+#[derive(Subcommand, Debug)]
+enum Analysis {
+    /// Compare SI's importance with the diagonal Fisher and MAS per layer (Pearson, Spearman,
+    /// log-log scatter plots, correlation between tasks), from a run saved with
+    /// `synaptic run --save-importance`.
+    Importance {
+        /// The run folder (its --out).
+        #[arg(long)]
+        run: PathBuf,
+        /// Folder for importance.md, importance.json and the figures (default: RUN/analysis).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Print nothing but errors.
+        #[arg(long)]
+        quiet: bool,
+    },
+}
+
+pub fn cmd_analyze(args: AnalyzeArgs) -> anyhow::Result<()> {
+    match args.what {
+        Analysis::Importance { run, out, quiet } => {
+            let out = out.unwrap_or_else(|| run.join("analysis"));
+            let a = crate::analysis::importance::analyze_run(&run, &out)
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            if !quiet {
+                println!(
+                    "{} {} (seed {}), {} tasks: Spearman ρ per layer, mean over tasks",
+                    a.run.benchmark,
+                    a.run.method,
+                    a.run.seed,
+                    a.run.tasks.len()
+                );
+                print!("{}", crate::analysis::importance::summary_table(&a));
+                println!(
+                    "wrote {} (tables), importance.json and {} figures",
+                    out.join("importance.md").display(),
+                    a.figures.len()
+                );
+            }
+            Ok(())
+        }
+    }
+}
