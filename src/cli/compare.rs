@@ -160,7 +160,7 @@ pub(super) fn run_grid(
     let done: Vec<Option<RunResult>> = jobs.iter().map(finished).collect::<Result<_, _>>()?;
     let quiet = flags.quiet;
     let dataset = if done.iter().any(Option::is_none) {
-        crate::backend::init_cpu_threads(jobs[0].cfg.threads);
+        crate::backend::init_cpu_threads(jobs[0].cfg.compute_threads());
         Some(flags.load(jobs[0].cfg.benchmark)?)
     } else {
         None

@@ -313,6 +313,26 @@ fn check_applicable(o: &Overrides, method: Method, source: &str) -> Result<(), C
 }
 
 impl RunConfig {
+    /// Floating-point operations of one training step, roughly (6 × batch × weights for the
+    /// MLP: forward, and backward for activations and weights); infinite for the CNN, whose
+    /// convolutions always carry enough work to split.
+    pub fn step_flops(&self) -> f64 {
+        if self.benchmark.model() == ModelKind::Cnn {
+            return f64::INFINITY;
+        }
+        // 28x28 images; the 10-unit head of the MNIST benchmarks.
+        let mut sizes = vec![784usize];
+        sizes.extend(&self.hidden);
+        sizes.push(10);
+        let weights: usize = sizes.windows(2).map(|w| (w[0] + 1) * w[1]).sum();
+        6.0 * self.train.batch_size as f64 * weights as f64
+    }
+
+    /// The CPU threads this run computes with (see [`crate::backend::compute_threads`]).
+    pub fn compute_threads(&self) -> usize {
+        crate::backend::compute_threads(self.threads, self.step_flops())
+    }
+
     /// The paper's protocol for `benchmark` with `method` (SPEC §2 and §4), before any preset.
     pub fn defaults(benchmark: Benchmark, method: Method) -> Self {
         let (c, xi, epochs, batch, hidden, reset) = match benchmark {
