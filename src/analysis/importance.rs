@@ -274,9 +274,14 @@ pub fn analyze(saved: &Saved) -> Analysis {
                 tasks.iter().map(|&t| saved.values(t, est, layer)).collect();
             let m = vs
                 .iter()
-                .map(|a| {
+                .enumerate()
+                .map(|(k, a)| {
                     vs.iter()
-                        .map(|b| match (a, b) {
+                        .enumerate()
+                        .map(|(l, b)| match (a, b) {
+                            // A task with itself: exactly 1 where defined (the sums would
+                            // round to 1 − 2⁻⁵²).
+                            (Some(a), Some(_)) if k == l => spearman(a, a).map(|_| 1.0),
                             (Some(a), Some(b)) => spearman(a, b),
                             _ => None,
                         })
