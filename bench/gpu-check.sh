@@ -62,8 +62,11 @@ run)
   p_wall=NA
   if [ -f "$here/torch_si.py" ]; then
     t0=$(date +%s.%N)
+    set +e
     python3 "$here/torch_si.py" --device cuda --runs permuted:si --data data/mnist "${peer_extra[@]}" |
       tee "$out/peer.jsonl"
+    [ "${PIPESTATUS[0]}" = 0 ] || { echo "peer failed (python3 with torch and numpy needed)"; : >"$out/peer.jsonl"; }
+    set -e
     t1=$(date +%s.%N)
     p_wall=$(python3 -c "print(round($t1 - $t0, 1))")
     echo "peer: wall ${p_wall} s"
@@ -77,7 +80,8 @@ try:
     rows.append(("synaptic (cuda)", s_wall, r["train_seconds"], r["average_accuracy"]))
 except FileNotFoundError:
     rows.append(("synaptic (cuda)", s_wall, float("nan"), float("nan")))
-if p_wall != "NA":
+lines = open(os.path.join(out, "peer.jsonl")).read().split() if p_wall != "NA" else []
+if lines:
     p = json.loads(open(os.path.join(out, "peer.jsonl")).read().strip().splitlines()[-1])
     rows.append(("peer (torch cuda)", float(p_wall), p["train_s"], p["mean_acc"]))
 print("\n| who | wall s | train s | ACC |\n|---|---|---|---|")

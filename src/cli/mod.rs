@@ -698,6 +698,7 @@ fn run_cuda(
     ckpt: Option<&mut Checkpointing>,
     importance: &Path,
 ) -> anyhow::Result<RunResult> {
+    cuda_driver_present()?;
     Ok(experiment::run_saving::<crate::backend::CudaAutodiff>(
         cfg,
         dataset,
@@ -707,6 +708,19 @@ fn run_cuda(
         ckpt,
         Some(importance),
     )?)
+}
+
+/// The NVIDIA driver library can be loaded (burn's CUDA runtime would panic without it).
+#[cfg(feature = "cuda")]
+fn cuda_driver_present() -> anyhow::Result<()> {
+    // SAFETY: loading the driver library runs only its initialisers, which the CUDA runtime
+    // would run anyway when it loads the same library a moment later.
+    match unsafe { libloading::Library::new("libcuda.so.1") } {
+        Ok(_) => Ok(()),
+        Err(e) => anyhow::bail!(
+            "--backend cuda: no NVIDIA driver found ({e}); run on a machine with an NVIDIA GPU and driver (libcuda.so.1 on the library path), or use --backend cpu"
+        ),
+    }
 }
 
 #[cfg(not(feature = "cuda"))]
