@@ -1,26 +1,11 @@
 //! End-to-end tests of `synaptic run --save-importance` and `synaptic analyze importance` on a
 //! small slice of real MNIST (skipped when it is absent).
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
+use std::process::Command;
 
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_synaptic"))
-}
-
-fn mnist() -> Option<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/mnist");
-    if dir.join("train-images-idx3-ubyte.gz").exists() {
-        Some(dir)
-    } else {
-        eprintln!("skipped: real MNIST not found at {}", dir.display());
-        None
-    }
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
+mod common;
+use common::{bin, mnist, stderr};
 
 const SMALL: &[&str] = &[
     "--benchmark",

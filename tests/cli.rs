@@ -3,9 +3,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_synaptic"))
-}
+mod common;
+use common::{bin, mnist, stderr};
 
 /// `synaptic run ARGS [--data-dir DATA] --out OUT`, run to completion.
 fn run(args: &[&str], data: Option<&Path>, out: &Path) -> Output {
@@ -15,20 +14,6 @@ fn run(args: &[&str], data: Option<&Path>, out: &Path) -> Output {
         c.arg("--data-dir").arg(d);
     }
     c.arg("--out").arg(out).output().unwrap()
-}
-
-fn mnist() -> Option<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/mnist");
-    if dir.join("train-images-idx3-ubyte.gz").exists() {
-        Some(dir)
-    } else {
-        eprintln!("skipped: real MNIST not found at {}", dir.display());
-        None
-    }
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 /// Asserts a bad-input failure: exit code 2, one `error:` line, no result file.
