@@ -10,6 +10,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
+#[allow(dead_code)]
+mod common;
 use synaptic::data::fetch::{
     fetch_and_unpack, fetch_files, unpack_members, verify_dataset, Checksum, DatasetName,
     FetchError, FetchOptions, Fetched, FileSpec, PARTIAL_DIR, SUMS_FILE,
@@ -611,11 +613,7 @@ fn cli_verify_bad_input_is_one_line() {
 
 #[test]
 fn cli_verify_real_mnist_prints_the_counts() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/mnist");
-    if !dir.join("train-images-idx3-ubyte.gz").exists() {
-        eprintln!("skipped: real MNIST not found at {}", dir.display());
-        return;
-    }
+    let Some(dir) = common::mnist() else { return };
     let o = bin()
         .args(["data", "verify", "mnist", "--data-dir"])
         .arg(&dir)

@@ -223,8 +223,9 @@ fn si_walks_any_module_generically() {
 }
 
 fn mnist() -> Option<Arc<Dataset>> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/mnist");
-    if !dir.exists() {
+    // The repository ships MNIST, so in a checkout this never skips.
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/mnist");
+    if !dir.join("train-images-idx3-ubyte.gz").exists() {
         eprintln!("skipped: {} is absent", dir.display());
         return None;
     }

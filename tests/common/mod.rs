@@ -8,15 +8,18 @@ pub fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_synaptic"))
 }
 
-/// The shipped real MNIST beside the checkout, or `None` (with a printed skip reason).
+/// Real MNIST: the copy the repository ships (`data/mnist`), else the one beside the checkout;
+/// `None` (with a printed skip reason) only when neither is there.
 pub fn mnist() -> Option<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/mnist");
-    if dir.join("train-images-idx3-ubyte.gz").exists() {
-        Some(dir)
-    } else {
-        eprintln!("skipped: real MNIST not found at {}", dir.display());
-        None
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dirs = [root.join("data/mnist"), root.join("../shared/data/mnist")];
+    let found = dirs
+        .iter()
+        .find(|d| d.join("train-images-idx3-ubyte.gz").exists());
+    if found.is_none() {
+        eprintln!("skipped: real MNIST not found at {}", dirs[0].display());
     }
+    found.cloned()
 }
 
 /// A process's standard error as text.
