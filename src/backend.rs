@@ -17,6 +17,7 @@ pub type CudaAutodiff = Autodiff<Cuda>;
 /// Backends a run can ask for with `--backend`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
+#[serde(try_from = "String")]
 pub enum BackendKind {
     /// burn `flex` on the CPU.
     #[default]
@@ -34,6 +35,14 @@ impl std::str::FromStr for BackendKind {
             "wgpu" => Err("backend 'wgpu' is not built into this binary: use cpu or cuda".into()),
             _ => Err(format!("unknown backend '{s}': use cpu or cuda")),
         }
+    }
+}
+
+/// Parsed as from the command line, so that a config file's bad value gets the same message.
+impl TryFrom<String> for BackendKind {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        s.parse()
     }
 }
 

@@ -3,16 +3,15 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use burn::module::AutodiffModule;
 use burn::tensor::backend::AutodiffBackend;
 
 use crate::checkpoint::FileCheckpoints;
-use crate::config::{Method, RunConfig};
+use crate::config::RunConfig;
 use crate::data::Dataset;
+use crate::method::{BuildContext, Registry, TrainModel};
 use crate::metrics;
-use crate::model::Classifier;
 use crate::model::{Cnn, CnnConfig, Mlp, MlpConfig};
-use crate::regularizer::{check_exclude, Consolidator, EwcConfig, Regularizer, SiConfig};
+use crate::regularizer::{check_exclude, Regularizer};
 use crate::report::RunResult;
 use crate::scenario::{ModelKind, StreamOptions, TaskStream};
 use crate::train::{train_stream_resumable, CheckpointSink, Observer, TrainError, TrainOutcome};
@@ -63,12 +62,24 @@ pub fn run_checkpointed<B: AutodiffBackend>(
     started: Instant,
     ckpt: Option<&mut Checkpointing>,
 ) -> Result<RunResult, TrainError> {
-    run_saving::<B>(cfg, dataset, device, observer, started, ckpt, None)
+    run_saving::<B>(
+        Registry::builtin(),
+        cfg,
+        dataset,
+        device,
+        observer,
+        started,
+        ckpt,
+        None,
+    )
 }
 
 /// [`run_checkpointed`] that also saves importances into `importance` (the run's
-/// `OUT/importance`) when `cfg.save_importance` (see [`crate::analysis::record`]).
+/// `OUT/importance`) when `cfg.save_importance` (see [`crate::analysis::record`]), with the
+/// methods of `registry`.
+#[allow(clippy::too_many_arguments)]
 pub fn run_saving<B: AutodiffBackend>(
+    registry: &Registry,
     cfg: &RunConfig,
     dataset: Arc<Dataset>,
     device: &B::Device,
@@ -108,6 +119,7 @@ pub fn run_saving<B: AutodiffBackend>(
                 head_init: cfg.head_init,
             };
             train_model::<B, Mlp<B>>(
+                registry,
                 cfg,
                 &stream,
                 &mut || net.init(device),
@@ -126,6 +138,7 @@ pub fn run_saving<B: AutodiffBackend>(
                 head_init: cfg.head_init,
             };
             train_model::<B, Cnn<B>>(
+                registry,
                 cfg,
                 &stream,
                 &mut || net.init(device),
@@ -171,49 +184,10 @@ pub fn run_saving<B: AutodiffBackend>(
     })
 }
 
-/// The regulariser `cfg.method` calls for (`None` for finetune, joint and scratch).
-pub fn regularizer<B, M>(cfg: &RunConfig) -> Option<Box<dyn Regularizer<B, M>>>
-where
-    B: AutodiffBackend,
-    M: AutodiffModule<B> + Classifier<B> + 'static,
-{
-    let ex = cfg.exclude.clone();
-    let ewc = |gamma| EwcConfig {
-        lambda: cfg.lambda,
-        gamma,
-        estimator: cfg.fisher,
-        samples: cfg.fisher_samples,
-        seed: cfg.train.seed,
-    };
-    let r: Box<dyn Regularizer<B, M>> = match cfg.method {
-        Method::Si => Box::new(
-            Consolidator::<B, _>::new(SiConfig {
-                c: cfg.c,
-                xi: cfg.xi,
-                grad: cfg.si_grad,
-                clamp: cfg.si_clamp,
-                half: cfg.si_half,
-                cap: cfg.si_cap,
-            })
-            .with_exclude(ex),
-        ),
-        Method::Ewc => Box::new(Consolidator::<B, _>::ewc(ewc(None)).with_exclude(ex)),
-        Method::OnlineEwc => {
-            Box::new(Consolidator::<B, _>::ewc(ewc(Some(cfg.gamma))).with_exclude(ex))
-        }
-        Method::Mas => {
-            Box::new(Consolidator::<B, _>::mas(cfg.lambda, cfg.fisher_samples).with_exclude(ex))
-        }
-        Method::L2 => {
-            Box::new(Consolidator::<B, crate::regularizer::L2>::l2(cfg.lambda).with_exclude(ex))
-        }
-        Method::Finetune | Method::Joint | Method::Scratch => return None,
-    };
-    Some(r)
-}
-
 /// Trains a model built by `init` with the method of `cfg` over `stream`.
+#[allow(clippy::too_many_arguments)]
 fn train_model<B, M>(
+    registry: &Registry,
     cfg: &RunConfig,
     stream: &TaskStream,
     init: &mut dyn FnMut() -> M,
@@ -224,17 +198,36 @@ fn train_model<B, M>(
 ) -> Result<TrainOutcome, TrainError>
 where
     B: AutodiffBackend,
-    M: AutodiffModule<B> + Classifier<B> + 'static,
-    M::InnerModule: Classifier<B::InnerBackend>,
+    M: TrainModel<B>,
 {
     let mut first = Some(init());
-    if !cfg.exclude.is_empty() {
-        check_exclude::<B, M>(first.as_ref().unwrap(), &cfg.exclude).map_err(TrainError::Config)?;
+    let exclude: Vec<String> = cfg
+        .method
+        .get("exclude")
+        .and_then(|v| serde_json::from_value(v.clone()).ok())
+        .unwrap_or_default();
+    if !exclude.is_empty() {
+        check_exclude::<B, M>(first.as_ref().unwrap(), &exclude).map_err(TrainError::Config)?;
     }
-    let mut reg = regularizer::<B, M>(cfg);
+    let ctx = BuildContext {
+        seed: cfg.train.seed,
+    };
+    let mut reg = registry
+        .regularizer::<B, M>(&cfg.method, &ctx)
+        .map_err(|e| TrainError::Config(e.0))?;
+    let mode = registry
+        .find(cfg.method.name())
+        .map_err(|e| TrainError::Config(e.0))?
+        .mode();
     let mut recorder = importance.map(|dir| {
         let names = stream.tasks.iter().map(|t| t.name.clone()).collect();
-        crate::analysis::record::ImportanceRecorder::<B, M>::new(cfg, reg.take(), names, dir)
+        crate::analysis::record::ImportanceRecorder::<B, M>::new(
+            cfg,
+            registry,
+            reg.take(),
+            names,
+            dir,
+        )
     });
     let resumed = match ckpt.as_deref() {
         Some(c) if c.resume => {
@@ -250,7 +243,7 @@ where
     let mut model_for = move || first.take().unwrap_or_else(&mut *init);
     let (_model, out) = train_stream_resumable(
         &mut model_for,
-        cfg.method.mode(),
+        mode,
         stream,
         match recorder.as_mut() {
             Some(r) => Some(r as &mut dyn Regularizer<B, M>),

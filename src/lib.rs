@@ -16,6 +16,7 @@ pub mod cli;
 pub mod config;
 pub mod data;
 pub mod experiment;
+pub mod method;
 pub mod metrics;
 pub mod model;
 pub mod regularizer;

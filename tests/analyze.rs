@@ -73,7 +73,7 @@ fn save_importance_then_analyze_writes_tables_json_and_figures() {
     assert!(o.status.success(), "{}", stderr(&o));
     let result = json(&out.join("result.json"));
     assert_eq!(result["config"]["save_importance"], true);
-    assert_eq!(result["config"]["fisher_samples"], 60);
+    assert_eq!(result["config"]["importance_samples"], 60);
 
     // index.json lists 2 tasks × 4 estimators × 6 parameters; every file parses as .npy.
     let imp = out.join("importance");

@@ -1,6 +1,6 @@
 //! Structure-aware property fuzzing of the untrusted-input parsers: the IDX reader
 //! (`idx::decompress`, `parse_images`, `parse_labels`, `load_idx_dataset`), the CIFAR reader
-//! (`cifar::parse_cifar`) and the config parser (`toml::from_str::<Overrides>`,
+//! (`cifar::parse_cifar`) and the config parser (`parse_settings`,
 //! `read_config_file`, `RunConfig::resolve`, `preset::parse`).
 //!
 //! Every property checks: no panic; on `Ok` the result is consistent (sizes match the header,
@@ -21,12 +21,13 @@ use flate2::{write::GzEncoder, Compression};
 use proptest::prelude::*;
 use proptest::test_runner::Config as ProptestConfig;
 
-use synaptic::config::{preset, read_config_file, Overrides, RunConfig};
+use synaptic::config::{parse_settings, preset, read_config_file, RunConfig, Settings};
 use synaptic::data::cifar::{parse_cifar, CifarKind, PIXELS};
 use synaptic::data::idx::{
     decompress, parse_images, parse_labels, IdxImages, IMAGES_MAGIC, LABELS_MAGIC,
 };
 use synaptic::data::load_idx_dataset;
+use synaptic::method::Registry;
 use synaptic::scenario::Benchmark;
 
 /// Cases per property: `$FUZZ_CASES`, else 2,000.
@@ -905,7 +906,7 @@ fn config_text() -> impl Strategy<Value = String> {
     ]
 }
 
-fn command_line() -> impl Strategy<Value = Overrides> {
+fn command_line() -> impl Strategy<Value = Settings> {
     (
         prop_oneof![
             3 => prop::sample::select(Benchmark::ALL.to_vec()).prop_map(|b| Some(b.name().to_string())),
@@ -917,13 +918,19 @@ fn command_line() -> impl Strategy<Value = Overrides> {
         prop_oneof![3 => Just(None), 1 => any::<usize>().prop_map(Some)],
         prop_oneof![3 => Just(None), 1 => prop::collection::vec(any::<usize>(), 0..3).prop_map(Some)],
     )
-        .prop_map(|(benchmark, method, lr, tasks, hidden)| Overrides {
-            benchmark,
-            method,
-            lr,
-            tasks,
-            hidden,
-            ..Overrides::default()
+        .prop_map(|(benchmark, method, lr, tasks, hidden)| {
+            let mut s = Settings::new();
+            let mut put = |k: &str, v: Option<serde_json::Value>| {
+                if let Some(v) = v {
+                    s.insert(k.to_string(), v);
+                }
+            };
+            put("benchmark", benchmark.map(Into::into));
+            put("method", method.map(Into::into));
+            put("lr", lr.map(Into::into));
+            put("tasks", tasks.map(Into::into));
+            put("hidden", hidden.map(Into::into));
+            s
         })
 }
 
@@ -957,8 +964,8 @@ proptest! {
     ) {
         // The library path: parse, then resolve against command-line flags.
         // A parse error is checked by the next property, through `read_config_file`.
-        if let Ok(file) = toml::from_str::<Overrides>(&text) {
-            check_resolved(RunConfig::resolve_with(Some(&file), &flags, strict))?;
+        if let Ok(file) = parse_settings(&text, "fuzz") {
+            check_resolved(RunConfig::resolve_in(Registry::builtin(), Some(&file), &flags, strict))?;
             check_resolved(RunConfig::resolve(None, &file))?;
         }
     }
@@ -1003,23 +1010,21 @@ proptest! {
                 })
                 .collect()
         });
-        match preset::parse(&text, "fuzz.toml") {
+        match preset::parse(Registry::builtin(), &text, "fuzz.toml") {
             Ok(t) => {
                 for (name, o) in &t {
-                    prop_assert!(name.parse::<synaptic::config::Method>().is_ok());
-                    prop_assert!(o.method.is_none() && o.benchmark.is_none() && o.preset.is_none());
+                    prop_assert!(Registry::builtin().get(name).is_some());
+                    prop_assert!(!o.contains_key("method") && !o.contains_key("benchmark") && !o.contains_key("preset"));
                 }
                 // Use it as a --preset file for one of its methods.
                 if let Some(name) = t.keys().next() {
                     let dir = tempfile::tempdir().unwrap();
                     let p = dir.path().join("preset.toml");
                     std::fs::write(&p, &text).unwrap();
-                    let flags = Overrides {
-                        benchmark: Some(benchmark.name().to_string()),
-                        method: Some(name.clone()),
-                        preset: Some(p.display().to_string()),
-                        ..Overrides::default()
-                    };
+                    let mut flags = Settings::new();
+                    flags.insert("benchmark".into(), benchmark.name().into());
+                    flags.insert("method".into(), name.clone().into());
+                    flags.insert("preset".into(), p.display().to_string().into());
                     check_resolved(RunConfig::resolve(None, &flags))?;
                 }
             }

@@ -26,7 +26,9 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use super::{ImportanceIndex, ParamInfo, TaskEntry, ESTIMATORS, FORMAT};
-use crate::config::{Method, RunConfig};
+use crate::config::RunConfig;
+use crate::method::si::Si;
+use crate::method::{Method, Registry};
 use crate::model::Classifier;
 use crate::regularizer::ewc::fisher_diagonal;
 use crate::regularizer::mas::mas_importance;
@@ -86,25 +88,21 @@ impl<B: AutodiffBackend, M> ImportanceRecorder<B, M> {
     /// for `--method si`, whose SI the recorder builds itself from `cfg`).
     pub fn new(
         cfg: &RunConfig,
+        registry: &Registry,
         inner: Option<Box<dyn Regularizer<B, M>>>,
         task_names: Vec<String>,
         dir: &Path,
     ) -> Self {
-        let primary = cfg.method == Method::Si;
+        let own = cfg.method.typed::<Si>();
+        let primary = own.is_some();
+        let options = own.unwrap_or_else(|| Si::defaults(cfg.benchmark));
         let si = if primary {
-            Consolidator::<B, _>::new(SiConfig {
-                c: cfg.c,
-                xi: cfg.xi,
-                grad: cfg.si_grad,
-                clamp: cfg.si_clamp,
-                half: cfg.si_half,
-                cap: cfg.si_cap,
-            })
-            .with_exclude(cfg.exclude.clone())
+            Consolidator::<B, _>::new(options.si_config()).with_exclude(options.exclude.clone())
         } else {
             // Strength 0: no penalty, no effect on the gradients; the paper's switches.
-            Consolidator::<B, _>::new(SiConfig::new(0.0, cfg.xi))
+            Consolidator::<B, _>::new(SiConfig::new(0.0, options.xi))
         };
+        let samples = cfg.importance_samples(registry);
         let template = ImportanceIndex {
             format: FORMAT.into(),
             benchmark: cfg.benchmark.name().into(),
@@ -112,11 +110,11 @@ impl<B: AutodiffBackend, M> ImportanceRecorder<B, M> {
             method: cfg.method.name().into(),
             seed: cfg.train.seed,
             si_source: if primary { "method" } else { "observer" }.into(),
-            xi: cfg.xi,
-            samples: cfg.fisher_samples,
+            xi: options.xi,
+            samples,
             fisher_estimator: "exact".into(),
             excluded: if primary {
-                cfg.exclude.clone()
+                options.exclude.clone()
             } else {
                 Vec::new()
             },
@@ -131,7 +129,7 @@ impl<B: AutodiffBackend, M> ImportanceRecorder<B, M> {
             inner: if primary { None } else { inner },
             si,
             primary,
-            samples: cfg.fisher_samples,
+            samples,
             dir: dir.to_path_buf(),
             template,
             task_names,

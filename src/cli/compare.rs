@@ -10,7 +10,8 @@ use anyhow::{anyhow, bail};
 use clap::Args;
 
 use super::{check_out, execute, RunFlags};
-use crate::config::{Method, Overrides, RunConfig};
+use crate::config::{RunConfig, Settings};
+use crate::method::{OptionKind, Registry};
 use crate::report::summary::{label, GridValue, Setting, Summary, Sweep, SweepPoint};
 use crate::report::{write_atomic, RunResult};
 
@@ -41,7 +42,8 @@ pub(super) struct SweepArgs {
     #[arg(long)]
     method: Option<String>,
     /// A hyperparameter and its values, NAME=v1,v2,… (repeatable; every combination runs).
-    /// NAME: c, xi, lambda, gamma, lr, si_cap, fisher_samples, epochs or batch_size.
+    /// NAME: a numeric option of the method (si: c, xi, si_cap; ewc: lambda, fisher_samples;
+    /// online-ewc: also gamma; …) or lr, epochs, batch_size.
     #[arg(long, required = true)]
     grid: Vec<String>,
     /// Seeds per grid point: --seed (default 0) and the ones after it.
@@ -84,13 +86,14 @@ pub(super) fn command_line() -> String {
 /// `count` consecutive seeds from `--seed`, else the config file's seed, else 0.
 pub(super) fn seed_list(
     flags: &RunFlags,
-    file: Option<&Overrides>,
+    file: Option<&Settings>,
     count: usize,
 ) -> anyhow::Result<Vec<u64>> {
     if !(1..=MAX_SEEDS).contains(&count) {
         bail!("--seeds must be between 1 and {MAX_SEEDS}, got {count}");
     }
-    let base = flags.seed.or(file.and_then(|f| f.seed)).unwrap_or(0);
+    let from_file = file.and_then(|f| f.get("seed")).and_then(|v| v.as_u64());
+    let base = flags.seed.or(from_file).unwrap_or(0);
     (0..count as u64)
         .map(|i| {
             base.checked_add(i)
@@ -211,31 +214,16 @@ fn write_report(
     Ok(())
 }
 
-/// Whether a set of overrides sets one option.
-type IsSet = fn(&Overrides) -> bool;
-
-/// Method-specific options, by flag name, and whether a set of overrides sets each.
-const METHOD_FLAGS: [(&str, IsSet); 11] = [
-    ("c", |o| o.c.is_some()),
-    ("xi", |o| o.xi.is_some()),
-    ("si-grad", |o| o.si_grad.is_some()),
-    ("si-clamp", |o| o.si_clamp.is_some()),
-    ("si-half", |o| o.si_half.is_some()),
-    ("si-cap", |o| o.si_cap.is_some()),
-    ("lambda", |o| o.lambda.is_some()),
-    ("gamma", |o| o.gamma.is_some()),
-    ("fisher", |o| o.fisher.is_some()),
-    ("fisher-samples", |o| o.fisher_samples.is_some()),
-    ("exclude", |o| o.exclude.is_some()),
-];
-
 /// The `--methods` list, parsed; unknown names and repeats are errors.
-fn parse_methods(names: &[String]) -> anyhow::Result<Vec<Method>> {
-    let mut methods: Vec<Method> = Vec::new();
+fn parse_methods(registry: &Registry, names: &[String]) -> anyhow::Result<Vec<&'static str>> {
+    let mut methods: Vec<&'static str> = Vec::new();
     for name in names {
-        let m: Method = name.trim().parse().map_err(|e| anyhow!("--methods: {e}"))?;
+        let m = registry
+            .find(name.trim())
+            .map_err(|e| anyhow!("--methods: {e}"))?
+            .name();
         if methods.contains(&m) {
-            bail!("--methods lists {} twice", m.name());
+            bail!("--methods lists {m} twice");
         }
         methods.push(m);
     }
@@ -246,22 +234,19 @@ fn parse_methods(names: &[String]) -> anyhow::Result<Vec<Method>> {
 }
 
 pub(super) fn cmd_compare(args: CompareArgs) -> anyhow::Result<()> {
-    let methods = parse_methods(&args.methods)?;
+    let registry = Registry::builtin();
+    let methods = parse_methods(registry, &args.methods)?;
     let file = args.flags.config_file()?;
     let seeds = seed_list(&args.flags, file.as_ref(), args.seeds)?;
-    let base = args.flags.overrides();
+    let base = args.flags.settings();
     // A flag that every listed method ignores is a mistake, not a setting.
-    for (name, set) in METHOD_FLAGS {
-        let used = |m: Method| {
-            let mut o = base.clone();
-            o.drop_foreign(m);
-            set(&o)
-        };
-        if set(&base) && !methods.iter().any(|&m| used(m)) {
-            let names: Vec<&str> = methods.iter().map(|m| m.name()).collect();
+    for key in base.keys() {
+        let users = registry.users(key);
+        if !users.is_empty() && !methods.iter().any(|m| users.contains(m)) {
             bail!(
-                "--{name} has no effect on any of --methods {}: drop it",
-                names.join(",")
+                "--{} has no effect on any of --methods {}: drop it",
+                key.replace('_', "-"),
+                methods.join(",")
             );
         }
     }
@@ -270,14 +255,14 @@ pub(super) fn cmd_compare(args: CompareArgs) -> anyhow::Result<()> {
     for &m in &methods {
         for &s in &seeds {
             let mut o = base.clone();
-            o.method = Some(m.name().into());
-            o.seed = Some(s);
-            let cfg = RunConfig::resolve_with(file.as_ref(), &o, false)
-                .map_err(|e| anyhow!("{}: {e}", m.name()))?;
+            o.insert("method".into(), m.into());
+            o.insert("seed".into(), s.into());
+            let cfg = RunConfig::resolve_in(registry, file.as_ref(), &o, false)
+                .map_err(|e| anyhow!("{m}: {e}"))?;
             jobs.push(Job {
-                label: format!("{} seed {s}", m.name()),
+                label: format!("{m} seed {s}"),
                 cfg,
-                dir: args.out.join(m.name()).join(format!("seed-{s}")),
+                dir: args.out.join(m).join(format!("seed-{s}")),
             });
         }
     }
@@ -293,98 +278,65 @@ pub(super) fn cmd_compare(args: CompareArgs) -> anyhow::Result<()> {
     )
 }
 
-/// A hyperparameter `sweep --grid` can vary.
+/// A hyperparameter `sweep --grid` can vary: its config key and whether it is a whole number.
 #[derive(Debug, Clone, Copy, PartialEq)]
-enum Param {
-    C,
-    Xi,
-    Lambda,
-    Gamma,
-    Lr,
-    SiCap,
-    FisherSamples,
-    Epochs,
-    BatchSize,
+struct Param {
+    key: &'static str,
+    integer: bool,
 }
 
-impl Param {
-    const ALL: [Param; 9] = [
-        Self::C,
-        Self::Xi,
-        Self::Lambda,
-        Self::Gamma,
-        Self::Lr,
-        Self::SiCap,
-        Self::FisherSamples,
-        Self::Epochs,
-        Self::BatchSize,
-    ];
+/// Run options a sweep may vary besides the method's own numbers.
+const RUN_PARAMS: [Param; 3] = [
+    Param {
+        key: "lr",
+        integer: false,
+    },
+    Param {
+        key: "epochs",
+        integer: true,
+    },
+    Param {
+        key: "batch_size",
+        integer: true,
+    },
+];
 
-    /// Name in config files and presets.
-    fn name(self) -> &'static str {
-        match self {
-            Self::C => "c",
-            Self::Xi => "xi",
-            Self::Lambda => "lambda",
-            Self::Gamma => "gamma",
-            Self::Lr => "lr",
-            Self::SiCap => "si_cap",
-            Self::FisherSamples => "fisher_samples",
-            Self::Epochs => "epochs",
-            Self::BatchSize => "batch_size",
-        }
-    }
-
-    fn integer(self) -> bool {
-        matches!(self, Self::FisherSamples | Self::Epochs | Self::BatchSize)
-    }
-
-    fn slot(self, o: &mut Overrides) -> Slot<'_> {
-        match self {
-            Self::C => Slot::F(&mut o.c),
-            Self::Xi => Slot::F(&mut o.xi),
-            Self::Lambda => Slot::F(&mut o.lambda),
-            Self::Gamma => Slot::F(&mut o.gamma),
-            Self::Lr => Slot::F(&mut o.lr),
-            Self::SiCap => Slot::F(&mut o.si_cap),
-            Self::FisherSamples => Slot::I(&mut o.fisher_samples),
-            Self::Epochs => Slot::I(&mut o.epochs),
-            Self::BatchSize => Slot::I(&mut o.batch_size),
-        }
-    }
-
-    fn is_set(self, o: &Overrides) -> bool {
-        match self.slot(&mut o.clone()) {
-            Slot::F(v) => v.is_some(),
-            Slot::I(v) => v.is_some(),
-        }
-    }
-
-    fn set(self, o: &mut Overrides, value: GridValue) {
-        match (self.slot(o), value) {
-            (Slot::F(v), GridValue::Float(x)) => *v = Some(x),
-            (Slot::I(v), GridValue::Int(n)) => *v = Some(n),
-            (Slot::F(v), GridValue::Int(n)) => *v = Some(n as f64),
-            (Slot::I(_), GridValue::Float(_)) => unreachable!("integer parameters parse as Int"),
-        }
-    }
+/// What `--grid` may name for `method`: its numeric options, then [`RUN_PARAMS`].
+fn sweepable(registry: &Registry, method: &str) -> anyhow::Result<Vec<Param>> {
+    let m = registry.find(method)?;
+    let own = m.flags().into_iter().filter_map(|f| match f.kind {
+        OptionKind::Float => Some(Param {
+            key: f.key,
+            integer: false,
+        }),
+        OptionKind::Count => Some(Param {
+            key: f.key,
+            integer: true,
+        }),
+        _ => None,
+    });
+    Ok(own.chain(RUN_PARAMS).collect())
 }
 
-enum Slot<'a> {
-    F(&'a mut Option<f64>),
-    I(&'a mut Option<usize>),
+impl GridValue {
+    fn json(self) -> serde_json::Value {
+        match self {
+            GridValue::Int(n) => n.into(),
+            GridValue::Float(x) => x.into(),
+        }
+    }
 }
 
 /// Parses the `--grid` arguments into (parameter, values), in order.
-fn parse_grid(args: &[String]) -> anyhow::Result<Vec<(Param, Vec<GridValue>)>> {
-    let names: Vec<&str> = Param::ALL.iter().map(|p| p.name()).collect();
+fn parse_grid(args: &[String], params: &[Param]) -> anyhow::Result<Vec<(Param, Vec<GridValue>)>> {
+    let names: Vec<&str> = params.iter().map(|p| p.key).collect();
     let mut grid: Vec<(Param, Vec<GridValue>)> = Vec::new();
     for arg in args {
         let Some((name, values)) = arg.split_once('=') else {
             bail!("--grid {arg}: want NAME=v1,v2,…, e.g. --grid lambda=1,10,100");
         };
         let key = name.trim().replace('-', "_");
-        let Some(&p) = Param::ALL.iter().find(|p| p.name() == key) else {
+        let Some(&p) = params.iter().find(|p| p.key == key) else {
             bail!(
                 "--grid: unknown hyperparameter '{}': use one of {}",
                 name.trim(),
@@ -394,12 +346,12 @@ fn parse_grid(args: &[String]) -> anyhow::Result<Vec<(Param, Vec<GridValue>)>> {
         if grid.iter().any(|(q, _)| *q == p) {
             bail!(
                 "--grid names {} twice: list all its values in one --grid",
-                p.name()
+                p.key
             );
         }
         let mut vs: Vec<GridValue> = Vec::new();
         for v in values.split(',').map(str::trim) {
-            let parsed = if p.integer() {
+            let parsed = if p.integer {
                 v.parse::<usize>().ok().map(GridValue::Int)
             } else {
                 v.parse::<f64>()
@@ -408,15 +360,15 @@ fn parse_grid(args: &[String]) -> anyhow::Result<Vec<(Param, Vec<GridValue>)>> {
                     .map(GridValue::Float)
             };
             let Some(parsed) = parsed else {
-                let kind = if p.integer() {
+                let kind = if p.integer {
                     "a whole number"
                 } else {
                     "a finite number"
                 };
-                bail!("--grid {}: '{v}' is not {kind}", p.name());
+                bail!("--grid {}: '{v}' is not {kind}", p.key);
             };
             if vs.contains(&parsed) {
-                bail!("--grid {} lists {parsed} twice", p.name());
+                bail!("--grid {} lists {parsed} twice", p.key);
             }
             vs.push(parsed);
         }
@@ -454,20 +406,41 @@ pub(super) fn cmd_sweep(args: SweepArgs) -> anyhow::Result<()> {
         bail!("{WHY}; drop --eval-on");
     }
     let file = args.flags.config_file()?;
-    if let Some(e) = file.as_ref().and_then(|f| f.eval_on.as_deref()) {
+    let file_eval = file.as_ref().and_then(|f| f.get("eval_on"));
+    if let Some(e) = file_eval.map(|v| v.as_str().unwrap_or("?")) {
         if e != "validation" {
             bail!("{WHY}; drop eval_on from the config file");
         }
     }
-    let grid = parse_grid(&args.grid)?;
+    let registry = Registry::builtin();
+    let method = args
+        .method
+        .clone()
+        .or_else(|| {
+            let m = file.as_ref().and_then(|f| f.get("method"));
+            m.and_then(|v| v.as_str()).map(str::to_string)
+        })
+        .unwrap_or_else(|| "si".into());
+    for arg in &args.grid {
+        let key = arg.split('=').next().unwrap_or("").trim().replace('-', "_");
+        let users = registry.users(&key);
+        if !users.is_empty() && !users.contains(&method.as_str()) {
+            bail!(
+                "--grid {key}: --{} is an option of {}, not of {method}",
+                key.replace('_', "-"),
+                users.join(", ")
+            );
+        }
+    }
+    let grid = parse_grid(&args.grid, &sweepable(registry, &method)?)?;
     let seeds = seed_list(&args.flags, file.as_ref(), args.seeds)?;
-    let mut base = args.flags.overrides();
-    base.method = args.method.clone();
-    base.eval_on = Some("validation".into());
+    let mut base = args.flags.settings();
+    base.insert("method".into(), method.clone().into());
+    base.insert("eval_on".into(), "validation".into());
     for (p, _) in &grid {
-        if p.is_set(&base) {
-            let flag = p.name().replace('_', "-");
-            bail!("--{flag} and --grid {} are both given: drop one", p.name());
+        if base.contains_key(p.key) {
+            let flag = p.key.replace('_', "-");
+            bail!("--{flag} and --grid {} are both given: drop one", p.key);
         }
     }
     let points = grid_points(&grid);
@@ -485,16 +458,16 @@ pub(super) fn cmd_sweep(args: SweepArgs) -> anyhow::Result<()> {
         let set: Vec<Setting> = point
             .iter()
             .map(|&(p, value)| Setting {
-                name: p.name().into(),
+                name: p.key.into(),
                 value,
             })
             .collect();
         let name = label(&set);
         for &s in &seeds {
             let mut o = base.clone();
-            o.seed = Some(s);
+            o.insert("seed".into(), s.into());
             for &(p, v) in point {
-                p.set(&mut o, v);
+                o.insert(p.key.into(), v.json());
             }
             let cfg =
                 RunConfig::resolve(file.as_ref(), &o).map_err(|e| anyhow!("--grid {name}: {e}"))?;
@@ -506,16 +479,16 @@ pub(super) fn cmd_sweep(args: SweepArgs) -> anyhow::Result<()> {
         }
         settings.push(set);
     }
-    let method = jobs[0].cfg.method.name();
+    let method = jobs[0].cfg.method.name().to_string();
     let results = run_grid(&jobs, &args.flags, &args.out)?;
     let sweep_points: Vec<SweepPoint> = settings
         .into_iter()
         .zip(results.chunks(seeds.len()))
         .map(|(set, runs)| SweepPoint::new(set, &runs.iter().collect::<Vec<_>>()))
         .collect();
-    let names = grid.iter().map(|(p, _)| p.name().to_string()).collect();
+    let names = grid.iter().map(|(p, _)| p.key.to_string()).collect();
     let sweep = Sweep::new(
-        method,
+        &method,
         &results,
         names,
         sweep_points,
@@ -539,10 +512,18 @@ mod tests {
         xs.iter().map(|s| s.to_string()).collect()
     }
 
+    fn si_params() -> Vec<Param> {
+        sweepable(Registry::builtin(), "si").unwrap()
+    }
+
     #[test]
     fn grid_parses_names_with_dashes_and_makes_every_combination() {
-        let g = parse_grid(&strings(&["si-cap=0.001,0.01", "epochs=1,2,3"])).unwrap();
-        assert_eq!(g[0].0, Param::SiCap);
+        let g = parse_grid(
+            &strings(&["si-cap=0.001,0.01", "epochs=1,2,3"]),
+            &si_params(),
+        )
+        .unwrap();
+        assert_eq!(g[0].0.key, "si_cap");
         assert_eq!(
             g[1].1,
             vec![GridValue::Int(1), GridValue::Int(2), GridValue::Int(3)]
@@ -550,18 +531,37 @@ mod tests {
         let pts = grid_points(&g);
         assert_eq!(pts.len(), 6);
         assert_eq!(
-            pts[1],
-            vec![
-                (Param::SiCap, GridValue::Float(0.001)),
-                (Param::Epochs, GridValue::Int(2))
+            (pts[1][0].0.key, pts[1][0].1),
+            ("si_cap", GridValue::Float(0.001))
+        );
+        assert_eq!(
+            (pts[1][1].0.key, pts[1][1].1),
+            ("epochs", GridValue::Int(2))
+        );
+        // Each method offers its own numbers, then the run's.
+        let keys = |m: &str| -> Vec<&str> {
+            sweepable(Registry::builtin(), m)
+                .unwrap()
+                .iter()
+                .map(|p| p.key)
+                .collect()
+        };
+        assert_eq!(
+            keys("si"),
+            ["c", "xi", "si_cap", "lr", "epochs", "batch_size"]
+        );
+        assert_eq!(
+            keys("online-ewc"),
+            [
+                "lambda",
+                "gamma",
+                "fisher_samples",
+                "lr",
+                "epochs",
+                "batch_size"
             ]
         );
-        let mut o = Overrides::default();
-        for &(p, v) in &pts[5] {
-            p.set(&mut o, v);
-        }
-        assert_eq!((o.si_cap, o.epochs), (Some(0.01), Some(3)));
-        assert!(Param::SiCap.is_set(&o) && !Param::Lambda.is_set(&o));
+        assert_eq!(keys("finetune"), ["lr", "epochs", "batch_size"]);
     }
 
     #[test]
@@ -569,32 +569,36 @@ mod tests {
         for (arg, needle) in [
             (
                 &["nosuch=1"][..],
-                "unknown hyperparameter 'nosuch': use one of c, xi, lambda",
+                "unknown hyperparameter 'nosuch': use one of c, xi, si_cap, lr",
             ),
-            (&["lambda"], "want NAME=v1,v2"),
-            (&["lambda=1,x"], "'x' is not a finite number"),
-            (&["lambda=1,inf"], "'inf' is not a finite number"),
+            (&["lambda=1"], "unknown hyperparameter 'lambda'"),
+            (&["c"], "want NAME=v1,v2"),
+            (&["c=1,x"], "'x' is not a finite number"),
+            (&["c=1,inf"], "'inf' is not a finite number"),
             (&["epochs=1.5"], "'1.5' is not a whole number"),
-            (&["lambda="], "'' is not"),
-            (&["lambda=1,1.0"], "lists 1 twice"),
-            (&["lambda=1", "lambda=2"], "names lambda twice"),
+            (&["c="], "'' is not"),
+            (&["c=1,1.0"], "lists 1 twice"),
+            (&["c=1", "c=2"], "names c twice"),
         ] {
-            let e = parse_grid(&strings(arg)).unwrap_err().to_string();
+            let e = parse_grid(&strings(arg), &si_params())
+                .unwrap_err()
+                .to_string();
             assert!(e.contains(needle) && !e.contains('\n'), "{arg:?}: {e}");
         }
     }
 
     #[test]
     fn methods_are_checked_and_repeats_rejected() {
+        let r = Registry::builtin();
         assert_eq!(
-            parse_methods(&strings(&["si", "l2"])).unwrap(),
-            vec![Method::Si, Method::L2]
+            parse_methods(r, &strings(&["si", "l2"])).unwrap(),
+            vec!["si", "l2"]
         );
-        let e = parse_methods(&strings(&["si", "bogus"]))
+        let e = parse_methods(r, &strings(&["si", "bogus"]))
             .unwrap_err()
             .to_string();
         assert!(e.contains("unknown method 'bogus'"), "{e}");
-        let e = parse_methods(&strings(&["l2", "si", "l2"]))
+        let e = parse_methods(r, &strings(&["l2", "si", "l2"]))
             .unwrap_err()
             .to_string();
         assert!(e.contains("l2 twice"), "{e}");
@@ -603,19 +607,20 @@ mod tests {
     #[test]
     fn stored_configs_compare_exactly_after_a_round_trip() {
         use crate::scenario::Benchmark;
-        let mut cfg = RunConfig::defaults(Benchmark::SplitMnist, Method::L2);
-        cfg.lambda = 0.1 + 0.2;
+        let b = Benchmark::SplitMnist;
+        let mut cfg = RunConfig::defaults(b, Registry::builtin().defaults("l2", b).unwrap());
+        cfg.method.set("lambda", (0.1 + 0.2).into());
         cfg.train.lr = 1.0 / 3.0;
         let text = serde_json::to_string_pretty(&cfg).unwrap();
         let back: RunConfig = serde_json::from_str(&text).unwrap();
         assert_eq!(as_stored(&cfg).unwrap(), back);
         let mut other = cfg.clone();
-        other.lambda = 5.0;
+        other.method.set("lambda", 5.0.into());
         assert_eq!(
             first_difference(&other, &cfg),
             "lambda: 0.30000000000000004 there, 5.0 now"
         );
-        other.lambda = cfg.lambda;
+        other.method.set("lambda", (0.1 + 0.2).into());
         other.threads = 7;
         assert_eq!(first_difference(&other, &cfg), "settings differ");
     }

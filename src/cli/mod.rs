@@ -18,10 +18,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::backend::BackendKind;
 use crate::checkpoint::{read_manifest, FileCheckpoints};
-use crate::config::{read_config_file, Overrides, RunConfig};
+use crate::config::{read_config_file, RunConfig, Settings};
 use crate::data::{load_for, resolve_dir_for, Dataset};
 use crate::experiment;
 use crate::experiment::Checkpointing;
+use crate::method::{OptionKind, Registry};
 use crate::report::{write_run, RunResult};
 use crate::scenario::Benchmark;
 use crate::train::{EpochReport, Observer};
@@ -61,6 +62,26 @@ enum Command {
     Reproduce(reproduce::ReproduceArgs),
     /// Analyse a finished run: `importance` compares SI's importance with the Fisher and MAS.
     Analyze(analyze::AnalyzeArgs),
+    /// Print the shipped `tuned` preset of a benchmark: each method's values as a preset file.
+    Presets(PresetsArgs),
+}
+
+#[derive(Args, Debug)]
+struct PresetsArgs {
+    /// Benchmark, e.g. split-mnist.
+    #[arg(value_name = "BENCHMARK")]
+    benchmark: String,
+}
+
+fn cmd_presets(args: PresetsArgs) -> anyhow::Result<()> {
+    let b: Benchmark = args.benchmark.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
+    println!(
+        "# The shipped 'tuned' preset for {} (synaptic {}); --preset FILE reads this layout.\n",
+        b.name(),
+        env!("CARGO_PKG_VERSION")
+    );
+    print!("{}", crate::config::preset::shipped(Registry::builtin(), b));
+    Ok(())
 }
 
 #[derive(Args, Debug)]
@@ -116,52 +137,24 @@ impl std::fmt::Display for Interrupted {
 
 impl std::error::Error for Interrupted {}
 
-/// The settings of a run, shared by `run`, `compare` and `sweep`.
-#[derive(Args, Debug, Clone, Default)]
+/// The settings of a run, shared by `run`, `compare` and `sweep`: the run's own options here,
+/// every method's options as generated flags ([`MethodFlags`]).
+#[derive(Args, Debug, Clone, Default, Serialize)]
 struct RunFlags {
-    /// Benchmark: split-mnist or permuted-mnist.
+    /// Benchmark: split-mnist, permuted-mnist, split-fashion-mnist, permuted-fashion-mnist,
+    /// split-cifar or split-cifar10.
     #[arg(long)]
     benchmark: Option<String>,
     /// Hyperparameter preset: tuned (shipped, default), none (built-in defaults) or a TOML file.
     #[arg(long)]
     preset: Option<String>,
-    /// SI strength c (default: 1 on split-mnist, 0.1 on permuted-mnist).
-    #[arg(long, allow_negative_numbers = true)]
-    c: Option<f64>,
-    /// SI damping ξ (default: 1e-3 on split-mnist, 0.1 on permuted-mnist).
-    #[arg(long, allow_negative_numbers = true)]
-    xi: Option<f64>,
-    /// SI: gradient in ω, task (the paper) or total (van de Ven, Avalanche).
-    #[arg(long)]
-    si_grad: Option<String>,
-    /// SI: clamp on Ω, relu (the official code) or none (van de Ven, mammoth, FACIL).
-    #[arg(long)]
-    si_clamp: Option<String>,
-    /// SI: penalty (c/2)·ΣΩ(θ−θ̃)² as in Avalanche (the paper has no ½).
-    #[arg(long)]
-    si_half: bool,
-    /// SI: upper cap on Ω (Avalanche uses 1e-3).
-    #[arg(long, allow_negative_numbers = true)]
-    si_cap: Option<f64>,
-    /// Strength λ of ewc, online-ewc, mas and l2.
-    #[arg(long, allow_negative_numbers = true)]
-    lambda: Option<f64>,
-    /// Online EWC: decay γ of the old Fisher, in (0, 1].
-    #[arg(long, allow_negative_numbers = true)]
-    gamma: Option<f64>,
-    /// EWC's Fisher estimator: exact, sampled or empirical.
-    #[arg(long)]
-    fisher: Option<String>,
-    /// Examples per task for EWC's Fisher and MAS's importance.
-    #[arg(long)]
-    fisher_samples: Option<usize>,
-    /// Leave parameters matching this glob out of the penalty (repeatable; e.g. 'layers.2.*').
-    #[arg(long)]
-    exclude: Vec<String>,
-    /// Epochs per task (default: 10 split, 20 permuted).
+    #[command(flatten)]
+    #[serde(flatten)]
+    method_flags: MethodFlags,
+    /// Epochs per task (default: 10 split MNIST, 20 permuted, 60 CIFAR).
     #[arg(long)]
     epochs: Option<usize>,
-    /// Minibatch size (default: 64 split, 256 permuted).
+    /// Minibatch size (default: 64 split MNIST, 256 permuted and CIFAR).
     #[arg(long)]
     batch_size: Option<usize>,
     /// Adam learning rate (default 1e-3).
@@ -208,52 +201,105 @@ struct RunFlags {
     /// data/mnist; the others from the `synaptic data fetch` cache. `--dataset-dir` is the same
     /// option (any 10-class IDX dataset laid out like MNIST runs the split/permuted protocols).
     #[arg(long, visible_alias = "dataset-dir")]
+    #[serde(skip)]
     data_dir: Option<PathBuf>,
     /// TOML file of settings; command-line flags override it.
     #[arg(long)]
+    #[serde(skip)]
     config: Option<PathBuf>,
     /// Print nothing but errors.
     #[arg(long)]
+    #[serde(skip)]
     quiet: bool,
 }
 
+/// The options of every built-in method as flags (`--c`, `--lambda`, …), generated from the
+/// methods' own option lists and collected as settings.
+#[derive(Debug, Clone, Default)]
+struct MethodFlags(Settings);
+
+impl Serialize for MethodFlags {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(s)
+    }
+}
+
+impl FromArgMatches for MethodFlags {
+    fn from_arg_matches(m: &clap::ArgMatches) -> Result<Self, clap::Error> {
+        let mut s = Settings::new();
+        for spec in Registry::builtin().flags() {
+            let key = spec.key;
+            let v = match spec.kind {
+                OptionKind::Float => m.get_one::<f64>(key).map(|&v| serde_json::json!(v)),
+                OptionKind::Count => m.get_one::<usize>(key).map(|&v| serde_json::json!(v)),
+                OptionKind::Switch => m.get_flag(key).then_some(serde_json::Value::Bool(true)),
+                OptionKind::Choice(_) => m.get_one::<String>(key).map(|v| serde_json::json!(v)),
+                OptionKind::List => m
+                    .get_many::<String>(key)
+                    .map(|vs| serde_json::json!(vs.cloned().collect::<Vec<_>>())),
+            };
+            if let Some(v) = v {
+                s.insert(key.to_string(), v);
+            }
+        }
+        Ok(MethodFlags(s))
+    }
+
+    fn update_from_arg_matches(&mut self, m: &clap::ArgMatches) -> Result<(), clap::Error> {
+        *self = Self::from_arg_matches(m)?;
+        Ok(())
+    }
+}
+
+impl Args for MethodFlags {
+    fn augment_args(cmd: clap::Command) -> clap::Command {
+        let r = Registry::builtin();
+        let mut cmd = cmd;
+        for spec in r.flags() {
+            let help = format!(
+                "Method option: {} [{}].",
+                spec.help,
+                r.users(spec.key).join(", ")
+            );
+            // clap keeps flag names for the program's life; this runs once per subcommand.
+            let flag: &'static str = Box::leak(spec.flag().into_boxed_str());
+            let arg = clap::Arg::new(spec.key).long(flag).help(help);
+            let arg = match spec.kind {
+                OptionKind::Float => arg
+                    .value_parser(clap::value_parser!(f64))
+                    .allow_negative_numbers(true)
+                    .value_name("F"),
+                OptionKind::Count => arg.value_parser(clap::value_parser!(usize)).value_name("N"),
+                OptionKind::Switch => arg.action(clap::ArgAction::SetTrue),
+                OptionKind::Choice(words) => {
+                    arg.value_parser(clap::builder::PossibleValuesParser::new(words))
+                }
+                OptionKind::List => arg.action(clap::ArgAction::Append).value_name("GLOB"),
+            };
+            cmd = cmd.arg(arg);
+        }
+        cmd
+    }
+
+    fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
+        Self::augment_args(cmd)
+    }
+}
+
 impl RunFlags {
-    /// The flags as overrides, with no method set.
-    fn overrides(&self) -> Overrides {
-        Overrides {
-            benchmark: self.benchmark.clone(),
-            scenario: self.scenario.clone(),
-            preset: self.preset.clone(),
-            c: self.c,
-            xi: self.xi,
-            si_grad: self.si_grad.clone(),
-            si_clamp: self.si_clamp.clone(),
-            si_half: self.si_half.then_some(true),
-            si_cap: self.si_cap,
-            lambda: self.lambda,
-            gamma: self.gamma,
-            fisher: self.fisher.clone(),
-            fisher_samples: self.fisher_samples,
-            exclude: (!self.exclude.is_empty()).then(|| self.exclude.clone()),
-            epochs: self.epochs,
-            batch_size: self.batch_size,
-            lr: self.lr,
-            reset_optimizer: self.reset_optimizer,
-            seed: self.seed,
-            tasks: self.tasks,
-            train_limit: self.train_limit,
-            test_limit: self.test_limit,
-            eval_on: self.eval_on.clone(),
-            hidden: self.hidden.clone(),
-            head_init: self.head_init.clone(),
-            backend: self.backend.clone(),
-            threads: self.threads,
-            ..Default::default()
+    /// The flags given, as settings (no method chosen).
+    fn settings(&self) -> Settings {
+        match serde_json::to_value(self) {
+            Ok(serde_json::Value::Object(mut m)) => {
+                m.retain(|_, v| !v.is_null());
+                m
+            }
+            _ => Settings::new(),
         }
     }
 
-    /// The `--config` file's overrides, if one was named.
-    fn config_file(&self) -> anyhow::Result<Option<Overrides>> {
+    /// The `--config` file's settings, if one was named.
+    fn config_file(&self) -> anyhow::Result<Option<Settings>> {
         Ok(match &self.config {
             Some(p) => Some(read_config_file(p)?),
             None => None,
@@ -310,6 +356,7 @@ pub fn main() -> i32 {
         Command::Report(args) => report::cmd_report(args),
         Command::Reproduce(args) => reproduce::cmd_reproduce(args),
         Command::Analyze(args) => analyze::cmd_analyze(args),
+        Command::Presets(args) => cmd_presets(args),
     };
     match result {
         Ok(()) => 0,
@@ -355,20 +402,32 @@ fn cmd_run(args: RunArgs, given: &[String], started: Instant) -> anyhow::Result<
         .clone()
         .expect("clap requires --out without --resume");
     let file = args.flags.config_file()?;
-    let mut flags = args.flags.overrides();
-    flags.method = args.method.clone();
+    let mut flags = args.flags.settings();
+    if let Some(m) = &args.method {
+        flags.insert("method".into(), serde_json::json!(m));
+    }
+    let registry = Registry::builtin();
     // --fisher-samples also sizes the importance measurement, whatever the method.
-    let samples = args
-        .save_importance
-        .then(|| flags.fisher_samples.take())
-        .flatten();
-    let mut cfg = RunConfig::resolve(file.as_ref(), &flags)?;
+    let samples = match flags.get("fisher_samples") {
+        Some(v) if args.save_importance => {
+            let method = flags
+                .get("method")
+                .or_else(|| file.as_ref().and_then(|f| f.get("method")))
+                .and_then(|v| v.as_str())
+                .unwrap_or("si");
+            let n = v.as_u64().map(|n| n as usize);
+            if !registry.users("fisher_samples").contains(&method) {
+                flags.remove("fisher_samples");
+            }
+            n
+        }
+        _ => None,
+    };
+    let mut cfg = RunConfig::resolve_in(registry, file.as_ref(), &flags, true)?;
     if args.save_importance {
         cfg.save_importance = true;
-        if let Some(n) = samples {
-            cfg.fisher_samples = n;
-            cfg.validate()?;
-        }
+        cfg.importance_samples = samples;
+        cfg.validate()?;
     }
     crate::backend::init_cpu_threads(cfg.compute_threads());
     // Checked before training, so that an hour of work is not lost to a bad --out.
@@ -646,13 +705,14 @@ fn execute_with(
     let importance = out.join(crate::analysis::IMPORTANCE_DIR);
     let result = match cfg.backend {
         BackendKind::Cpu => experiment::run_saving::<crate::backend::CpuAutodiff>(
+            Registry::builtin(),
             cfg,
             dataset,
             &Default::default(),
             &mut obs,
             started,
             ckpt.as_deref_mut(),
-            Some(&importance),
+            Some(importance.as_path()),
         )
         .map_err(anyhow::Error::from),
         BackendKind::Cuda => run_cuda(
@@ -700,6 +760,7 @@ fn run_cuda(
 ) -> anyhow::Result<RunResult> {
     cuda_driver_present()?;
     Ok(experiment::run_saving::<crate::backend::CudaAutodiff>(
+        Registry::builtin(),
         cfg,
         dataset,
         &Default::default(),

@@ -10,7 +10,7 @@ use clap::Args;
 
 use super::compare::{command_line, run_grid, seed_list, Job};
 use super::RunFlags;
-use crate::config::{Method, RunConfig};
+use crate::config::RunConfig;
 
 #[derive(Args, Debug)]
 pub(super) struct ReproduceArgs {
@@ -59,14 +59,14 @@ pub(super) struct ReproduceArgs {
 /// One of the paper's settings: a method, SI's c for `si`, and the folder name.
 #[derive(Debug, Clone, PartialEq)]
 pub(super) struct PaperRun {
-    pub(super) method: Method,
+    pub(super) method: &'static str,
     pub(super) c: Option<f64>,
 }
 
 impl PaperRun {
     fn si(c: f64) -> Self {
         PaperRun {
-            method: Method::Si,
+            method: "si",
             c: Some(c),
         }
     }
@@ -74,8 +74,8 @@ impl PaperRun {
     /// Folder name and progress label, e.g. `si-c=0.01` or `scratch`.
     pub(super) fn name(&self) -> String {
         match self.c {
-            Some(c) => format!("{}-c={c}", self.method.name()),
-            None => self.method.name().to_string(),
+            Some(c) => format!("{}-c={c}", self.method),
+            None => self.method.to_string(),
         }
     }
 }
@@ -90,7 +90,7 @@ pub(super) fn paper_runs(benchmark: &str) -> anyhow::Result<Vec<PaperRun>> {
             PaperRun::si(0.01),
             PaperRun::si(0.1),
             PaperRun {
-                method: Method::Scratch,
+                method: "scratch",
                 c: None,
             },
         ],
@@ -108,16 +108,18 @@ pub(super) fn jobs(
     seeds: &[u64],
     out: &std::path::Path,
 ) -> anyhow::Result<Vec<Job>> {
-    let mut base = flags.overrides();
+    let mut base = flags.settings();
     // The paper's ξ, epochs, batch size, … are the built-in defaults; a tuned preset may differ.
-    base.preset = Some("none".into());
+    base.insert("preset".into(), "none".into());
     let mut jobs = Vec::new();
     for run in runs {
         for &s in seeds {
             let mut o = base.clone();
-            o.method = Some(run.method.name().into());
-            o.c = run.c;
-            o.seed = Some(s);
+            o.insert("method".into(), run.method.into());
+            if let Some(c) = run.c {
+                o.insert("c".into(), c.into());
+            }
+            o.insert("seed".into(), s.into());
             let cfg = RunConfig::resolve(None, &o).map_err(|e| anyhow!("{}: {e}", run.name()))?;
             jobs.push(Job {
                 label: format!("{} seed {s}", run.name()),
@@ -204,9 +206,11 @@ mod tests {
             let js = jobs(&flags, &runs, &[4, 5], out).unwrap();
             assert_eq!(js.len(), runs.len() * 2);
             for (j, run) in js.iter().zip(runs.iter().flat_map(|r| [r, r])) {
-                assert_eq!(j.cfg.method, run.method);
-                assert_eq!(j.cfg.c, run.c.unwrap_or(0.0), "{b} {}", j.label);
-                assert_eq!(j.cfg.xi, xi);
+                assert_eq!(j.cfg.method.name(), run.method);
+                assert_eq!(j.cfg.method.number("c"), run.c, "{b} {}", j.label);
+                if run.method == "si" {
+                    assert_eq!(j.cfg.method.number("xi"), Some(xi));
+                }
                 assert_eq!(j.cfg.train.epochs, epochs);
                 assert_eq!(j.cfg.preset, "none");
                 assert_eq!(j.cfg.scenario, j.cfg.benchmark.default_scenario());

@@ -18,6 +18,7 @@ pub trait Classifier<B: Backend>: Module<B> {
 /// How the output layer starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
+#[serde(try_from = "String")]
 pub enum HeadInit {
     /// burn's default (Kaiming-uniform, as PyTorch's `nn.Linear`).
     #[default]
@@ -34,6 +35,14 @@ impl std::str::FromStr for HeadInit {
             "zero" => Ok(Self::Zero),
             _ => Err(format!("unknown head init '{s}': use default or zero")),
         }
+    }
+}
+
+/// Parsed as from the command line, so that a config file's bad value gets the same message.
+impl TryFrom<String> for HeadInit {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        s.parse()
     }
 }
 

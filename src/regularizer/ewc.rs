@@ -20,6 +20,7 @@ use crate::model::Classifier;
 /// How the label in log p(y|x) is chosen for the Fisher.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
+#[serde(try_from = "String")]
 pub enum FisherEstimator {
     /// Every label, weighted by the model's probability: the true Fisher.
     #[default]
@@ -41,6 +42,14 @@ impl std::str::FromStr for FisherEstimator {
                 "unknown --fisher '{s}': use exact, sampled or empirical"
             )),
         }
+    }
+}
+
+/// Parsed as from the command line, so that a config file's bad value gets the same message.
+impl TryFrom<String> for FisherEstimator {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        s.parse()
     }
 }
 

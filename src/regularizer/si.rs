@@ -20,6 +20,7 @@ use super::{Combine, Consolidator, Estimator, Inner, RegularizerState};
 /// Which gradient enters the path integral ω.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
+#[serde(try_from = "String")]
 pub enum SiGrad {
     /// The task loss alone (the paper and the official code).
     #[default]
@@ -39,9 +40,18 @@ impl std::str::FromStr for SiGrad {
     }
 }
 
+/// Parsed as from the command line, so that a config file's bad value gets the same message.
+impl TryFrom<String> for SiGrad {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        s.parse()
+    }
+}
+
 /// The lower clamp on the cumulative importance Ω.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
+#[serde(try_from = "String")]
 pub enum SiClamp {
     /// Ω ← max(0, Ω + …) (the official code's `tf.nn.relu`).
     #[default]
@@ -58,6 +68,14 @@ impl std::str::FromStr for SiClamp {
             "none" => Ok(Self::None),
             _ => Err(format!("unknown --si-clamp '{s}': use relu or none")),
         }
+    }
+}
+
+/// Parsed as from the command line, so that a config file's bad value gets the same message.
+impl TryFrom<String> for SiClamp {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        s.parse()
     }
 }
 

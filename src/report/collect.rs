@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use super::summary::Stat;
 use super::RunResult;
-use crate::config::Method;
+use crate::method::Registry;
 
 /// A problem with the report's input, as one line.
 #[derive(Debug, thiserror::Error)]
@@ -143,7 +143,7 @@ pub struct FigureSet {
     pub benchmark: String,
     /// Scenario name.
     pub scenario: String,
-    /// The groups, methods in `Method::ALL` order, then by their distinct settings.
+    /// The groups, methods in the registry's order, then by their distinct settings.
     pub groups: Vec<Group>,
 }
 
@@ -206,16 +206,9 @@ pub fn slug(s: &str) -> String {
     out.trim_matches('-').to_string()
 }
 
-/// How tables and legends name a method: `SI`, `EWC`, `online EWC`, `MAS`, `L2`; others as is.
+/// How tables and legends name a method: its label (`SI`, `online EWC`), an unknown one as is.
 pub fn method_display(method: &str) -> String {
-    match method {
-        "si" => "SI".into(),
-        "ewc" => "EWC".into(),
-        "online-ewc" => "online EWC".into(),
-        "mas" => "MAS".into(),
-        "l2" => "L2".into(),
-        other => other.into(),
-    }
+    Registry::builtin().label(method)
 }
 
 /// A config key as labels show it.
@@ -261,10 +254,7 @@ fn value_cmp(a: &Value, b: &Value) -> Ordering {
 }
 
 fn method_rank(method: &str) -> usize {
-    Method::ALL
-        .iter()
-        .position(|m| m.name() == method)
-        .unwrap_or(Method::ALL.len())
+    Registry::builtin().rank(method)
 }
 
 /// Groups the runs into figure sets (by benchmark and scenario, in name order), each with its

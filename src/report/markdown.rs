@@ -89,7 +89,11 @@ pub fn protocol_deviations(g: &Group) -> Vec<String> {
     let Some(first) = g.runs.first() else {
         return Vec::new();
     };
-    let want = RunConfig::defaults(first.config.benchmark, first.config.method);
+    let b = first.config.benchmark;
+    let method = crate::method::Registry::builtin()
+        .defaults(first.config.method.name(), b)
+        .unwrap_or_else(|_| first.config.method.clone());
+    let want = RunConfig::defaults(b, method);
     let (Ok(Value::Object(want)), Ok(Value::Object(have))) = (
         serde_json::to_value(&want),
         serde_json::to_value(&first.config),

@@ -18,6 +18,7 @@ use crate::data::{Dataset, ImageSet};
 /// Which continual-learning scenario a stream follows (van de Ven & Tolias 2019).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[serde(try_from = "String")]
 pub enum Scenario {
     /// Multi-head: only the current task's output units compete (masking), in training and test.
     Task,
@@ -39,6 +40,14 @@ impl std::str::FromStr for Scenario {
     }
 }
 
+/// Parsed as from the command line, so that a config file's bad value gets the same message.
+impl TryFrom<String> for Scenario {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        s.parse()
+    }
+}
+
 impl std::fmt::Display for Scenario {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
@@ -52,6 +61,7 @@ impl std::fmt::Display for Scenario {
 /// The built-in benchmarks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
+#[serde(try_from = "String")]
 pub enum Benchmark {
     /// Five two-digit tasks {0,1},{2,3},..,{8,9}.
     SplitMnist,
@@ -100,6 +110,14 @@ impl std::str::FromStr for Benchmark {
                 let names: Vec<&str> = Benchmark::ALL.iter().map(|b| b.name()).collect();
                 format!("unknown benchmark '{s}': use one of {}", names.join(", "))
             })
+    }
+}
+
+/// Parsed as from the command line, so that a config file's bad value gets the same message.
+impl TryFrom<String> for Benchmark {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        s.parse()
     }
 }
 
@@ -210,6 +228,7 @@ impl Benchmark {
 /// Which split the accuracy matrix is measured on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
+#[serde(try_from = "String")]
 pub enum EvalOn {
     /// The held-out test set (default).
     #[default]
@@ -232,6 +251,14 @@ impl std::str::FromStr for EvalOn {
                 "unknown evaluation split '{s}': use test, train or validation"
             )),
         }
+    }
+}
+
+/// Parsed as from the command line, so that a config file's bad value gets the same message.
+impl TryFrom<String> for EvalOn {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        s.parse()
     }
 }
 
