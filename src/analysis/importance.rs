@@ -184,7 +184,7 @@ pub struct BetweenTasks {
     pub estimator: String,
     /// Parameter path or [`ALL`].
     pub layer: String,
-    /// ρ[k][l] (`null` when undefined).
+    /// `ρ[k][l]` (`null` when undefined).
     pub spearman: Vec<Vec<Option<f64>>>,
 }
 

@@ -1,4 +1,4 @@
-//! A run's full configuration: benchmark defaults (SPEC §2, §4), overridden by a TOML file, then by
+//! A run's full configuration: benchmark defaults (the paper's protocol), overridden by a TOML file, then by
 //! command-line flags; validated before any work starts.
 
 use std::path::Path;
@@ -333,7 +333,7 @@ impl RunConfig {
         crate::backend::compute_threads(self.threads, self.step_flops())
     }
 
-    /// The paper's protocol for `benchmark` with `method` (SPEC §2 and §4), before any preset.
+    /// The paper's protocol for `benchmark` with `method` (hyperparameters and network), before any preset.
     pub fn defaults(benchmark: Benchmark, method: Method) -> Self {
         let (c, xi, epochs, batch, hidden, reset) = match benchmark {
             Benchmark::SplitMnist | Benchmark::SplitFashionMnist => {

@@ -46,9 +46,9 @@ pub struct HeatMap {
     pub rows: Vec<String>,
     /// Column names, left to right.
     pub cols: Vec<String>,
-    /// values[row][col]; `None` leaves the cell blank.
+    /// `values[row][col]`; `None` leaves the cell blank.
     pub values: Vec<Vec<Option<f64>>>,
-    /// Cells drawn faded (e.g. tasks not trained yet): faded[row][col].
+    /// Cells drawn faded (e.g. tasks not trained yet): `faded[row][col]`.
     pub faded: Vec<Vec<bool>>,
     /// Values mapped to the two ends of `scale` (clamped outside).
     pub range: (f64, f64),

@@ -1,4 +1,4 @@
-//! Result files of a run: `result.json` (the SPEC §6 contract) and `accuracy.csv`, written
+//! Result files of a run: `result.json` (every field a run records) and `accuracy.csv`, written
 //! atomically so that a crash never leaves a half-written result.
 
 use std::path::Path;
@@ -34,7 +34,7 @@ pub struct RunResult {
     pub config: RunConfig,
     /// Task names in training order.
     pub task_names: Vec<String>,
-    /// R[i][j]: accuracy on task j after training task i.
+    /// `R[i][j]`: accuracy on task j after training task i.
     pub accuracy_matrix: Vec<Vec<f64>>,
     /// Accuracy of the untrained model on each task (b_j of forward transfer).
     pub initial_accuracy: Vec<f64>,
@@ -106,7 +106,7 @@ impl Machine {
     }
 }
 
-/// The accuracy matrix as CSV: one row per "after task i", one column per task (0-based, SPEC §5).
+/// The accuracy matrix as CSV: one row per "after task i", one column per task (0-based).
 pub fn accuracy_csv(r: &RunResult) -> String {
     let t = r.accuracy_matrix.len();
     let mut s = String::from("after_task");

@@ -416,7 +416,7 @@ impl TaskStream {
         }
     }
 
-    /// A minibatch of task `t`'s training examples `idx`, as pixels in [0,1] and output targets.
+    /// A minibatch of task `t`'s training examples `idx`, as pixels in `[0, 1]` and output targets.
     pub fn train_batch<B: Backend>(
         &self,
         t: usize,
