@@ -18,8 +18,8 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::fsutil::write_atomic;
 use crate::regularizer::RegularizerState;
-use crate::report::write_atomic;
 use crate::train::{AdamRecord, CheckpointSink, Position, Resumed, SaveReason, TrainState};
 
 /// Name of the manifest inside the checkpoint folder.

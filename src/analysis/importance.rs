@@ -8,8 +8,9 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use super::index::{ImportanceIndex, ESTIMATORS, FORMAT};
 use super::stats::{correlate, spearman, Correlation};
-use super::{ImportanceIndex, IMPORTANCE_DIR};
+use crate::run_dir::RunDir;
 
 /// Name of the row that pools every parameter of the model.
 pub const ALL: &str = "all parameters";
@@ -22,6 +23,11 @@ pub const PAIRS: &[(&str, &str, &str)] = &[
     ("si_omega", "fisher_sum", "SI Ω vs ΣFisher"),
     ("si_omega", "mas_sum", "SI Ω vs ΣMAS"),
 ];
+
+/// Points per panel in the PNG scatter plots (a deterministic subsample when there are more).
+pub const MAX_POINTS_PNG: usize = 20_000;
+/// Points per panel in the SVG scatter plots (each point is an element: kept small).
+pub const MAX_POINTS_SVG: usize = 2_500;
 
 /// Estimators whose task-to-task correlation is measured.
 pub const BETWEEN: &[&str] = &["si_task", "fisher", "mas"];
@@ -41,7 +47,7 @@ impl Saved {
         let dir = if run.join("index.json").exists() {
             run.to_path_buf()
         } else {
-            run.join(IMPORTANCE_DIR)
+            RunDir::new(run).importance()
         };
         let index_path = dir.join("index.json");
         if !run.exists() {
@@ -56,12 +62,12 @@ impl Saved {
         })?;
         let index: ImportanceIndex = serde_json::from_slice(&bytes)
             .map_err(|e| format!("{} is corrupt: {e}", index_path.display()))?;
-        if index.format != super::FORMAT {
+        if index.format != FORMAT {
             return Err(format!(
                 "{} has format '{}', this synaptic reads '{}'",
                 index_path.display(),
                 index.format,
-                super::FORMAT
+                FORMAT
             ));
         }
         if index.tasks.is_empty() {
@@ -178,7 +184,7 @@ pub struct BetweenTasks {
     pub estimator: String,
     /// Parameter path or [`ALL`].
     pub layer: String,
-    /// ρ[k][l] (`null` when undefined).
+    /// `ρ[k][l]` (`null` when undefined).
     pub spearman: Vec<Vec<Option<f64>>>,
 }
 
@@ -252,7 +258,7 @@ pub fn analyze(saved: &Saved) -> Analysis {
                 }
             }
         }
-        for (est, _) in super::ESTIMATORS {
+        for (est, _) in ESTIMATORS {
             let mut z = Zeros {
                 estimator: est.to_string(),
                 layer: layer.clone(),
@@ -449,7 +455,7 @@ pub fn markdown(a: &Analysis) -> String {
     );
     let mut head = "| layer |".to_string();
     let mut rule = "|---|".to_string();
-    for (e, _) in super::ESTIMATORS {
+    for (e, _) in ESTIMATORS {
         let _ = write!(head, " `{e}` zero / negative |");
         rule.push_str("---:|");
     }
@@ -491,8 +497,8 @@ pub fn markdown(a: &Analysis) -> String {
             s,
             "## Figures\n\nLog-log scatter plots: entries with a value ≤ 0 are left out (the count is on each panel); \
              at most {} points per panel in the PNG and {} in the SVG, a fixed random subsample.\n",
-            super::figures::MAX_POINTS_PNG,
-            super::figures::MAX_POINTS_SVG
+            MAX_POINTS_PNG,
+            MAX_POINTS_SVG
         );
         for f in a.figures.iter().filter(|f| f.ends_with(".png")) {
             let svg = f.trim_end_matches(".png").to_string() + ".svg";
@@ -500,24 +506,4 @@ pub fn markdown(a: &Analysis) -> String {
         }
     }
     s
-}
-
-/// Runs the whole analysis of `run` into `out`: tables, JSON and figures. Returns the analysis.
-pub fn analyze_run(run: &Path, out: &Path) -> Result<Analysis, String> {
-    let saved = Saved::load(run)?;
-    std::fs::create_dir_all(out)
-        .map_err(|e| format!("cannot create --out {}: {e}", out.display()))?;
-    let mut a = analyze(&saved);
-    a.figures = super::figures::draw_all(&saved, &a, out)?;
-    let write = |name: &str, bytes: &[u8]| {
-        let p = out.join(name);
-        crate::report::write_atomic(&p, bytes)
-            .map_err(|e| format!("cannot write {}: {e}", p.display()))
-    };
-    write("importance.md", markdown(&a).as_bytes())?;
-    write(
-        "importance.json",
-        &serde_json::to_vec_pretty(&a).map_err(|e| e.to_string())?,
-    )?;
-    Ok(a)
 }

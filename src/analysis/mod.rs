@@ -6,97 +6,40 @@
 //! - [`record`]: the [`record::ImportanceRecorder`] regulariser wrapper that measures and saves.
 //! - [`npy`]: NumPy `.npy` v1.0 reading and writing (little-endian f32).
 //! - [`stats`]: Pearson, Spearman (average ranks for ties), log10 Pearson.
+//! - [`index`]: `index.json`, what was saved and where.
 //! - [`importance`]: loading a run's saved importances and the analysis (tables, JSON).
-//! - [`figures`]: the scatter plots and between-task heatmaps (PNG and SVG).
+//! - [`figures`]: the scatter plots and between-task heatmaps (PNG and SVG), drawn with
+//!   [`crate::figures`].
+//!
+//! [`analyze_run`] puts the last three together.
 
 pub mod figures;
 pub mod importance;
+pub mod index;
 pub mod npy;
 pub mod record;
 pub mod stats;
 
-use std::collections::BTreeMap;
+use std::path::Path;
 
-use serde::{Deserialize, Serialize};
+pub use index::{ImportanceIndex, ParamInfo, TaskEntry, ESTIMATORS, FORMAT};
 
-/// Name of the folder under a run's `--out` that holds the saved importances.
-pub const IMPORTANCE_DIR: &str = "importance";
-
-/// Version tag of `index.json`.
-pub const FORMAT: &str = "synaptic-importance/1";
-
-/// The estimators saved per task, with what each file holds.
-pub const ESTIMATORS: &[(&str, &str)] = &[
-    (
-        "si_omega",
-        "SI's cumulative importance Ω after this task, as the penalty uses it (clamped as the run's --si-clamp says)",
-    ),
-    (
-        "si_task",
-        "SI's importance of this task alone, ω/((θ−θ̃)²+ξ), before it is added to Ω (not clamped)",
-    ),
-    (
-        "fisher",
-        "diagonal Fisher information of this task, E_x Σ_y p(y|x)(∂ log p(y|x)/∂θ)² (exact estimator)",
-    ),
-    (
-        "mas",
-        "MAS importance of this task, mean over examples of |∂‖f(x)‖²/∂θ|",
-    ),
-];
-
-/// `OUT/importance/index.json`: what was saved and where.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ImportanceIndex {
-    /// [`FORMAT`].
-    pub format: String,
-    /// Benchmark name.
-    pub benchmark: String,
-    /// Scenario name.
-    pub scenario: String,
-    /// The run's method.
-    pub method: String,
-    /// The run's seed.
-    pub seed: u64,
-    /// `method` when SI is the run's own regulariser, `observer` when a passive SI estimator
-    /// (strength 0, same ξ) ran alongside another method.
-    pub si_source: String,
-    /// SI's damping ξ in ω/((θ−θ̃)²+ξ).
-    pub xi: f64,
-    /// Examples per task the Fisher and MAS importance were averaged over (at most).
-    pub samples: usize,
-    /// The Fisher estimator used.
-    pub fisher_estimator: String,
-    /// `--exclude` patterns: with `si_source` = `method`, SI's Ω of matching parameters is 0.
-    pub excluded: Vec<String>,
-    /// Estimator name → what its files hold.
-    pub estimators: BTreeMap<String, String>,
-    /// Every float parameter of the model, in visit order.
-    pub params: Vec<ParamInfo>,
-    /// The tasks measured so far, in order.
-    pub tasks: Vec<TaskEntry>,
-}
-
-/// One parameter tensor.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ParamInfo {
-    /// Module path, e.g. `layers.0.weight`.
-    pub path: String,
-    /// Shape of the tensor (the `.npy` files hold it in C order).
-    pub shape: Vec<usize>,
-}
-
-/// The files of one finished task.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TaskEntry {
-    /// 0-based task.
-    pub task: usize,
-    /// Task name (e.g. `0/1`).
-    pub name: String,
-    /// Examples the Fisher and MAS importance were averaged over.
-    pub samples: usize,
-    /// Seconds the measurement took (Fisher, MAS, files).
-    pub seconds: f64,
-    /// Estimator → parameter path → file, relative to the importance folder.
-    pub files: BTreeMap<String, BTreeMap<String, String>>,
+/// Runs the whole analysis of `run` into `out`: tables, JSON and figures. Returns the analysis.
+pub fn analyze_run(run: &Path, out: &Path) -> Result<importance::Analysis, String> {
+    let saved = importance::Saved::load(run)?;
+    std::fs::create_dir_all(out)
+        .map_err(|e| format!("cannot create --out {}: {e}", out.display()))?;
+    let mut a = importance::analyze(&saved);
+    a.figures = figures::draw_all(&saved, &a, out)?;
+    let write = |name: &str, bytes: &[u8]| {
+        let p = out.join(name);
+        crate::fsutil::write_atomic(&p, bytes)
+            .map_err(|e| format!("cannot write {}: {e}", p.display()))
+    };
+    write("importance.md", importance::markdown(&a).as_bytes())?;
+    write(
+        "importance.json",
+        &serde_json::to_vec_pretty(&a).map_err(|e| e.to_string())?,
+    )?;
+    Ok(a)
 }

@@ -107,7 +107,7 @@ pub fn decode_f32(bytes: &[u8]) -> Result<(Vec<usize>, Vec<f32>), String> {
 
 /// Writes `data` as an `.npy` file atomically (temporary file, sync, rename).
 pub fn write_f32(path: &Path, shape: &[usize], data: &[f32]) -> std::io::Result<()> {
-    crate::report::write_atomic(path, &encode_f32(shape, data))
+    crate::fsutil::write_atomic(path, &encode_f32(shape, data))
 }
 
 /// Reads an `.npy` file of f32; the error names the file.

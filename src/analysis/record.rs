@@ -1,7 +1,7 @@
 //! [`ImportanceRecorder`]: a [`Regularizer`] that wraps the run's own method and, at the end of
 //! every task, measures on the model as it is right after training that task: SI's importance
 //! (Ω and this task's ω/((θ−θ̃)²+ξ)), the diagonal Fisher (exact estimator) and MAS's importance,
-//! and saves them under `OUT/importance/` ([`super::ImportanceIndex`]).
+//! and saves them under `OUT/importance/` ([`super::index::ImportanceIndex`]).
 //!
 //! The run trains exactly as without it:
 //! - With `--method si` the recorder *is* the SI regulariser (nothing added per step); it only
@@ -25,7 +25,7 @@ use burn::tensor::Tensor;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-use super::{ImportanceIndex, ParamInfo, TaskEntry, ESTIMATORS, FORMAT};
+use super::index::{ImportanceIndex, ParamInfo, TaskEntry, ESTIMATORS, FORMAT};
 use crate::config::RunConfig;
 use crate::method::si::Si;
 use crate::method::{Method, Registry};
@@ -233,7 +233,7 @@ where
             files,
         });
         let bytes = serde_json::to_vec_pretty(&index).map_err(|e| e.to_string())?;
-        crate::report::write_atomic(&index_path, &bytes)
+        crate::fsutil::write_atomic(&index_path, &bytes)
             .map_err(|e| format!("cannot write {}: {e}", index_path.display()))
     }
 }

@@ -32,9 +32,8 @@ enum Analysis {
 pub fn cmd_analyze(args: AnalyzeArgs) -> anyhow::Result<()> {
     match args.what {
         Analysis::Importance { run, out, quiet } => {
-            let out = out.unwrap_or_else(|| run.join("analysis"));
-            let a = crate::analysis::importance::analyze_run(&run, &out)
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let out = out.unwrap_or_else(|| crate::run_dir::RunDir::new(&run).analysis());
+            let a = crate::analysis::analyze_run(&run, &out).map_err(|e| anyhow::anyhow!("{e}"))?;
             if !quiet {
                 println!(
                     "{} {} (seed {}), {} tasks: Spearman ρ per layer, mean over tasks",

@@ -11,9 +11,11 @@ use clap::Args;
 
 use super::{check_out, execute, RunFlags};
 use crate::config::{RunConfig, Settings};
+use crate::fsutil::write_atomic;
 use crate::method::{OptionKind, Registry};
 use crate::report::summary::{label, GridValue, Setting, Summary, Sweep, SweepPoint};
-use crate::report::{write_atomic, RunResult};
+use crate::report::RunResult;
+use crate::run_dir::RunDir;
 
 /// Most seeds a grid may ask for.
 const MAX_SEEDS: usize = 1000;
@@ -127,7 +129,7 @@ pub(super) fn first_difference(want: &RunConfig, have: &RunConfig) -> String {
 /// The finished run in `job.dir`, if there is one with `job`'s config; an error if the folder
 /// holds a different run.
 fn finished(job: &Job) -> anyhow::Result<Option<RunResult>> {
-    let path = job.dir.join("result.json");
+    let path = RunDir::new(&job.dir).result();
     let bytes = match std::fs::read(&path) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),

@@ -24,6 +24,7 @@ use crate::experiment;
 use crate::experiment::Checkpointing;
 use crate::method::{OptionKind, Registry};
 use crate::report::{write_run, RunResult};
+use crate::run_dir::RunDir;
 use crate::scenario::Benchmark;
 use crate::train::{EpochReport, Observer};
 
@@ -441,22 +442,17 @@ fn cmd_run(args: RunArgs, given: &[String], started: Instant) -> anyhow::Result<
         checkpoint_every: args.checkpoint_every,
     };
     // A fresh run: older checkpoints must not be mistaken for this run's.
-    let ckdir = out.join("checkpoints");
+    let ckdir = RunDir::new(&out).checkpoints();
     if ckdir.exists() {
         std::fs::remove_dir_all(&ckdir).map_err(|e| {
             anyhow::anyhow!("cannot remove old checkpoints {}: {e}", ckdir.display())
         })?;
     }
-    crate::report::write_atomic(
-        &out.join("run-config.json"),
+    crate::fsutil::write_atomic(
+        &RunDir::new(&out).config(),
         &serde_json::to_vec_pretty(&saved)?,
     )
-    .map_err(|e| {
-        anyhow::anyhow!(
-            "cannot write {}: {e}",
-            out.join("run-config.json").display()
-        )
-    })?;
+    .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", RunDir::new(&out).config().display()))?;
     let mut ckpt = checkpointing(&out, &saved, false)?;
     execute_with(
         &cfg,
@@ -488,7 +484,7 @@ fn cmd_resume(
             foreign.join(", ")
         );
     }
-    let path = dir.join("run-config.json");
+    let path = RunDir::new(dir).config();
     let bytes = std::fs::read(&path).map_err(|e| {
         anyhow::anyhow!(
             "cannot read {}: {e}; --resume needs the folder of a run started by synaptic run --out",
@@ -502,7 +498,7 @@ fn cmd_resume(
         cfg.threads = t;
     }
     crate::backend::init_cpu_threads(cfg.compute_threads());
-    let m = read_manifest(&dir.join("checkpoints")).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let m = read_manifest(&RunDir::new(dir).checkpoints()).map_err(|e| anyhow::anyhow!("{e}"))?;
     if !args.flags.quiet {
         eprintln!(
             "resuming {} at task {}/{}, epoch {}, after {} steps of that epoch ({} checkpoint)",
@@ -530,7 +526,7 @@ fn cmd_resume(
 
 /// Checkpoints into `out/checkpoints`, with Ctrl-C handling and the test hook.
 fn checkpointing(out: &Path, saved: &SavedRun, resume: bool) -> anyhow::Result<Checkpointing> {
-    let dir = out.join("checkpoints");
+    let dir = RunDir::new(out).checkpoints();
     let stop = match std::env::var(STOP_AFTER_TASK_ENV) {
         Ok(v) => Some(
             v.trim()
@@ -593,23 +589,23 @@ fn check_previous(out: &Path, cfg: &RunConfig, overwrite: bool) -> anyhow::Resul
         threadless.threads = have.threads;
         (*have != threadless).then(|| compare::first_difference(&want, have))
     };
-    let conflict = if let Ok(b) = std::fs::read(out.join("run-config.json")) {
+    let conflict = if let Ok(b) = std::fs::read(RunDir::new(out).config()) {
         match serde_json::from_slice::<SavedRun>(&b) {
             Ok(s) => differs(&s.config),
             Err(_) => Some("its run-config.json is unreadable".into()),
         }
-    } else if let Ok(b) = std::fs::read(out.join("result.json")) {
+    } else if let Ok(b) = std::fs::read(RunDir::new(out).result()) {
         match serde_json::from_slice::<RunResult>(&b) {
             Ok(r) => differs(&r.config),
             Err(_) => Some("its result.json is unreadable".into()),
         }
-    } else if out.join("checkpoints").exists() {
+    } else if RunDir::new(out).checkpoints().exists() {
         Some("it holds checkpoints of an unknown run".into())
     } else {
         None
     };
     let unfinished =
-        !out.join("result.json").exists() && out.join("checkpoints/checkpoint.json").exists();
+        !RunDir::new(out).result().exists() && RunDir::new(out).checkpoint_manifest().exists();
     let Some(why) = conflict else {
         // Same settings, checkpoints, no result: hours of work that a rerun would throw away.
         if unfinished && !overwrite {
@@ -626,8 +622,7 @@ fn check_previous(out: &Path, cfg: &RunConfig, overwrite: bool) -> anyhow::Resul
             out.display()
         );
     }
-    for f in ["result.json", "accuracy.csv", "run-config.json"] {
-        let p = out.join(f);
+    for p in RunDir::new(out).top_level_files() {
         if p.exists() {
             std::fs::remove_file(&p)
                 .map_err(|e| anyhow::anyhow!("cannot remove {}: {e}", p.display()))?;
@@ -662,7 +657,7 @@ impl Observer for StopOnFlag<'_> {
 
 /// Proves `--out` writable (creating it), with a message that names the flag.
 fn check_out(out: &Path) -> anyhow::Result<()> {
-    crate::report::check_writable(out).map_err(|e| {
+    crate::fsutil::check_writable(out).map_err(|e| {
         anyhow::anyhow!(
             "cannot write to --out folder {}: {e}; pass a writable folder",
             out.display()
@@ -702,7 +697,7 @@ fn execute_with(
         inner: &mut progress,
         flag,
     };
-    let importance = out.join(crate::analysis::IMPORTANCE_DIR);
+    let importance = RunDir::new(out).importance();
     let result = match cfg.backend {
         BackendKind::Cpu => experiment::run_saving::<crate::backend::CpuAutodiff>(
             Registry::builtin(),
@@ -815,7 +810,7 @@ fn summary(r: &RunResult, out: &std::path::Path) {
         r.total_seconds
     );
     println!("final accuracy per task: [{}]", per_task.join(", "));
-    println!("wrote {}", out.join("result.json").display());
+    println!("wrote {}", RunDir::new(out).result().display());
 }
 
 #[cfg(test)]

@@ -17,8 +17,7 @@ use md5::Md5;
 use sha2::{Digest, Sha256};
 
 use super::cifar::{self, CifarKind};
-use super::{cache_dir, load_for, resolve_dir_for, DataError, Dataset};
-use crate::scenario::DataKind;
+use super::{cache_dir, load_for, resolve_dir_for, DataError, DataKind, Dataset};
 
 /// Environment variable whose URL replaces every dataset's base URL (file names are appended).
 pub const MIRROR_ENV: &str = "SYNAPTIC_MIRROR";

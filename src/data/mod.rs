@@ -10,7 +10,18 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-use crate::scenario::DataKind;
+/// Which files a benchmark reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DataKind {
+    /// MNIST (IDX).
+    Mnist,
+    /// Fashion-MNIST (IDX, laid out like MNIST).
+    FashionMnist,
+    /// CIFAR-10 binary.
+    Cifar10,
+    /// CIFAR-10 and CIFAR-100 binary (CIFAR-100 fine labels shifted to 10..110).
+    Cifar10And100,
+}
 
 const FIX: &str = "re-download it or point --data-dir at a folder with valid MNIST IDX files";
 

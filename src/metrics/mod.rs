@@ -1,11 +1,11 @@
-//! Continual-learning metrics computed from one accuracy matrix (SPEC §5).
+//! Continual-learning metrics computed from one accuracy matrix: ACC, BWT, forgetting, FWT.
 //!
 //! `r[i][j]` is the accuracy on task `j` after finishing training on task `i`; every task is
 //! evaluated after every task, so the matrix is square.
 
 use serde::{Deserialize, Serialize};
 
-/// All SPEC §5 metrics of one run.
+/// Every metric of one run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Metrics {
     /// Mean accuracy over all tasks after the last task.
@@ -31,12 +31,12 @@ fn mean(xs: impl IntoIterator<Item = f64>) -> f64 {
     }
 }
 
-/// ACC = mean_j R[T-1][j].
+/// `ACC = mean_j R[T-1][j]`.
 pub fn average_accuracy(r: &[Vec<f64>]) -> f64 {
     r.last().map_or(0.0, |row| mean(row.iter().copied()))
 }
 
-/// a_i = mean_{j<=i} R[i][j].
+/// `a_i = mean_{j<=i} R[i][j]`.
 pub fn mean_seen_accuracy(r: &[Vec<f64>]) -> Vec<f64> {
     r.iter()
         .enumerate()
@@ -44,7 +44,7 @@ pub fn mean_seen_accuracy(r: &[Vec<f64>]) -> Vec<f64> {
         .collect()
 }
 
-/// BWT = mean_{j<T-1} (R[T-1][j] - R[j][j]); 0 for a single task.
+/// `BWT = mean_{j<T-1} (R[T-1][j] - R[j][j])`; 0 for a single task.
 pub fn backward_transfer(r: &[Vec<f64>]) -> f64 {
     let t = r.len();
     if t < 2 {
@@ -53,7 +53,7 @@ pub fn backward_transfer(r: &[Vec<f64>]) -> f64 {
     mean((0..t - 1).map(|j| r[t - 1][j] - r[j][j]))
 }
 
-/// Forgetting = mean_{j<T-1} (max_{l<T-1} R[l][j] - R[T-1][j]); 0 for a single task.
+/// `Forgetting = mean_{j<T-1} (max_{l<T-1} R[l][j] - R[T-1][j])`; 0 for a single task.
 pub fn forgetting(r: &[Vec<f64>]) -> f64 {
     let t = r.len();
     if t < 2 {
@@ -67,7 +67,7 @@ pub fn forgetting(r: &[Vec<f64>]) -> f64 {
     }))
 }
 
-/// FWT = mean_{j>0} (R[j-1][j] - b_j), with `b` the fresh model's accuracy per task.
+/// `FWT = mean_{j>0} (R[j-1][j] - b_j)`, with `b` the fresh model's accuracy per task.
 pub fn forward_transfer(r: &[Vec<f64>], b: &[f64]) -> f64 {
     let t = r.len();
     if t < 2 {

@@ -1,5 +1,5 @@
 //! Elastic weight consolidation (Kirkpatrick et al. 2017) and its online form (Schwarz et al.
-//! 2018), SPEC §3. Importance is the diagonal Fisher information at the end of each task,
+//! 2018). Importance is the diagonal Fisher information at the end of each task,
 //! built from per-example gradients of log p(y|x).
 //!
 //! Offline EWC keeps one penalty term per past task, (λ/2)·Σ_t F_t(θ − θ*_t)²; online EWC keeps

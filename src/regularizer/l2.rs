@@ -1,4 +1,4 @@
-//! The L2 baseline (SPEC §3): every parameter equally important, Ω ≡ 1, anchored at the end of
+//! The L2 baseline: every parameter equally important, Ω ≡ 1, anchored at the end of
 //! the last task; penalty (λ/2)·Σ(θ − θ̃)².
 
 use burn::module::ParamId;

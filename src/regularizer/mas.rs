@@ -1,4 +1,4 @@
-//! Memory aware synapses (Aljundi et al. 2018), SPEC §3: Ω += mean over examples of
+//! Memory aware synapses (Aljundi et al. 2018): Ω += mean over examples of
 //! |∂‖f(x)‖²₂/∂θ|, with f the logits of the outputs that compete in the task; penalty
 //! λ·ΣΩ(θ − θ̃)². Needs no labels.
 

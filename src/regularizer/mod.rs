@@ -1,4 +1,4 @@
-//! Importance-based consolidation (SPEC §2–§3): the hooks a regulariser needs from the training
+//! Importance-based consolidation: the hooks a regulariser needs from the training
 //! loop, one generic store of per-parameter importances and anchors ([`Consolidator`]), and the
 //! estimators that fill it: SI, EWC, online EWC, MAS and L2.
 //!

@@ -1,4 +1,4 @@
-//! Synaptic Intelligence (Zenke, Poole & Ganguli 2017), as the official code computes it (SPEC §2).
+//! Synaptic Intelligence (Zenke, Poole & Ganguli 2017), as the official code computes it.
 //!
 //! Per step: ω ← ω − g·Δθ with g the task-loss gradient at the pre-step weights and Δθ the
 //! optimizer's real update. Penalty c·ΣΩ(θ−θ̃)², whose gradient 2cΩ(θ−θ̃) is added to g in closed

@@ -11,7 +11,9 @@ use serde_json::Value;
 
 use super::summary::Stat;
 use super::RunResult;
+use crate::figures::slug;
 use crate::method::Registry;
+use crate::run_dir::RunDir;
 
 /// A problem with the report's input, as one line.
 #[derive(Debug, thiserror::Error)]
@@ -29,12 +31,12 @@ pub struct Found {
 
 /// Folders never searched: checkpoints and hidden folders.
 fn skipped(name: &str) -> bool {
-    name == "checkpoints" || name.starts_with('.')
+    name == RunDir::CHECKPOINTS || name.starts_with('.')
 }
 
 /// Every `result.json` under `dir` (which may itself be a run folder or a `result.json`).
 fn walk(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
-    let file = dir.join("result.json");
+    let file = RunDir::new(dir).result();
     if file.is_file() {
         out.push(file);
     }
@@ -58,7 +60,7 @@ fn walk(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) -> std::io::Result<()>
 pub fn find_results(dirs: &[PathBuf]) -> Result<Vec<Found>, ReportError> {
     let mut paths: Vec<PathBuf> = Vec::new();
     for dir in dirs {
-        if dir.is_file() && dir.file_name().is_some_and(|n| n == "result.json") {
+        if dir.is_file() && dir.file_name().is_some_and(|n| n == RunDir::RESULT) {
             paths.push(dir.clone());
             continue;
         }
@@ -190,20 +192,6 @@ impl FigureSet {
     pub fn stem(&self) -> String {
         slug(&format!("{}-{}", self.benchmark, self.scenario))
     }
-}
-
-/// Lower-case letters, digits, `.` and `-` only (other runs of characters become one `-`).
-pub fn slug(s: &str) -> String {
-    let mut out = String::new();
-    for ch in s.chars() {
-        let keep = ch.is_ascii_alphanumeric() || ch == '.';
-        if keep {
-            out.push(ch.to_ascii_lowercase());
-        } else if !out.ends_with('-') {
-            out.push('-');
-        }
-    }
-    out.trim_matches('-').to_string()
 }
 
 /// How tables and legends name a method: its label (`SI`, `online EWC`), an unknown one as is.

@@ -1,4 +1,4 @@
-//! `synaptic report`: from grouped runs ([`super::collect`]) to figures ([`super::figures`]) and
+//! `synaptic report`: from grouped runs ([`super::collect`]) to figures ([`crate::figures`]) and
 //! `report.md` / `report.json`, with the paper's numbers ([`super::paper`]) beside ours where a
 //! group matches one of the paper's settings.
 
@@ -7,14 +7,14 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use serde_json::Value;
 
-use super::collect::{slug, FigureSet, Group, GroupStats, ReportError};
-use super::figures::{
-    accuracy_range, write_figure, BarChart, BarGroup, HeatMap, LineChart, LineKind, Series,
-};
+use super::collect::{FigureSet, Group, GroupStats, ReportError};
 use super::paper::{self, PaperSetting};
 use super::summary::Stat;
-use super::write_atomic;
 use crate::config::RunConfig;
+use crate::figures::{
+    slug, write_figure, BarChart, BarGroup, ColorScale, HeatMap, LineChart, LineKind, Series,
+};
+use crate::fsutil::write_atomic;
 
 /// What the report says about where it came from.
 #[derive(Debug, Clone, Default)]
@@ -339,6 +339,16 @@ fn comparison(set: &FigureSet, stats: &[GroupStats], eval_on: &str) -> String {
     s
 }
 
+/// A y range for accuracies in `values` (y ± error): from a round number below the lowest, to 1.
+pub fn accuracy_range(values: impl IntoIterator<Item = f64>) -> (f64, f64) {
+    let lo = values
+        .into_iter()
+        .filter(|v| v.is_finite())
+        .fold(1.0_f64, f64::min);
+    let lo = ((lo - 0.02) * 20.0).floor() / 20.0;
+    (lo.clamp(0.0, 0.95), 1.005)
+}
+
 /// Draws every figure of `sets` into `out/figures/` and writes `out/report.md` and
 /// `out/report.json`.
 pub fn write_report(
@@ -578,6 +588,7 @@ pub fn write_report(
                         .collect(),
                     size: HeatMap::size_for(t, t),
                     range,
+                    scale: ColorScale::Sequential,
                 };
                 let base = fig_dir.join(format!(
                     "{stem}-matrix-{}-{}-seed-{}",
@@ -659,4 +670,17 @@ pub fn write_report(
         figures,
         comparison: comparisons,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accuracy_range_starts_at_a_round_number_below_the_data() {
+        assert_eq!(accuracy_range([0.93, 0.99]), (0.9, 1.005));
+        assert_eq!(accuracy_range([0.5]), (0.45, 1.005));
+        assert_eq!(accuracy_range([-0.2, f64::NAN]), (0.0, 1.005));
+        assert_eq!(accuracy_range([1.0]), (0.95, 1.005));
+    }
 }

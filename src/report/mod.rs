@@ -1,15 +1,15 @@
-//! Result files of a run: `result.json` (the SPEC §6 contract) and `accuracy.csv`, written
+//! Result files of a run: `result.json` (every field a run records) and `accuracy.csv`, written
 //! atomically so that a crash never leaves a half-written result.
 
-use std::io::Write;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
 use crate::config::RunConfig;
+use crate::fsutil::write_atomic_all;
+use crate::run_dir::RunDir;
 
 pub mod collect;
-pub mod figures;
 pub mod markdown;
 pub mod paper;
 pub mod summary;
@@ -34,7 +34,7 @@ pub struct RunResult {
     pub config: RunConfig,
     /// Task names in training order.
     pub task_names: Vec<String>,
-    /// R[i][j]: accuracy on task j after training task i.
+    /// `R[i][j]`: accuracy on task j after training task i.
     pub accuracy_matrix: Vec<Vec<f64>>,
     /// Accuracy of the untrained model on each task (b_j of forward transfer).
     pub initial_accuracy: Vec<f64>,
@@ -106,69 +106,7 @@ impl Machine {
     }
 }
 
-/// Writes `bytes` to `path` through a temporary file in the same folder, synced, then renamed.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let tmp = stage(path, bytes)?;
-    std::fs::rename(&tmp, path).inspect_err(|_| {
-        let _ = std::fs::remove_file(&tmp);
-    })
-}
-
-/// Where staged bytes go: a file that can be synced to disk.
-trait Sink: Write {
-    fn sync(&mut self) -> std::io::Result<()>;
-}
-
-impl Sink for std::fs::File {
-    fn sync(&mut self) -> std::io::Result<()> {
-        self.sync_all()
-    }
-}
-
-/// Opens the temporary file of a staged write.
-type Opener<'a> = &'a dyn Fn(&Path) -> std::io::Result<Box<dyn Sink>>;
-
-fn create(p: &Path) -> std::io::Result<Box<dyn Sink>> {
-    Ok(Box::new(std::fs::File::create(p)?))
-}
-
-/// Writes `bytes` next to `path` under a temporary name, synced; returns that name.
-fn stage(path: &Path, bytes: &[u8]) -> std::io::Result<std::path::PathBuf> {
-    stage_with(path, bytes, &create)
-}
-
-fn stage_with(path: &Path, bytes: &[u8], open: Opener<'_>) -> std::io::Result<std::path::PathBuf> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty());
-    let dir = dir.unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
-    let result = (|| {
-        let mut f = open(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync()
-    })();
-    match result {
-        Ok(()) => Ok(tmp),
-        Err(e) => {
-            // A full disk must not leave a half-written temporary file behind either.
-            let _ = std::fs::remove_file(&tmp);
-            Err(e)
-        }
-    }
-}
-
-/// Creates `dir` if needed and proves a file can be written there.
-pub fn check_writable(dir: &Path) -> std::io::Result<()> {
-    std::fs::create_dir_all(dir)?;
-    let probe = dir.join(format!(".synaptic-probe{}", std::process::id()));
-    std::fs::write(&probe, b"")?;
-    std::fs::remove_file(&probe)
-}
-
-/// The accuracy matrix as CSV: one row per "after task i", one column per task (0-based, SPEC §5).
+/// The accuracy matrix as CSV: one row per "after task i", one column per task (0-based).
 pub fn accuracy_csv(r: &RunResult) -> String {
     let t = r.accuracy_matrix.len();
     let mut s = String::from("after_task");
@@ -190,35 +128,17 @@ pub fn accuracy_csv(r: &RunResult) -> String {
 pub fn write_run(dir: &Path, r: &RunResult) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
     let json = serde_json::to_vec_pretty(r).map_err(std::io::Error::other)?;
-    let (csv_path, json_path) = (dir.join("accuracy.csv"), dir.join("result.json"));
-    // Both files are complete on disk before either replaces an older one, so a full disk
-    // cannot leave a new CSV beside an old result; result.json goes last, marking the run done.
-    let csv_tmp = stage(&csv_path, accuracy_csv(r).as_bytes())?;
-    let json_tmp = match stage(&json_path, &json) {
-        Ok(t) => t,
-        Err(e) => {
-            let _ = std::fs::remove_file(&csv_tmp);
-            return Err(e);
-        }
-    };
-    std::fs::rename(&csv_tmp, &csv_path)?;
-    std::fs::rename(&json_tmp, &json_path)
+    let run = RunDir::new(dir);
+    // result.json goes last, marking the run done.
+    write_atomic_all(&[
+        (&run.accuracy_csv(), accuracy_csv(r).as_bytes()),
+        (&run.result(), &json),
+    ])
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn atomic_write_replaces_and_leaves_no_temp_file() {
-        let d = tempfile::tempdir().unwrap();
-        let p = d.path().join("x.json");
-        write_atomic(&p, b"one").unwrap();
-        write_atomic(&p, b"two").unwrap();
-        assert_eq!(std::fs::read(&p).unwrap(), b"two");
-        let names: Vec<_> = std::fs::read_dir(d.path()).unwrap().collect();
-        assert_eq!(names.len(), 1);
-    }
 
     #[test]
     fn burn_version_matches_the_pinned_dependency() {
@@ -244,76 +164,5 @@ mod tests {
             (r.machine, r.burn_version, r.seed),
             (Machine::default(), String::new(), 3)
         );
-    }
-
-    #[test]
-    fn atomic_write_into_missing_folder_fails_cleanly() {
-        let d = tempfile::tempdir().unwrap();
-        let p = d.path().join("no/such/x.json");
-        assert!(write_atomic(&p, b"x").is_err());
-        assert!(!p.exists());
-    }
-}
-
-#[cfg(test)]
-mod disk_full_tests {
-    use super::*;
-
-    /// A real file that refuses writes beyond `room` bytes, as a full disk does.
-    struct Full {
-        file: std::fs::File,
-        room: usize,
-    }
-
-    impl Write for Full {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            if self.room == 0 {
-                return Err(std::io::Error::new(
-                    std::io::ErrorKind::StorageFull,
-                    "no space left on device",
-                ));
-            }
-            let n = buf.len().min(self.room);
-            self.room -= n;
-            self.file.write(&buf[..n])
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            self.file.flush()
-        }
-    }
-
-    impl Sink for Full {
-        fn sync(&mut self) -> std::io::Result<()> {
-            self.file.sync_all()
-        }
-    }
-
-    #[test]
-    fn a_disk_that_fills_up_mid_write_leaves_the_old_file_and_no_temporary() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("result.json");
-        std::fs::write(&path, b"old, complete result").unwrap();
-        let full = |p: &Path| -> std::io::Result<Box<dyn Sink>> {
-            Ok(Box::new(Full {
-                file: std::fs::File::create(p)?,
-                room: 10,
-            }))
-        };
-        let e = stage_with(&path, &[b'x'; 4096], &full).unwrap_err();
-        assert_eq!(e.kind(), std::io::ErrorKind::StorageFull);
-        assert_eq!(std::fs::read(&path).unwrap(), b"old, complete result");
-        let left: Vec<_> = std::fs::read_dir(dir.path())
-            .unwrap()
-            .map(|e| e.unwrap().file_name())
-            .collect();
-        assert_eq!(
-            left,
-            vec![std::ffi::OsString::from("result.json")],
-            "{left:?}"
-        );
-        // With room enough the same path works.
-        let tmp = stage_with(&path, b"new", &create).unwrap();
-        std::fs::rename(tmp, &path).unwrap();
-        assert_eq!(std::fs::read(&path).unwrap(), b"new");
     }
 }

@@ -5,10 +5,10 @@
 use std::path::Path;
 
 use super::collect::{find_results, group_runs, value_display, Found};
-use super::figures::{write_figure, LineChart, LineKind, Scatter, ScatterSeries, Series};
 use super::markdown::{heat_range, write_report, ReportOptions};
 use super::summary::tests::result;
 use super::{write_run, RunResult};
+use crate::figures::{write_figure, LineChart, LineKind, Scatter, ScatterSeries, Series};
 
 /// A run of `method` (SI strength `c`) with accuracy matrix `m`, metrics computed from it.
 fn run(method: &str, c: f64, seed: u64, m: Vec<Vec<f64>>) -> RunResult {
@@ -290,9 +290,9 @@ fn a_folder_without_results_and_a_broken_result_are_one_line_errors() {
 }
 
 /// Draws `fig` into an RGB buffer and counts the dark pixels in the rows `rows`.
-fn dark_pixels(fig: &impl super::figures::Figure, rows: std::ops::Range<u32>) -> usize {
+fn dark_pixels(fig: &impl crate::figures::Figure, rows: std::ops::Range<u32>) -> usize {
     use plotters::prelude::*;
-    super::figures::register_font();
+    crate::figures::register_font();
     let (w, h) = fig.size();
     let mut buf = vec![0u8; (w * h * 3) as usize];
     {
@@ -339,6 +339,8 @@ fn a_log_log_scatter_writes_png_and_svg() {
         log_x: true,
         log_y: true,
         diagonal: true,
+        opacity: 0.6,
+        note: "199 of 201 points shown".into(),
         series: vec![ScatterSeries {
             label: "layer 1".into(),
             points: (1..200)
@@ -351,6 +353,6 @@ fn a_log_log_scatter_writes_png_and_svg() {
     };
     let [png, svg] = write_figure(&fig, &dir.path().join("scatter")).unwrap();
     check_png(&png, 700, 600);
-    check_svg(&svg, &["SI Ω (log)", "layer 1"]);
+    check_svg(&svg, &["SI Ω (log)", "layer 1", "199 of 201 points shown"]);
     assert!(dark_pixels(&fig, 0..32) > 200);
 }

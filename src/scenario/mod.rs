@@ -13,6 +13,8 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
+// Re-exported: scenarios name the data they read, the data module owns what it can read.
+pub use crate::data::DataKind;
 use crate::data::{Dataset, ImageSet};
 
 /// Which continual-learning scenario a stream follows (van de Ven & Tolias 2019).
@@ -75,19 +77,6 @@ pub enum Benchmark {
     SplitCifar10,
     /// The paper's split CIFAR-10/100: all of CIFAR-10, then CIFAR-100 classes 0-9, .., 40-49.
     SplitCifar,
-}
-
-/// Which files a benchmark reads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DataKind {
-    /// MNIST (IDX).
-    Mnist,
-    /// Fashion-MNIST (IDX, laid out like MNIST).
-    FashionMnist,
-    /// CIFAR-10 binary.
-    Cifar10,
-    /// CIFAR-10 and CIFAR-100 binary (CIFAR-100 fine labels shifted to 10..110).
-    Cifar10And100,
 }
 
 /// The network a benchmark trains.
@@ -454,7 +443,7 @@ impl TaskStream {
         }
     }
 
-    /// A minibatch of task `t`'s training examples `idx`, as pixels in [0,1] and output targets.
+    /// A minibatch of task `t`'s training examples `idx`, as pixels in `[0, 1]` and output targets.
     pub fn train_batch<B: Backend>(
         &self,
         t: usize,

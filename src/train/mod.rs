@@ -93,7 +93,7 @@ pub enum TrainError {
 /// Everything the loop measured.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrainOutcome {
-    /// R[i][j]: accuracy on task j after training task i.
+    /// `R[i][j]`: accuracy on task j after training task i.
     pub accuracy_matrix: Vec<Vec<f64>>,
     /// Accuracy of the freshly initialised model on each task (for forward transfer).
     pub initial_accuracy: Vec<f64>,
@@ -324,7 +324,7 @@ where
         .collect()
 }
 
-/// How the tasks of a stream are trained (SPEC §3).
+/// How the tasks of a stream are trained.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
@@ -333,8 +333,8 @@ pub enum Mode {
     Sequential,
     /// At task t, train on the union of tasks 0..=t (the usual upper bound).
     Joint,
-    /// A fresh network (and optimizer) for each task: one network per task. R[i][j] for j < i
-    /// is task j's own network's accuracy R[j][j], so nothing is ever forgotten.
+    /// A fresh network (and optimizer) for each task: one network per task. `R[i][j]` for j < i
+    /// is task j's own network's accuracy `R[j][j]`, so nothing is ever forgotten.
     Scratch,
 }
 

@@ -1,0 +1,198 @@
+//! Writing files so that a crash or a full disk never leaves a half-written one: each file goes
+//! to a temporary name in the same folder, is synced, then renamed over the old one.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// Writes `bytes` to `path` through a temporary file in the same folder, synced, then renamed.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = stage(path, bytes)?;
+    std::fs::rename(&tmp, path).inspect_err(|_| {
+        let _ = std::fs::remove_file(&tmp);
+    })
+}
+
+/// Writes every `(path, bytes)` atomically, renaming them in the given order only once all are
+/// staged: a full disk cannot leave one file new and the next old, and the last file can mark
+/// the whole set complete.
+pub fn write_atomic_all(files: &[(&Path, &[u8])]) -> std::io::Result<()> {
+    let mut staged: Vec<PathBuf> = Vec::with_capacity(files.len());
+    for (path, bytes) in files {
+        match stage(path, bytes) {
+            Ok(t) => staged.push(t),
+            Err(e) => {
+                for t in &staged {
+                    let _ = std::fs::remove_file(t);
+                }
+                return Err(e);
+            }
+        }
+    }
+    for (k, (tmp, (path, _))) in staged.iter().zip(files).enumerate() {
+        if let Err(e) = std::fs::rename(tmp, path) {
+            for t in &staged[k..] {
+                let _ = std::fs::remove_file(t);
+            }
+            return Err(e);
+        }
+    }
+    Ok(())
+}
+
+/// Creates `dir` if needed and proves a file can be written there.
+pub fn check_writable(dir: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let probe = dir.join(format!(".synaptic-probe{}", std::process::id()));
+    std::fs::write(&probe, b"")?;
+    std::fs::remove_file(&probe)
+}
+
+/// Where staged bytes go: a file that can be synced to disk.
+trait Sink: Write {
+    fn sync(&mut self) -> std::io::Result<()>;
+}
+
+impl Sink for std::fs::File {
+    fn sync(&mut self) -> std::io::Result<()> {
+        self.sync_all()
+    }
+}
+
+/// Opens the temporary file of a staged write.
+type Opener<'a> = &'a dyn Fn(&Path) -> std::io::Result<Box<dyn Sink>>;
+
+fn create(p: &Path) -> std::io::Result<Box<dyn Sink>> {
+    Ok(Box::new(std::fs::File::create(p)?))
+}
+
+/// Writes `bytes` next to `path` under a temporary name, synced; returns that name.
+fn stage(path: &Path, bytes: &[u8]) -> std::io::Result<PathBuf> {
+    stage_with(path, bytes, &create)
+}
+
+fn stage_with(path: &Path, bytes: &[u8], open: Opener<'_>) -> std::io::Result<PathBuf> {
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty());
+    let dir = dir.unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
+    let result = (|| {
+        let mut f = open(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync()
+    })();
+    match result {
+        Ok(()) => Ok(tmp),
+        Err(e) => {
+            // A full disk must not leave a half-written temporary file behind either.
+            let _ = std::fs::remove_file(&tmp);
+            Err(e)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn atomic_write_replaces_and_leaves_no_temp_file() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("x.json");
+        write_atomic(&p, b"one").unwrap();
+        write_atomic(&p, b"two").unwrap();
+        assert_eq!(std::fs::read(&p).unwrap(), b"two");
+        let names: Vec<_> = std::fs::read_dir(d.path()).unwrap().collect();
+        assert_eq!(names.len(), 1);
+    }
+
+    #[test]
+    fn atomic_write_into_missing_folder_fails_cleanly() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("no/such/x.json");
+        assert!(write_atomic(&p, b"x").is_err());
+        assert!(!p.exists());
+    }
+
+    #[test]
+    fn a_set_with_one_unwritable_file_changes_none_and_leaves_no_temporary() {
+        let d = tempfile::tempdir().unwrap();
+        let a = d.path().join("a.csv");
+        std::fs::write(&a, b"old").unwrap();
+        let bad = d.path().join("no/such/b.json");
+        assert!(write_atomic_all(&[(&a, b"new"), (&bad, b"x")]).is_err());
+        assert_eq!(std::fs::read(&a).unwrap(), b"old");
+        assert_eq!(std::fs::read_dir(d.path()).unwrap().count(), 1);
+        let b = d.path().join("b.json");
+        write_atomic_all(&[(&a, b"new"), (&b, b"done")]).unwrap();
+        assert_eq!(
+            (std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap()),
+            (b"new".to_vec(), b"done".to_vec())
+        );
+    }
+}
+
+#[cfg(test)]
+mod disk_full_tests {
+    use super::*;
+
+    /// A real file that refuses writes beyond `room` bytes, as a full disk does.
+    struct Full {
+        file: std::fs::File,
+        room: usize,
+    }
+
+    impl Write for Full {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            if self.room == 0 {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::StorageFull,
+                    "no space left on device",
+                ));
+            }
+            let n = buf.len().min(self.room);
+            self.room -= n;
+            self.file.write(&buf[..n])
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            self.file.flush()
+        }
+    }
+
+    impl Sink for Full {
+        fn sync(&mut self) -> std::io::Result<()> {
+            self.file.sync_all()
+        }
+    }
+
+    #[test]
+    fn a_disk_that_fills_up_mid_write_leaves_the_old_file_and_no_temporary() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("result.json");
+        std::fs::write(&path, b"old, complete result").unwrap();
+        let full = |p: &Path| -> std::io::Result<Box<dyn Sink>> {
+            Ok(Box::new(Full {
+                file: std::fs::File::create(p)?,
+                room: 10,
+            }))
+        };
+        let e = stage_with(&path, &[b'x'; 4096], &full).unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::StorageFull);
+        assert_eq!(std::fs::read(&path).unwrap(), b"old, complete result");
+        let left: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(
+            left,
+            vec![std::ffi::OsString::from("result.json")],
+            "{left:?}"
+        );
+        // With room enough the same path works.
+        let tmp = stage_with(&path, b"new", &create).unwrap();
+        std::fs::rename(tmp, &path).unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"new");
+    }
+}
