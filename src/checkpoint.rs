@@ -11,7 +11,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use burn::module::AutodiffModule;
-use burn::optim::Optimizer;
 use burn::record::{FullPrecisionSettings, NamedMpkBytesRecorder, Recorder};
 use burn::tensor::backend::AutodiffBackend;
 use rand_chacha::ChaCha8Rng;
@@ -121,7 +120,7 @@ impl FileCheckpoints {
         let rec = Rec::default();
         let model = Recorder::<B>::record(&rec, state.model.clone().into_record(), ())
             .map_err(|e| format!("cannot encode the model: {e}"))?;
-        let adam = Recorder::<B>::record(&rec, state.optim.to_record(), ())
+        let adam = Recorder::<B>::record(&rec, state.optim.clone(), ())
             .map_err(|e| format!("cannot encode Adam's state: {e}"))?;
         let json = serde_json::to_vec(&StateFile {
             position: state.position.clone(),

@@ -14,7 +14,7 @@ use crate::model::{Cnn, CnnConfig, Mlp, MlpConfig};
 use crate::regularizer::{check_exclude, Regularizer};
 use crate::report::RunResult;
 use crate::scenario::{ModelKind, StreamOptions, TaskStream};
-use crate::train::{train_stream_resumable, CheckpointSink, Observer, TrainError, TrainOutcome};
+use crate::train::{CheckpointSink, Loop, Observer, TrainError, TrainOutcome};
 
 /// Where and how a run checkpoints (see [`crate::checkpoint`]).
 pub struct Checkpointing {
@@ -241,20 +241,20 @@ where
         _ => None,
     };
     let mut model_for = move || first.take().unwrap_or_else(&mut *init);
-    let (_model, out) = train_stream_resumable(
-        &mut model_for,
+    let run = Loop {
+        init: &mut model_for,
         mode,
         stream,
-        match recorder.as_mut() {
+        regularizer: match recorder.as_mut() {
             Some(r) => Some(r as &mut dyn Regularizer<B, M>),
             None => reg.as_deref_mut().map(|r| r as &mut dyn Regularizer<B, M>),
         },
-        &cfg.train,
+        cfg: &cfg.train,
         device,
         observer,
-        ckpt.map(|c| &mut c.sink as &mut dyn CheckpointSink<B, M>),
-        resumed,
-    )?;
+        sink: ckpt.map(|c| &mut c.sink as &mut dyn CheckpointSink<B, M>),
+    };
+    let (_model, out) = run.run(resumed)?;
     if let Some(e) = recorder.as_ref().and_then(|r| r.error()) {
         return Err(TrainError::Config(format!("--save-importance: {e}")));
     }

@@ -9,6 +9,9 @@ use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
+pub mod mask;
+pub use mask::{output_mask, row_masks};
+
 /// Any burn module that maps a batch of flat inputs to one logit per output unit.
 pub trait Classifier<B: Backend>: Module<B> {
     /// Logits of shape `[batch, outputs]` for inputs of shape `[batch, features]`.

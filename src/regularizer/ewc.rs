@@ -98,7 +98,7 @@ pub(crate) fn log_probs<B: AutodiffBackend, M: Classifier<B>>(
     let device = x.device();
     let logits = model.logits(x);
     let outputs = logits.dims()[1];
-    let logits = match crate::train::output_mask::<B>(outputs, active, &device) {
+    let logits = match crate::model::output_mask::<B>(outputs, active, &device) {
         Some(m) => logits + m,
         None => logits,
     };

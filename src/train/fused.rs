@@ -13,8 +13,7 @@ use std::any::{Any, TypeId};
 use std::collections::HashMap;
 
 use burn::module::{AutodiffModule, ModuleMapper, Param, ParamId};
-use burn::optim::adaptor::OptimizerAdaptor;
-use burn::optim::{Adam, AdamState, GradientsParams};
+use burn::optim::{AdamState, GradientsParams};
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{DType, Tensor, TensorPrimitive};
 use burn_flex::{Flex, FlexTensor};
@@ -56,22 +55,6 @@ pub fn enabled() -> bool {
 /// Turns the fused step on or off for training loops run on this thread (`None`: the default).
 pub fn set_enabled(on: Option<bool>) {
     OVERRIDE.with(|o| o.set(on));
-}
-
-/// Moves `records` out of `optim`, leaving it empty, so that the moments are uniquely owned and
-/// can be updated in place (a record shared with the optimizer would be copied on write).
-pub fn take_records<B, M>(
-    optim: &mut OptimizerAdaptor<Adam, M, B>,
-    fresh: impl FnOnce() -> OptimizerAdaptor<Adam, M, B>,
-) -> Records<B, M>
-where
-    B: AutodiffBackend,
-    M: AutodiffModule<B>,
-{
-    use burn::optim::Optimizer;
-    let records = optim.to_record();
-    *optim = fresh();
-    records
 }
 
 /// One optimizer step on `model`: gradient `g + Σ 2·scale·Ω(θ − θ̃)`, Adam, then `ω −= ĝ·Δθ`

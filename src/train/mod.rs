@@ -5,18 +5,25 @@ use std::time::Instant;
 
 use burn::module::AutodiffModule;
 use burn::optim::adaptor::OptimizerAdaptor;
-use burn::optim::{Adam, AdamConfig, GradientsParams, Optimizer};
-use burn::tensor::activation::log_softmax;
+use burn::optim::{Adam, GradientsParams, Optimizer};
 use burn::tensor::backend::{AutodiffBackend, Backend};
-use burn::tensor::{ElementConversion, Int, Tensor, TensorData};
+use burn::tensor::{ElementConversion, Int, Tensor};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::model::Classifier;
+use crate::method::TrainModel;
+use crate::model::{output_mask, row_masks};
 use crate::regularizer::{NonFinite, Regularizer, RegularizerState, TaskSamples};
 use crate::scenario::TaskStream;
+
+pub mod eval;
+pub mod fused;
+pub mod step;
+
+pub use eval::{evaluate, evaluate_all, masked_cross_entropy};
+use step::StepExec;
 
 /// Optimisation settings of a continual run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -192,8 +199,8 @@ pub enum SaveReason {
 pub struct TrainState<'a, B: AutodiffBackend, M: AutodiffModule<B>> {
     /// The model.
     pub model: &'a M,
-    /// Adam.
-    pub optim: &'a AdamOptim<B, M>,
+    /// Adam's state.
+    pub optim: AdamRecord<B, M>,
     /// The regulariser's state (`None` without a regulariser).
     pub regularizer: Option<RegularizerState>,
     /// The minibatch-order generator.
@@ -213,7 +220,7 @@ pub trait CheckpointSink<B: AutodiffBackend, M: AutodiffModule<B>> {
     fn save(&mut self, state: TrainState<'_, B, M>, reason: SaveReason) -> Result<bool, String>;
 }
 
-/// A run restored from a checkpoint, to continue with [`train_stream_resumable`].
+/// A run restored from a checkpoint, to continue with [`Loop::run`].
 pub struct Resumed<B: AutodiffBackend, M: AutodiffModule<B>> {
     /// The model at the position.
     pub model: M,
@@ -235,93 +242,6 @@ fn step_seed(seed: u64, task: usize, epoch: usize, step: usize) -> u64 {
         h = (h ^ v).wrapping_mul(0x1000_0000_01B3).rotate_left(29);
     }
     h
-}
-
-/// Mean cross-entropy of `logits` against `targets`, with inactive outputs masked out.
-pub fn masked_cross_entropy<B: Backend>(
-    logits: Tensor<B, 2>,
-    targets: Tensor<B, 1, Int>,
-    mask: Option<&Tensor<B, 2>>,
-) -> Tensor<B, 1> {
-    let logits = match mask {
-        Some(m) => logits + m.clone(),
-        None => logits,
-    };
-    let n = targets.dims()[0];
-    log_softmax(logits, 1)
-        .gather(1, targets.reshape([n, 1]))
-        .mean()
-        .neg()
-}
-
-/// A `[1, outputs]` additive mask: 0 on `active` units, a large negative number elsewhere.
-///
-/// Masked units get exactly zero softmax weight, hence zero gradient, as with the official
-/// code's −1e32 fill; a finite value keeps 0·mask products free of NaN.
-pub fn output_mask<B: Backend>(
-    outputs: usize,
-    active: Option<&[usize]>,
-    device: &B::Device,
-) -> Option<Tensor<B, 2>> {
-    let active = active?;
-    let mut m = vec![-1e30f32; outputs];
-    for &k in active {
-        m[k] = 0.0;
-    }
-    Some(Tensor::from_data(TensorData::new(m, [1, outputs]), device))
-}
-
-/// Accuracy of `model` on the evaluation examples of task `j`, competing over `active` outputs.
-pub fn evaluate<B: Backend, M: Classifier<B>>(
-    model: &M,
-    stream: &TaskStream,
-    j: usize,
-    active: Option<&[usize]>,
-    batch: usize,
-    device: &B::Device,
-) -> f64 {
-    let idx = &stream.tasks[j].eval;
-    if idx.is_empty() {
-        return 0.0;
-    }
-    let mask = output_mask::<B>(stream.outputs, active, device);
-    let mut correct = 0i64;
-    for chunk in idx.chunks(batch.max(1)) {
-        let (x, y) = stream.eval_batch::<B>(j, chunk, device);
-        let mut logits = model.logits(x);
-        if let Some(m) = &mask {
-            logits = logits + m.clone();
-        }
-        let pred = logits.argmax(1).reshape([chunk.len()]);
-        let hits: i64 = pred.equal(y).int().sum().into_scalar().elem();
-        correct += hits;
-    }
-    correct as f64 / idx.len() as f64
-}
-
-fn evaluate_all<B, M>(
-    model: &M,
-    stream: &TaskStream,
-    after: Option<usize>,
-    batch: usize,
-    device: &B::Device,
-) -> Vec<f64>
-where
-    B: AutodiffBackend,
-    M: AutodiffModule<B>,
-    M::InnerModule: Classifier<B::InnerBackend>,
-{
-    let inner = model.valid();
-    (0..stream.tasks.len())
-        .map(|j| {
-            let active = match after {
-                Some(i) => stream.eval_outputs(i, j),
-                // A fresh model is scored the way task j is scored right after it is learned.
-                None => stream.eval_outputs(j, j),
-            };
-            evaluate::<B::InnerBackend, _>(&inner, stream, j, active.as_deref(), batch, device)
-        })
-        .collect()
 }
 
 /// How the tasks of a stream are trained.
@@ -360,31 +280,6 @@ impl<B: Backend> TaskSamples<B> for StreamSamples<'_, B> {
     }
 }
 
-/// An `[n, outputs]` additive mask with a different set of active outputs per row.
-fn row_masks<B: Backend>(
-    outputs: usize,
-    rows: &[Option<Vec<usize>>],
-    device: &B::Device,
-) -> Option<Tensor<B, 2>> {
-    if rows.iter().all(Option::is_none) {
-        return None;
-    }
-    let mut m = vec![0.0f32; rows.len() * outputs];
-    for (r, active) in rows.iter().enumerate() {
-        if let Some(active) = active {
-            let row = &mut m[r * outputs..(r + 1) * outputs];
-            row.fill(-1e30);
-            for &k in active {
-                row[k] = 0.0;
-            }
-        }
-    }
-    Some(Tensor::from_data(
-        TensorData::new(m, [rows.len(), outputs]),
-        device,
-    ))
-}
-
 /// Trains `model` on every task of `stream` in order and evaluates every task after each one.
 pub fn train_stream<B, M>(
     model: M,
@@ -396,8 +291,7 @@ pub fn train_stream<B, M>(
 ) -> Result<(M, TrainOutcome), TrainError>
 where
     B: AutodiffBackend,
-    M: AutodiffModule<B> + Classifier<B>,
-    M::InnerModule: Classifier<B::InnerBackend>,
+    M: TrainModel<B>,
 {
     let mut first = Some(model);
     let mut init = move || first.take().expect("sequential training builds one model");
@@ -425,367 +319,450 @@ pub fn train_stream_mode<B, M>(
 ) -> Result<(M, TrainOutcome), TrainError>
 where
     B: AutodiffBackend,
-    M: AutodiffModule<B> + Classifier<B>,
-    M::InnerModule: Classifier<B::InnerBackend>,
+    M: TrainModel<B>,
 {
-    train_stream_resumable(
+    Loop {
         init,
         mode,
         stream,
-        regularizer,
+        regularizer: regularizer.map(|r| r as _),
         cfg,
         device,
         observer,
-        None,
-        None,
-    )
+        sink: None,
+    }
+    .run(None)
 }
 
-/// [`train_stream_mode`] with checkpoints: `sink` receives the state after every task (and every
-/// `every_epochs` epochs, and when the observer asks to stop); `resume` continues from a saved
-/// state exactly as the uninterrupted run would have (same numbers, bit for bit).
+/// Everything a continual run needs: how to build the network, the tasks, the method's
+/// regulariser, the settings, and where progress and checkpoints go. [`Loop::run`] trains; with
+/// a sink it checkpoints after every task (and every `every_epochs` epochs, and when the
+/// observer asks to stop), and from a [`Resumed`] state it continues exactly as the
+/// uninterrupted run would have (same numbers, bit for bit).
 ///
 /// In [`Mode::Scratch`] the backend is re-seeded with `seed ^ task` before each task's fresh
 /// network, and before every step with a seed of (seed, task, epoch, step) so that dropout masks
 /// do not depend on where a run was resumed.
-#[allow(clippy::too_many_arguments)]
-pub fn train_stream_resumable<B, M>(
-    init: &mut dyn FnMut() -> M,
-    mode: Mode,
-    stream: &TaskStream,
-    mut regularizer: Option<&mut dyn Regularizer<B, M>>,
-    cfg: &TrainConfig,
-    device: &B::Device,
-    observer: &mut dyn Observer,
-    mut sink: Option<&mut dyn CheckpointSink<B, M>>,
-    resume: Option<Resumed<B, M>>,
-) -> Result<(M, TrainOutcome), TrainError>
-where
-    B: AutodiffBackend,
-    M: AutodiffModule<B> + Classifier<B>,
-    M::InnerModule: Classifier<B::InnerBackend>,
-{
-    for (t, task) in stream.tasks.iter().enumerate() {
-        for (what, idx) in [("training", &task.train), ("evaluation", &task.eval)] {
-            if idx.is_empty() {
-                return Err(TrainError::EmptyTask {
-                    task: t + 1,
-                    name: task.name.clone(),
-                    what,
-                });
+pub struct Loop<'a, 'd, B: AutodiffBackend, M: TrainModel<B>> {
+    /// Builds a fresh network (once, and before each task in [`Mode::Scratch`]).
+    pub init: &'a mut (dyn FnMut() -> M + 'd),
+    /// How the tasks are walked.
+    pub mode: Mode,
+    /// The tasks.
+    pub stream: &'a TaskStream,
+    /// The method's regulariser, if it has one.
+    pub regularizer: Option<&'a mut (dyn Regularizer<B, M> + 'd)>,
+    /// Epochs, batch size, Adam, seed.
+    pub cfg: &'a TrainConfig,
+    /// Where tensors live.
+    pub device: &'a B::Device,
+    /// Progress, and the stop request.
+    pub observer: &'a mut (dyn Observer + 'd),
+    /// Where checkpoints go, if anywhere.
+    pub sink: Option<&'a mut (dyn CheckpointSink<B, M> + 'd)>,
+}
+
+/// The task in progress: its example order and where its epochs stand.
+struct Stage {
+    t: usize,
+    start_epoch: usize,
+    start_step: usize,
+    start_loss: f64,
+    losses: Vec<f64>,
+    /// (task, example) of every training example of this stage, in this epoch's order.
+    order: Vec<(usize, u32)>,
+}
+
+/// The loop's mutable state between steps.
+struct Run<B: AutodiffBackend, M: TrainModel<B>> {
+    /// The network; out only while a step consumes it.
+    model: Option<M>,
+    exec: Box<dyn StepExec<B, M>>,
+    rng: ChaCha8Rng,
+    out: TrainOutcome,
+}
+
+impl<B: AutodiffBackend, M: TrainModel<B>> Loop<'_, '_, B, M> {
+    /// Trains every task (from `resume`'s position if given) and returns the final network and
+    /// what was measured.
+    pub fn run(mut self, resume: Option<Resumed<B, M>>) -> Result<(M, TrainOutcome), TrainError> {
+        self.check_tasks()?;
+        let (mut run, mut at) = self.start(resume)?;
+        let start_task = at.as_ref().map_or(0, |p| p.task);
+        for t in start_task..self.stream.tasks.len() {
+            // A position inside this task (not at its start) continues it as it was.
+            let inside = at.take().filter(|p| p.order.is_some());
+            let mut stage = self.begin_task(&mut run, t, inside);
+            for epoch in stage.start_epoch..self.cfg.epochs {
+                self.epoch(&mut run, &mut stage, epoch)?;
             }
+            self.end_task(&mut run, stage)?;
         }
-    }
-    let adam = AdamConfig::new()
-        .with_beta_1(cfg.beta1 as f32)
-        .with_beta_2(cfg.beta2 as f32)
-        .with_epsilon(cfg.epsilon as f32);
-    let consts = fused::AdamConsts {
-        beta_1: cfg.beta1 as f32,
-        beta_2: cfg.beta2 as f32,
-        epsilon: cfg.epsilon as f32,
-    };
-    // The fused step gives the same numbers as burn's path, faster.
-    let fused = fused::available::<B>() && fused::enabled();
-    let n_tasks = stream.tasks.len();
-    let (mut model, mut optim, mut rng, mut out, mut at) = match resume {
-        Some(r) => {
-            if r.position.task > n_tasks {
-                return Err(TrainError::Checkpoint(format!(
-                    "the checkpoint is at task {} of a {n_tasks}-task run",
-                    r.position.task + 1
-                )));
-            }
-            if let Some(reg) = regularizer.as_deref_mut() {
-                let st = r.regularizer.as_ref().ok_or_else(|| {
-                    TrainError::Checkpoint("the checkpoint has no regulariser state".into())
-                })?;
-                reg.load_state(&r.model, st)
-                    .map_err(|e| TrainError::Checkpoint(format!("checkpoint: {e}")))?;
-            }
-            let optim = adam.init::<B, M>().load_record(r.optim);
-            let out = r.position.outcome.clone();
-            (r.model, optim, r.rng, out, Some(r.position))
-        }
-        None => {
-            let model = init();
-            if let Some(r) = regularizer.as_deref_mut() {
-                r.init(&model);
-            }
-            let mut out = TrainOutcome {
-                accuracy_matrix: Vec::new(),
-                initial_accuracy: Vec::new(),
-                epoch_loss: Vec::new(),
-                final_penalty: Vec::new(),
-                train_seconds: 0.0,
-                eval_seconds: 0.0,
-                steps: 0,
-            };
-            let t_eval = Instant::now();
-            out.initial_accuracy = evaluate_all(&model, stream, None, cfg.eval_batch_size, device);
-            out.eval_seconds += t_eval.elapsed().as_secs_f64();
-            let optim = adam.init::<B, M>();
-            (model, optim, ChaCha8Rng::seed_from_u64(cfg.seed), out, None)
-        }
-    };
-    let start_task = at.as_ref().map_or(0, |p| p.task);
-    // Hands the state to the sink; Ok(false) means stop.
-    macro_rules! save {
-        ($pos:expr, $reason:expr) => {
-            match sink.as_deref_mut() {
-                Some(s) => {
-                    let position = $pos;
-                    s.save(
-                        TrainState {
-                            model: &model,
-                            optim: &optim,
-                            regularizer: regularizer.as_deref().map(|r| r.state()),
-                            rng: &rng,
-                            position: &position,
-                        },
-                        $reason,
-                    )
-                    .map_err(TrainError::Checkpoint)?
-                }
-                None => true,
-            }
-        };
+        Ok((
+            run.model.expect("the network is back after every step"),
+            run.out,
+        ))
     }
 
-    for t in start_task..n_tasks {
-        // A position inside this task (not at its start) continues it as it was.
-        let inside = at.take().filter(|p| p.order.is_some());
-        if inside.is_none() && t > 0 && mode == Mode::Scratch {
-            B::seed(device, cfg.seed ^ t as u64);
-            model = init();
-            // burn initialises parameters lazily: draw them now, from this seed.
-            crate::regularizer::param_paths::<B, M>(&model);
-            optim = adam.init::<B, M>();
-            if let Some(r) = regularizer.as_deref_mut() {
-                r.init(&model);
-            }
-        } else if inside.is_none() && t > 0 && cfg.reset_optimizer {
-            optim = adam.init::<B, M>();
-        }
-        let task = &stream.tasks[t];
-        let (start_epoch, start_step, start_loss, mut losses, mut order) = match inside {
-            Some(p) => (
-                p.epoch,
-                p.step,
-                p.loss_sum,
-                p.task_losses,
-                p.order.expect("filtered on order"),
-            ),
-            // (task, index) of every training example of this stage.
-            None => (
-                0,
-                0,
-                0.0,
-                Vec::new(),
-                match mode {
-                    Mode::Joint => (0..=t)
-                        .flat_map(|k| stream.tasks[k].train.iter().map(move |&i| (k, i)))
-                        .collect(),
-                    _ => task.train.iter().map(|&i| (t, i)).collect(),
-                },
-            ),
-        };
-        let mixed = mode == Mode::Joint && t > 0;
-        let mask = output_mask::<B>(stream.outputs, stream.train_outputs(t).as_deref(), device);
-        let heads: Vec<Option<Vec<usize>>> = (0..=t).map(|k| stream.joint_outputs(t, k)).collect();
-        let steps = order.len().div_ceil(cfg.batch_size);
-        observer.task_start(t, &task.name, steps, cfg.epochs);
-        let mut idx: Vec<u32> = Vec::with_capacity(cfg.batch_size);
-        for epoch in start_epoch..cfg.epochs {
-            let t0 = Instant::now();
-            let (skip, mut loss_sum) = if epoch == start_epoch && start_step > 0 {
-                (start_step, start_loss)
-            } else {
-                order.shuffle(&mut rng);
-                (0, 0.0)
-            };
-            for step in skip..steps {
-                let pairs =
-                    &order[step * cfg.batch_size..((step + 1) * cfg.batch_size).min(order.len())];
-                B::seed(device, step_seed(cfg.seed, t, epoch, step));
-                let (logits, y, row_mask) = if mixed {
-                    let (x, y) = stream.mixed_train_batch::<B>(pairs, device);
-                    let rows: Vec<_> = pairs.iter().map(|&(k, _)| heads[k].clone()).collect();
-                    (
-                        model.logits(x),
-                        y,
-                        row_masks::<B>(stream.outputs, &rows, device),
-                    )
-                } else {
-                    idx.clear();
-                    idx.extend(pairs.iter().map(|&(_, i)| i));
-                    let (x, y) = stream.train_batch::<B>(t, &idx, device);
-                    (model.logits(x), y, None)
-                };
-                let loss = masked_cross_entropy(logits, y, row_mask.as_ref().or(mask.as_ref()));
-                let grads = GradientsParams::from_grads(loss.backward(), &model);
-                let loss: f64 = loss.into_scalar().elem();
-                if !loss.is_finite() {
-                    return Err(TrainError::NonFiniteLoss {
+    /// Every task must have training and evaluation examples.
+    fn check_tasks(&self) -> Result<(), TrainError> {
+        for (t, task) in self.stream.tasks.iter().enumerate() {
+            for (what, idx) in [("training", &task.train), ("evaluation", &task.eval)] {
+                if idx.is_empty() {
+                    return Err(TrainError::EmptyTask {
                         task: t + 1,
-                        epoch: epoch + 1,
-                        step: step + 1,
+                        name: task.name.clone(),
+                        what,
                     });
                 }
-                let non_finite = |param| TrainError::NonFiniteGradient {
+            }
+        }
+        Ok(())
+    }
+
+    /// A fresh start (network, regulariser, the untrained model's accuracy) or the state of a
+    /// checkpoint.
+    fn start(
+        &mut self,
+        resume: Option<Resumed<B, M>>,
+    ) -> Result<(Run<B, M>, Option<Position>), TrainError> {
+        let n_tasks = self.stream.tasks.len();
+        match resume {
+            Some(r) => {
+                if r.position.task > n_tasks {
+                    return Err(TrainError::Checkpoint(format!(
+                        "the checkpoint is at task {} of a {n_tasks}-task run",
+                        r.position.task + 1
+                    )));
+                }
+                if let Some(reg) = self.regularizer.as_deref_mut() {
+                    let st = r.regularizer.as_ref().ok_or_else(|| {
+                        TrainError::Checkpoint("the checkpoint has no regulariser state".into())
+                    })?;
+                    reg.load_state(&r.model, st)
+                        .map_err(|e| TrainError::Checkpoint(format!("checkpoint: {e}")))?;
+                }
+                let mut exec = step::for_run(self.cfg, self.regularizer.as_deref_mut());
+                exec.load(r.optim);
+                let run = Run {
+                    model: Some(r.model),
+                    exec,
+                    rng: r.rng,
+                    out: r.position.outcome.clone(),
+                };
+                Ok((run, Some(r.position)))
+            }
+            None => {
+                let model = (self.init)();
+                if let Some(r) = self.regularizer.as_deref_mut() {
+                    r.init(&model);
+                }
+                let mut out = TrainOutcome {
+                    accuracy_matrix: Vec::new(),
+                    initial_accuracy: Vec::new(),
+                    epoch_loss: Vec::new(),
+                    final_penalty: Vec::new(),
+                    train_seconds: 0.0,
+                    eval_seconds: 0.0,
+                    steps: 0,
+                };
+                let t_eval = Instant::now();
+                out.initial_accuracy = self.evaluate(&model, None);
+                out.eval_seconds += t_eval.elapsed().as_secs_f64();
+                let exec = step::for_run(self.cfg, self.regularizer.as_deref_mut());
+                let rng = ChaCha8Rng::seed_from_u64(self.cfg.seed);
+                Ok((
+                    Run {
+                        model: Some(model),
+                        exec,
+                        rng,
+                        out,
+                    },
+                    None,
+                ))
+            }
+        }
+    }
+
+    /// Sets task `t` up: a fresh network for scratch, a fresh optimizer where asked, and the
+    /// examples of the stage (the union of the tasks so far for joint), or the saved stage.
+    fn begin_task(&mut self, run: &mut Run<B, M>, t: usize, inside: Option<Position>) -> Stage {
+        if inside.is_none() && t > 0 && self.mode == Mode::Scratch {
+            B::seed(self.device, self.cfg.seed ^ t as u64);
+            let model = (self.init)();
+            // burn initialises parameters lazily: draw them now, from this seed.
+            crate::regularizer::param_paths::<B, M>(&model);
+            run.exec.reset();
+            if let Some(r) = self.regularizer.as_deref_mut() {
+                r.init(&model);
+            }
+            run.model = Some(model);
+        } else if inside.is_none() && t > 0 && self.cfg.reset_optimizer {
+            run.exec.reset();
+        }
+        let stage = match inside {
+            Some(p) => Stage {
+                t,
+                start_epoch: p.epoch,
+                start_step: p.step,
+                start_loss: p.loss_sum,
+                losses: p.task_losses,
+                order: p.order.expect("filtered on order"),
+            },
+            None => Stage {
+                t,
+                start_epoch: 0,
+                start_step: 0,
+                start_loss: 0.0,
+                losses: Vec::new(),
+                order: match self.mode {
+                    Mode::Joint => (0..=t)
+                        .flat_map(|k| self.stream.tasks[k].train.iter().map(move |&i| (k, i)))
+                        .collect(),
+                    _ => self.stream.tasks[t].train.iter().map(|&i| (t, i)).collect(),
+                },
+            },
+        };
+        let steps = stage.order.len().div_ceil(self.cfg.batch_size);
+        let task = &self.stream.tasks[t];
+        self.observer
+            .task_start(t, &task.name, steps, self.cfg.epochs);
+        stage
+    }
+
+    /// One epoch of task `stage.t`: shuffle (unless resuming inside it), step through the
+    /// minibatches, report, and checkpoint on the sink's schedule.
+    fn epoch(
+        &mut self,
+        run: &mut Run<B, M>,
+        stage: &mut Stage,
+        epoch: usize,
+    ) -> Result<(), TrainError> {
+        let (t, cfg) = (stage.t, self.cfg);
+        let steps = stage.order.len().div_ceil(cfg.batch_size);
+        let t0 = Instant::now();
+        let (skip, mut loss_sum) = if epoch == stage.start_epoch && stage.start_step > 0 {
+            (stage.start_step, stage.start_loss)
+        } else {
+            stage.order.shuffle(&mut run.rng);
+            (0, 0.0)
+        };
+        let batches = Batches::new(self.stream, self.mode, t, self.device);
+        for step in skip..steps {
+            let end = ((step + 1) * cfg.batch_size).min(stage.order.len());
+            let pairs = &stage.order[step * cfg.batch_size..end];
+            B::seed(self.device, step_seed(cfg.seed, t, epoch, step));
+            let model = run
+                .model
+                .take()
+                .expect("the network is back after every step");
+            let (x, y, mask) = batches.get(pairs);
+            let loss = masked_cross_entropy(model.logits(x), y, mask.as_ref());
+            let grads = GradientsParams::from_grads(loss.backward(), &model);
+            let loss: f64 = loss.into_scalar().elem();
+            if !loss.is_finite() {
+                return Err(TrainError::NonFiniteLoss {
+                    task: t + 1,
+                    epoch: epoch + 1,
+                    step: step + 1,
+                });
+            }
+            let model = run
+                .exec
+                .step(model, grads, self.regularizer.as_deref_mut())
+                .map_err(|param| TrainError::NonFiniteGradient {
                     param,
                     task: t + 1,
                     epoch: epoch + 1,
                     step: step + 1,
+                })?;
+            run.model = Some(model);
+            loss_sum += loss;
+            run.out.steps += 1;
+            if !self.observer.step(loss) {
+                run.out.train_seconds += t0.elapsed().as_secs_f64();
+                let position = Position {
+                    task: t,
+                    epoch,
+                    step: step + 1,
+                    order: Some(stage.order.clone()),
+                    loss_sum,
+                    task_losses: stage.losses.clone(),
+                    outcome: run.out.clone(),
                 };
-                let fusable = fused
-                    && regularizer
-                        .as_deref_mut()
-                        .is_none_or(|r| r.fused().is_some());
-                if fusable {
-                    let mut records = fused::take_records(&mut optim, || adam.init::<B, M>());
-                    let mut hooks = regularizer.as_deref_mut().and_then(|r| r.fused());
-                    let hooks = hooks.as_deref_mut();
-                    model = fused::step::<B, M>(model, grads, &mut records, consts, cfg.lr, hooks)
-                        .map_err(non_finite)?;
-                    optim = adam.init::<B, M>().load_record(records);
-                    loss_sum += loss;
-                } else {
-                    let mut grads = grads;
-                    if let Some(param) = non_finite_gradient::<B, M>(&model, &mut grads) {
-                        return Err(non_finite(param));
-                    }
-                    loss_sum += loss;
-                    let grads = match regularizer.as_deref_mut() {
-                        Some(r) => r.before_step(&model, grads),
-                        None => grads,
-                    };
-                    model = optim.step(cfg.lr, model, grads);
-                    if let Some(r) = regularizer.as_deref_mut() {
-                        r.after_step(&model);
-                    }
-                }
-                out.steps += 1;
-                if !observer.step(loss) {
-                    out.train_seconds += t0.elapsed().as_secs_f64();
-                    save!(
-                        Position {
-                            task: t,
-                            epoch,
-                            step: step + 1,
-                            order: Some(order.clone()),
-                            loss_sum,
-                            task_losses: losses.clone(),
-                            outcome: out.clone(),
-                        },
-                        SaveReason::Interrupt
-                    );
+                self.save(run, &position, SaveReason::Interrupt)?;
+                return Err(TrainError::Interrupted);
+            }
+        }
+        let secs = t0.elapsed().as_secs_f64();
+        run.out.train_seconds += secs;
+        let penalty = self.penalty(run.model());
+        let loss = loss_sum / steps.max(1) as f64;
+        stage.losses.push(loss);
+        self.observer.epoch_end(&EpochReport {
+            task: t,
+            tasks: self.stream.tasks.len(),
+            epoch,
+            epochs: cfg.epochs,
+            loss,
+            penalty,
+            steps_per_second: (steps - skip) as f64 / secs.max(1e-9),
+        });
+        let every = self.sink.as_deref().and_then(|s| s.every_epochs());
+        if let Some(n) = every.filter(|&n| n > 0) {
+            if (epoch + 1).is_multiple_of(n) && epoch + 1 < cfg.epochs {
+                let position = Position {
+                    task: t,
+                    epoch: epoch + 1,
+                    step: 0,
+                    order: Some(stage.order.clone()),
+                    loss_sum: 0.0,
+                    task_losses: stage.losses.clone(),
+                    outcome: run.out.clone(),
+                };
+                if !self.save(run, &position, SaveReason::Epoch)? {
                     return Err(TrainError::Interrupted);
                 }
             }
-            let secs = t0.elapsed().as_secs_f64();
-            out.train_seconds += secs;
-            let penalty = regularizer.as_deref().map_or(0.0, |r| r.penalty(&model));
-            let loss = loss_sum / steps.max(1) as f64;
-            losses.push(loss);
-            observer.epoch_end(&EpochReport {
-                task: t,
-                tasks: n_tasks,
-                epoch,
-                epochs: cfg.epochs,
-                loss,
-                penalty,
-                steps_per_second: (steps - skip) as f64 / secs.max(1e-9),
-            });
-            let every = sink.as_deref().and_then(|s| s.every_epochs());
-            if let Some(n) = every.filter(|&n| n > 0) {
-                if (epoch + 1) % n == 0 && epoch + 1 < cfg.epochs {
-                    let go = save!(
-                        Position {
-                            task: t,
-                            epoch: epoch + 1,
-                            step: 0,
-                            order: Some(order.clone()),
-                            loss_sum: 0.0,
-                            task_losses: losses.clone(),
-                            outcome: out.clone(),
-                        },
-                        SaveReason::Epoch
-                    );
-                    if !go {
-                        return Err(TrainError::Interrupted);
-                    }
-                }
-            }
         }
-        out.final_penalty
-            .push(regularizer.as_deref().map_or(0.0, |r| r.penalty(&model)));
-        if let Some(r) = regularizer.as_deref_mut() {
+        Ok(())
+    }
+
+    /// Closes task `stage.t`: the penalty, the method's importance on the task's examples, a
+    /// row of the accuracy matrix, and a checkpoint.
+    fn end_task(&mut self, run: &mut Run<B, M>, stage: Stage) -> Result<(), TrainError> {
+        let t = stage.t;
+        let penalty = self.penalty(run.model());
+        run.out.final_penalty.push(penalty);
+        if let Some(r) = self.regularizer.as_deref_mut() {
             let t0 = Instant::now();
-            let samples = task_samples::<B>(stream, t, r.samples_wanted(), cfg.seed, device);
+            let samples = task_samples::<B>(
+                self.stream,
+                t,
+                r.samples_wanted(),
+                self.cfg.seed,
+                self.device,
+            );
             if !samples.idx.is_empty() {
-                observer.importance_start(t, samples.idx.len());
+                self.observer.importance_start(t, samples.idx.len());
             }
-            r.end_task(&model, t, &samples)?;
+            r.end_task(run.model(), t, &samples)?;
             // Measuring importance (EWC's Fisher, MAS) is part of the method's training cost.
-            out.train_seconds += t0.elapsed().as_secs_f64();
+            run.out.train_seconds += t0.elapsed().as_secs_f64();
         }
-        out.epoch_loss.push(losses);
+        run.out.epoch_loss.push(stage.losses);
         let t_eval = Instant::now();
-        let mut row = evaluate_all(&model, stream, Some(t), cfg.eval_batch_size, device);
-        out.eval_seconds += t_eval.elapsed().as_secs_f64();
-        if mode == Mode::Scratch {
+        let mut row = self.evaluate(run.model(), Some(t));
+        run.out.eval_seconds += t_eval.elapsed().as_secs_f64();
+        if self.mode == Mode::Scratch {
             // Each earlier task keeps its own network.
             for (j, r) in row.iter_mut().enumerate().take(t) {
-                *r = out.accuracy_matrix[j][j];
+                *r = run.out.accuracy_matrix[j][j];
             }
         }
-        observer.task_end(t, &row);
-        out.accuracy_matrix.push(row);
-        let go = save!(
-            Position {
-                task: t + 1,
-                epoch: 0,
-                step: 0,
-                order: None,
-                loss_sum: 0.0,
-                task_losses: Vec::new(),
-                outcome: out.clone(),
-            },
-            SaveReason::Task
-        );
+        self.observer.task_end(t, &row);
+        run.out.accuracy_matrix.push(row);
+        let position = Position {
+            task: t + 1,
+            epoch: 0,
+            step: 0,
+            order: None,
+            loss_sum: 0.0,
+            task_losses: Vec::new(),
+            outcome: run.out.clone(),
+        };
+        let go = self.save(run, &position, SaveReason::Task)?;
         // After the last task there is nothing left to interrupt: the run finishes.
-        if !go && t + 1 < n_tasks {
+        if !go && t + 1 < self.stream.tasks.len() {
             return Err(TrainError::Interrupted);
         }
+        Ok(())
     }
-    Ok((model, out))
+
+    fn penalty(&self, model: &M) -> f64 {
+        self.regularizer
+            .as_deref()
+            .map_or(0.0, |r| r.penalty(model))
+    }
+
+    fn evaluate(&self, model: &M, after: Option<usize>) -> Vec<f64> {
+        evaluate_all(
+            model,
+            self.stream,
+            after,
+            self.cfg.eval_batch_size,
+            self.device,
+        )
+    }
+
+    /// Hands the state at `position` to the sink (if any); `Ok(false)` means stop.
+    fn save(
+        &mut self,
+        run: &Run<B, M>,
+        position: &Position,
+        reason: SaveReason,
+    ) -> Result<bool, TrainError> {
+        let Some(sink) = self.sink.as_deref_mut() else {
+            return Ok(true);
+        };
+        let state = TrainState {
+            model: run.model(),
+            optim: run.exec.record(),
+            regularizer: self.regularizer.as_deref().map(|r| r.state()),
+            rng: &run.rng,
+            position,
+        };
+        sink.save(state, reason).map_err(TrainError::Checkpoint)
+    }
 }
 
-/// The path of the first parameter whose gradient holds a NaN or inf, if any. One reduction per
-/// parameter and a single read-back in the common, finite case.
-fn non_finite_gradient<B, M>(model: &M, grads: &mut GradientsParams) -> Option<String>
-where
-    B: AutodiffBackend,
-    M: AutodiffModule<B>,
-{
-    let mut sums: Vec<(String, Tensor<B::InnerBackend, 1>)> = Vec::new();
-    crate::regularizer::walk_params::<B, M, _>(model, Some(grads), |p, g| {
-        if let Some(g) = g {
-            sums.push((p.path.to_string(), g.sum()));
-        }
-        None
-    });
-    let total = sums.iter().map(|(_, s)| s.clone()).reduce(|a, b| a + b)?;
-    let total: f64 = total.into_scalar().elem();
-    if total.is_finite() {
-        return None;
+impl<B: AutodiffBackend, M: TrainModel<B>> Run<B, M> {
+    fn model(&self) -> &M {
+        self.model
+            .as_ref()
+            .expect("the network is back after every step")
     }
-    // A sum can overflow without any element being bad: look at each parameter.
-    sums.into_iter().find_map(|(path, s)| {
-        let v: f64 = s.into_scalar().elem();
-        (!v.is_finite()).then_some(path)
-    })
+}
+
+/// Builds the minibatches of one task's stage: its own head, or for joint training after the
+/// first task each example under its own task's head.
+struct Batches<'a, B: AutodiffBackend> {
+    stream: &'a TaskStream,
+    t: usize,
+    mixed: bool,
+    mask: Option<Tensor<B, 2>>,
+    heads: Vec<Option<Vec<usize>>>,
+    device: &'a B::Device,
+}
+
+impl<'a, B: AutodiffBackend> Batches<'a, B> {
+    fn new(stream: &'a TaskStream, mode: Mode, t: usize, device: &'a B::Device) -> Self {
+        Batches {
+            stream,
+            t,
+            mixed: mode == Mode::Joint && t > 0,
+            mask: output_mask::<B>(stream.outputs, stream.train_outputs(t).as_deref(), device),
+            heads: (0..=t).map(|k| stream.joint_outputs(t, k)).collect(),
+            device,
+        }
+    }
+
+    /// Inputs, targets and the additive output mask of the examples `pairs`.
+    fn get(
+        &self,
+        pairs: &[(usize, u32)],
+    ) -> (Tensor<B, 2>, Tensor<B, 1, Int>, Option<Tensor<B, 2>>) {
+        if self.mixed {
+            let (x, y) = self.stream.mixed_train_batch::<B>(pairs, self.device);
+            let rows: Vec<_> = pairs.iter().map(|&(k, _)| self.heads[k].clone()).collect();
+            let mask = row_masks::<B>(self.stream.outputs, &rows, self.device);
+            (x, y, mask.or_else(|| self.mask.clone()))
+        } else {
+            let idx: Vec<u32> = pairs.iter().map(|&(_, i)| i).collect();
+            let (x, y) = self.stream.train_batch::<B>(self.t, &idx, self.device);
+            (x, y, self.mask.clone())
+        }
+    }
 }
 
 /// A random subset of `n` training examples of task `t`, drawn from its own seeded generator so
@@ -812,8 +789,6 @@ fn task_samples<'a, B: Backend>(
         device: device.clone(),
     }
 }
-
-pub mod fused;
 
 #[cfg(test)]
 mod tests;

@@ -1,6 +1,8 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use crate::model::Classifier;
+
 use burn::module::{Module, Param};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{Linear, LinearConfig};
@@ -673,18 +675,20 @@ fn run_once(
     } else {
         Mode::Sequential
     };
-    train_stream_resumable(
-        &mut init,
+    let c = cfg(3);
+    Loop {
+        init: &mut init,
         mode,
-        &stream,
-        reg.as_deref_mut()
+        stream: &stream,
+        regularizer: reg
+            .as_deref_mut()
             .map(|r| r as &mut dyn Regularizer<B, Mlp<B>>),
-        &cfg(3),
-        &Default::default(),
+        cfg: &c,
+        device: &Default::default(),
         observer,
-        sink,
-        resume,
-    )
+        sink: sink.map(|s| s as _),
+    }
+    .run(resume)
     .map(|(_, o)| o)
 }
 
@@ -869,17 +873,18 @@ fn a_nan_gradient_with_a_finite_loss_stops_the_run_naming_the_parameter_and_keep
     let mut sink = crate::checkpoint::FileCheckpoints::new(dir.path()).unwrap();
     let mut first = Some(net);
     let mut init = || first.take().unwrap();
-    let e = train_stream_resumable(
-        &mut init,
-        Mode::Sequential,
-        &stream,
-        None,
-        &cfg(2),
-        &dev,
-        &mut Silent,
-        Some(&mut sink),
-        None,
-    )
+    let c = cfg(2);
+    let e = Loop {
+        init: &mut init,
+        mode: Mode::Sequential,
+        stream: &stream,
+        regularizer: None,
+        cfg: &c,
+        device: &dev,
+        observer: &mut Silent,
+        sink: Some(&mut sink),
+    }
+    .run(None)
     .unwrap_err();
     let msg = e.to_string();
     assert!(

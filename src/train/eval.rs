@@ -1,0 +1,81 @@
+//! The loss the loop trains on and the accuracy it measures.
+
+use burn::module::AutodiffModule;
+use burn::tensor::activation::log_softmax;
+use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::{ElementConversion, Int, Tensor};
+
+use crate::model::{output_mask, Classifier};
+use crate::scenario::TaskStream;
+
+/// Mean cross-entropy of `logits` against `targets`, with inactive outputs masked out.
+pub fn masked_cross_entropy<B: Backend>(
+    logits: Tensor<B, 2>,
+    targets: Tensor<B, 1, Int>,
+    mask: Option<&Tensor<B, 2>>,
+) -> Tensor<B, 1> {
+    let logits = match mask {
+        Some(m) => logits + m.clone(),
+        None => logits,
+    };
+    let n = targets.dims()[0];
+    log_softmax(logits, 1)
+        .gather(1, targets.reshape([n, 1]))
+        .mean()
+        .neg()
+}
+
+/// Accuracy of `model` on the evaluation examples of task `j`, competing over `active` outputs.
+pub fn evaluate<B: Backend, M: Classifier<B>>(
+    model: &M,
+    stream: &TaskStream,
+    j: usize,
+    active: Option<&[usize]>,
+    batch: usize,
+    device: &B::Device,
+) -> f64 {
+    let idx = &stream.tasks[j].eval;
+    if idx.is_empty() {
+        return 0.0;
+    }
+    let mask = output_mask::<B>(stream.outputs, active, device);
+    let mut correct = 0i64;
+    for chunk in idx.chunks(batch.max(1)) {
+        let (x, y) = stream.eval_batch::<B>(j, chunk, device);
+        let mut logits = model.logits(x);
+        if let Some(m) = &mask {
+            logits = logits + m.clone();
+        }
+        let pred = logits.argmax(1).reshape([chunk.len()]);
+        let hits: i64 = pred.equal(y).int().sum().into_scalar().elem();
+        correct += hits;
+    }
+    correct as f64 / idx.len() as f64
+}
+
+/// One row of the accuracy matrix: every task of `stream` scored on the inner (non-autodiff)
+/// model after training task `after` (`None`: the untrained model, each task scored the way it
+/// is right after being learned).
+pub fn evaluate_all<B, M>(
+    model: &M,
+    stream: &TaskStream,
+    after: Option<usize>,
+    batch: usize,
+    device: &B::Device,
+) -> Vec<f64>
+where
+    B: AutodiffBackend,
+    M: AutodiffModule<B>,
+    M::InnerModule: Classifier<B::InnerBackend>,
+{
+    let inner = model.valid();
+    (0..stream.tasks.len())
+        .map(|j| {
+            let active = match after {
+                Some(i) => stream.eval_outputs(i, j),
+                None => stream.eval_outputs(j, j),
+            };
+            evaluate::<B::InnerBackend, _>(&inner, stream, j, active.as_deref(), batch, device)
+        })
+        .collect()
+}
