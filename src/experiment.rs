@@ -14,7 +14,7 @@ use crate::model::{Cnn, CnnConfig, Mlp, MlpConfig};
 use crate::regularizer::{check_exclude, Regularizer};
 use crate::report::RunResult;
 use crate::scenario::{ModelKind, StreamOptions, TaskStream};
-use crate::train::{CheckpointSink, Loop, Observer, TrainError, TrainOutcome};
+use crate::train::{CheckpointSink, Loop, Observer, TaskHook, TrainError, TrainOutcome};
 
 /// Where and how a run checkpoints (see [`crate::checkpoint`]).
 pub struct Checkpointing {
@@ -219,16 +219,13 @@ where
         .find(cfg.method.name())
         .map_err(|e| TrainError::Config(e.0))?
         .mode();
-    let mut recorder = importance.map(|dir| {
+    let mut recorder = None;
+    if let Some(dir) = importance {
         let names = stream.tasks.iter().map(|t| t.name.clone()).collect();
-        crate::analysis::record::ImportanceRecorder::<B, M>::new(
-            cfg,
-            registry,
-            reg.take(),
-            names,
-            dir,
-        )
-    });
+        let (r, rec) = crate::analysis::record::attach(cfg, registry, reg.take(), names, dir);
+        reg = r;
+        recorder = Some(rec);
+    }
     let resumed = match ckpt.as_deref() {
         Some(c) if c.resume => {
             // A fresh model of the same shape receives the saved parameters.
@@ -245,19 +242,17 @@ where
         init: &mut model_for,
         mode,
         stream,
-        regularizer: match recorder.as_mut() {
-            Some(r) => Some(r as &mut dyn Regularizer<B, M>),
-            None => reg.as_deref_mut().map(|r| r as &mut dyn Regularizer<B, M>),
-        },
+        regularizer: reg.as_deref_mut().map(|r| r as &mut dyn Regularizer<B, M>),
         cfg: &cfg.train,
         device,
         observer,
         sink: ckpt.map(|c| &mut c.sink as &mut dyn CheckpointSink<B, M>),
+        hooks: recorder
+            .iter_mut()
+            .map(|r| r as &mut dyn TaskHook<B, M>)
+            .collect(),
     };
     let (_model, out) = run.run(resumed)?;
-    if let Some(e) = recorder.as_ref().and_then(|r| r.error()) {
-        return Err(TrainError::Config(format!("--save-importance: {e}")));
-    }
     Ok(out)
 }
 

@@ -1,14 +1,14 @@
-//! [`ImportanceRecorder`]: a [`Regularizer`] that wraps the run's own method and, at the end of
-//! every task, measures on the model as it is right after training that task: SI's importance
-//! (Ω and this task's ω/((θ−θ̃)²+ξ)), the diagonal Fisher (exact estimator) and MAS's importance,
-//! and saves them under `OUT/importance/` ([`super::index::ImportanceIndex`]).
+//! [`ImportanceRecorder`]: a task-end hook of the training loop ([`TaskHook`]) that measures, on
+//! the model as it is right after each task: SI's importance (Ω and this task's ω/((θ−θ̃)²+ξ)),
+//! the diagonal Fisher (exact estimator) and MAS's importance, and saves them under
+//! `OUT/importance/` ([`super::index::ImportanceIndex`]). [`attach`] sets a run up for it.
 //!
 //! The run trains exactly as without it:
-//! - With `--method si` the recorder *is* the SI regulariser (nothing added per step); it only
-//!   reads Ω and ω around SI's own end-of-task update.
-//! - With any other method a passive SI estimator (strength 0, so no penalty, same ξ, the task
-//!   gradient) follows every step next to the method's regulariser, which receives the same
-//!   gradients and the same task examples as without the recorder.
+//! - With `--method si` the run's own SI is read through its state (nothing added per step):
+//!   ω and θ̃ before SI's end-of-task update, Ω after it.
+//! - With any other method, [`WithPassiveSi`] puts an SI estimator of strength 0 (no penalty,
+//!   same ξ, the task gradient) beside the method's regulariser, which receives the same
+//!   gradients and the same task examples as without it.
 //! - Fisher and MAS are measured after the method's own `end_task`, on the first N of the task
 //!   examples the loop draws from its own seeded generator (the loop draws a longer list when the
 //!   recorder wants more examples than the method; the method still sees its first N). The
@@ -37,6 +37,7 @@ use crate::regularizer::{
     Consolidator, FisherEstimator, NonFinite, ParamImportance, Regularizer, RegularizerState,
     SiConfig, SynapticIntelligence, TaskSamples,
 };
+use crate::train::TaskHook;
 
 /// Prefix of the passive SI estimator's keys in a checkpoint's regulariser state.
 const OBSERVER: &str = "observer.si/";
@@ -69,95 +70,153 @@ pub fn param_shapes<B: Backend, M: burn::module::Module<B>>(
     v.out
 }
 
-/// The run's regulariser plus the end-of-task importance measurements (module documentation).
-pub struct ImportanceRecorder<B: AutodiffBackend, M> {
-    /// The method's own regulariser when it is not SI (`None` for finetune, joint, scratch).
-    inner: Option<Box<dyn Regularizer<B, M>>>,
-    /// SI: the run's regulariser (`primary`) or a passive observer.
-    si: SynapticIntelligence<B>,
-    primary: bool,
+/// Saves SI's importance, the Fisher and MAS's importance at every task end (module docs).
+pub struct ImportanceRecorder {
+    /// Where SI's keys sit in the regulariser's state: "" for the run's own SI, the observer's
+    /// prefix next to another method.
+    prefix: &'static str,
+    xi: f32,
     samples: usize,
     dir: PathBuf,
     template: ImportanceIndex,
     task_names: Vec<String>,
-    error: Option<String>,
+    /// SI as it stood before the task's end.
+    before: Vec<ParamImportance>,
 }
 
-impl<B: AutodiffBackend, M> ImportanceRecorder<B, M> {
-    /// A recorder for `cfg`, writing into `dir`; `inner` is the method's regulariser (ignored
-    /// for `--method si`, whose SI the recorder builds itself from `cfg`).
-    pub fn new(
-        cfg: &RunConfig,
-        registry: &Registry,
-        inner: Option<Box<dyn Regularizer<B, M>>>,
-        task_names: Vec<String>,
-        dir: &Path,
-    ) -> Self {
-        let own = cfg.method.typed::<Si>();
-        let primary = own.is_some();
-        let options = own.unwrap_or_else(|| Si::defaults(cfg.benchmark));
-        let si = if primary {
-            Consolidator::<B, _>::new(options.si_config()).with_exclude(options.exclude.clone())
+/// Sets a run of `cfg` up for `--save-importance` into `dir`: returns the regulariser the loop
+/// should use (the method's own, or it with a passive SI beside it) and the recorder to hook in.
+pub fn attach<B, M>(
+    cfg: &RunConfig,
+    registry: &Registry,
+    method: Option<Box<dyn Regularizer<B, M>>>,
+    task_names: Vec<String>,
+    dir: &Path,
+) -> (Option<Box<dyn Regularizer<B, M>>>, ImportanceRecorder)
+where
+    B: AutodiffBackend,
+    M: AutodiffModule<B> + Classifier<B> + 'static,
+{
+    let own = cfg.method.typed::<Si>();
+    let primary = own.is_some();
+    let options = own.unwrap_or_else(|| Si::defaults(cfg.benchmark));
+    let samples = cfg.importance_samples(registry);
+    let template = ImportanceIndex {
+        format: FORMAT.into(),
+        benchmark: cfg.benchmark.name().into(),
+        scenario: cfg.scenario.to_string(),
+        method: cfg.method.name().into(),
+        seed: cfg.train.seed,
+        si_source: if primary { "method" } else { "observer" }.into(),
+        xi: options.xi,
+        samples,
+        fisher_estimator: "exact".into(),
+        excluded: if primary {
+            options.exclude.clone()
         } else {
+            Vec::new()
+        },
+        estimators: ESTIMATORS
+            .iter()
+            .map(|(n, d)| (n.to_string(), d.to_string()))
+            .collect(),
+        params: Vec::new(),
+        tasks: Vec::new(),
+    };
+    let recorder = ImportanceRecorder {
+        prefix: if primary { "" } else { OBSERVER },
+        xi: options.xi as f32,
+        samples,
+        dir: dir.to_path_buf(),
+        template,
+        task_names,
+        before: Vec::new(),
+    };
+    let reg: Option<Box<dyn Regularizer<B, M>>> = if primary {
+        method
+    } else {
+        Some(Box::new(WithPassiveSi {
+            method,
             // Strength 0: no penalty, no effect on the gradients; the paper's switches.
-            Consolidator::<B, _>::new(SiConfig::new(0.0, options.xi))
-        };
-        let samples = cfg.importance_samples(registry);
-        let template = ImportanceIndex {
-            format: FORMAT.into(),
-            benchmark: cfg.benchmark.name().into(),
-            scenario: cfg.scenario.to_string(),
-            method: cfg.method.name().into(),
-            seed: cfg.train.seed,
-            si_source: if primary { "method" } else { "observer" }.into(),
-            xi: options.xi,
-            samples,
-            fisher_estimator: "exact".into(),
-            excluded: if primary {
-                options.exclude.clone()
-            } else {
-                Vec::new()
-            },
-            estimators: ESTIMATORS
-                .iter()
-                .map(|(n, d)| (n.to_string(), d.to_string()))
-                .collect(),
-            params: Vec::new(),
-            tasks: Vec::new(),
-        };
-        Self {
-            inner: if primary { None } else { inner },
-            si,
-            primary,
-            samples,
-            dir: dir.to_path_buf(),
-            template,
-            task_names,
-            error: None,
-        }
-    }
+            si: Consolidator::<B, _>::new(SiConfig::new(0.0, options.xi)),
+        }))
+    };
+    (reg, recorder)
+}
 
-    /// The first error writing the files, if any (the run should fail with it).
-    pub fn error(&self) -> Option<&str> {
-        self.error.as_deref()
+impl ImportanceRecorder {
+    /// SI's ω, Ω and θ̃ per parameter of `model`, read from the regulariser's state.
+    fn snapshot<B, M>(&self, model: &M, reg: Option<&dyn Regularizer<B, M>>) -> Vec<ParamImportance>
+    where
+        B: AutodiffBackend,
+        M: AutodiffModule<B>,
+    {
+        let state = reg.map(|r| r.state()).unwrap_or_default();
+        let p = self.prefix;
+        param_shapes::<B, M>(model)
+            .into_iter()
+            .map(|(path, shape, _)| {
+                let n: usize = shape.iter().product();
+                let get = |key: String| {
+                    state
+                        .tensors
+                        .get(&key)
+                        .cloned()
+                        .unwrap_or_else(|| vec![0.0; n])
+                };
+                ParamImportance {
+                    omega: get(format!("{p}si.omega:{path}")),
+                    importance: get(format!("{p}importance0:{path}")),
+                    anchor: get(format!("{p}reference:{path}")),
+                    path,
+                }
+            })
+            .collect()
     }
 }
 
-impl<B, M> ImportanceRecorder<B, M>
+impl<B, M> TaskHook<B, M> for ImportanceRecorder
 where
     B: AutodiffBackend,
     M: AutodiffModule<B> + Classifier<B>,
 {
-    fn record(
+    fn samples_wanted(&self) -> usize {
+        self.samples
+    }
+
+    fn before_end_task(&mut self, model: &M, _task: usize, reg: Option<&dyn Regularizer<B, M>>) {
+        self.before = self.snapshot(model, reg);
+    }
+
+    fn after_end_task(
+        &mut self,
+        model: &M,
+        task: usize,
+        samples: &dyn TaskSamples<B>,
+        reg: Option<&dyn Regularizer<B, M>>,
+    ) -> Result<(), String> {
+        let after = self.snapshot(model, reg);
+        let before = std::mem::take(&mut self.before);
+        self.record(model, task, samples, &before, &after)
+            .map_err(|e| format!("saving importances: {e}"))
+    }
+}
+
+impl ImportanceRecorder {
+    fn record<B, M>(
         &self,
         model: &M,
         task: usize,
         samples: &dyn TaskSamples<B>,
         before: &[ParamImportance],
-    ) -> Result<(), String> {
+        after: &[ParamImportance],
+    ) -> Result<(), String>
+    where
+        B: AutodiffBackend,
+        M: AutodiffModule<B> + Classifier<B>,
+    {
         let t0 = Instant::now();
-        let after = self.si.snapshot();
-        let xi = self.si.config().xi as f32;
+        let xi = self.xi;
         let n = self.samples.min(samples.len());
         // The exact estimator draws nothing; the generator is only there for the signature.
         let mut rng = ChaCha8Rng::seed_from_u64(0);
@@ -173,7 +232,7 @@ where
         for (path, shape, id) in &shapes {
             let len: usize = shape.iter().product();
             let find = |s: &[ParamImportance]| s.iter().find(|p| &p.path == path).cloned();
-            let (b, a) = (find(before), find(&after));
+            let (b, a) = (find(before), find(after));
             let zeros = || vec![0.0f32; len];
             let si_omega = a.as_ref().map_or_else(zeros, |a| a.importance.clone());
             let si_task = match (&b, &a) {
@@ -238,13 +297,21 @@ where
     }
 }
 
-impl<B, M> Regularizer<B, M> for ImportanceRecorder<B, M>
+/// A method's regulariser with SI of strength 0 beside it, measuring SI's importance along the
+/// same training path (two regularisers per step, so the loop takes the unfused step).
+pub struct WithPassiveSi<B: AutodiffBackend, M> {
+    /// The method's own regulariser (`None` for finetune, joint, scratch).
+    method: Option<Box<dyn Regularizer<B, M>>>,
+    si: SynapticIntelligence<B>,
+}
+
+impl<B, M> Regularizer<B, M> for WithPassiveSi<B, M>
 where
     B: AutodiffBackend,
     M: AutodiffModule<B> + Classifier<B>,
 {
     fn init(&mut self, model: &M) {
-        if let Some(r) = self.inner.as_deref_mut() {
+        if let Some(r) = self.method.as_deref_mut() {
             r.init(model);
         }
         Regularizer::<B, M>::init(&mut self.si, model);
@@ -254,34 +321,21 @@ where
         // The passive estimator sees the task-loss gradients and hands them on unchanged (its
         // strength is 0); the method then adds its penalty as it would alone.
         let grads = Regularizer::<B, M>::before_step(&mut self.si, model, grads);
-        match self.inner.as_deref_mut() {
+        match self.method.as_deref_mut() {
             Some(r) => r.before_step(model, grads),
             None => grads,
         }
     }
 
     fn after_step(&mut self, model: &M) {
-        if let Some(r) = self.inner.as_deref_mut() {
+        if let Some(r) = self.method.as_deref_mut() {
             r.after_step(model);
         }
         Regularizer::<B, M>::after_step(&mut self.si, model);
     }
 
-    fn fused(
-        &mut self,
-    ) -> Option<Box<dyn crate::regularizer::FusedHooks<crate::regularizer::Inner<B>> + '_>> {
-        // With --method si the recorder is SI itself; next to another method two regularisers
-        // would act per step, and the loop takes the unfused path.
-        if self.primary && self.inner.is_none() {
-            Regularizer::<B, M>::fused(&mut self.si)
-        } else {
-            None
-        }
-    }
-
     fn samples_wanted(&self) -> usize {
-        let own = self.inner.as_deref().map_or(0, |r| r.samples_wanted());
-        own.max(self.samples)
+        self.method.as_deref().map_or(0, |r| r.samples_wanted())
     }
 
     fn end_task(
@@ -290,33 +344,23 @@ where
         task: usize,
         samples: &dyn TaskSamples<B>,
     ) -> Result<(), NonFinite> {
-        let before = self.si.snapshot();
-        if let Some(r) = self.inner.as_deref_mut() {
+        if let Some(r) = self.method.as_deref_mut() {
             r.end_task(model, task, samples)?;
         }
-        Regularizer::<B, M>::end_task(&mut self.si, model, task, samples)?;
-        if self.error.is_none() {
-            if let Err(e) = self.record(model, task, samples, &before) {
-                self.error = Some(e);
-            }
-        }
-        Ok(())
+        Regularizer::<B, M>::end_task(&mut self.si, model, task, samples)
     }
 
     fn penalty(&self, model: &M) -> f64 {
-        match self.inner.as_deref() {
-            Some(r) => r.penalty(model),
-            None if self.primary => Regularizer::<B, M>::penalty(&self.si, model),
-            None => 0.0,
-        }
+        self.method.as_deref().map_or(0.0, |r| r.penalty(model))
     }
 
     fn state(&self) -> RegularizerState {
         let si = Regularizer::<B, M>::state(&self.si);
-        if self.primary {
-            return si;
-        }
-        let mut st = self.inner.as_deref().map(|r| r.state()).unwrap_or_default();
+        let mut st = self
+            .method
+            .as_deref()
+            .map(|r| r.state())
+            .unwrap_or_default();
         for (k, v) in si.counters {
             st.counters.insert(format!("{OBSERVER}{k}"), v);
         }
@@ -327,9 +371,6 @@ where
     }
 
     fn load_state(&mut self, model: &M, state: &RegularizerState) -> Result<(), String> {
-        if self.primary {
-            return Regularizer::<B, M>::load_state(&mut self.si, model, state);
-        }
         let (mut mine, mut theirs) = (RegularizerState::default(), RegularizerState::default());
         for (k, v) in &state.counters {
             match k.strip_prefix(OBSERVER) {
@@ -349,7 +390,7 @@ where
                     .into(),
             );
         }
-        if let Some(r) = self.inner.as_deref_mut() {
+        if let Some(r) = self.method.as_deref_mut() {
             r.load_state(model, &theirs)?;
         }
         Regularizer::<B, M>::load_state(&mut self.si, model, &mine)

@@ -89,6 +89,9 @@ pub enum TrainError {
     /// The run's configuration does not fit the model (e.g. an `--exclude` matching nothing).
     #[error("{0}")]
     Config(String),
+    /// A task-end hook failed (e.g. could not write its files).
+    #[error("{0}")]
+    Hook(String),
     /// The observer or the checkpoint sink asked to stop.
     #[error("interrupted")]
     Interrupted,
@@ -150,6 +153,26 @@ pub trait Observer {
     fn importance_start(&mut self, _task: usize, _samples: usize) {}
     /// A task finished and every task was evaluated.
     fn task_end(&mut self, _task: usize, _accuracies: &[f64]) {}
+}
+
+/// Sees the model at every task's end, around the regulariser's own end-of-task update: for
+/// measurements that need the trained network (e.g. `--save-importance`'s recorder).
+pub trait TaskHook<B: AutodiffBackend, M> {
+    /// Examples of the finished task the hook wants (the loop draws the larger of this and the
+    /// regulariser's number; each uses the first of them it needs).
+    fn samples_wanted(&self) -> usize {
+        0
+    }
+    /// Before the regulariser's `end_task` for task `task` (0-based).
+    fn before_end_task(&mut self, _model: &M, _task: usize, _reg: Option<&dyn Regularizer<B, M>>) {}
+    /// After it, with the task's examples; an error stops the run.
+    fn after_end_task(
+        &mut self,
+        model: &M,
+        task: usize,
+        samples: &dyn TaskSamples<B>,
+        reg: Option<&dyn Regularizer<B, M>>,
+    ) -> Result<(), String>;
 }
 
 /// An observer that shows nothing.
@@ -330,6 +353,7 @@ where
         device,
         observer,
         sink: None,
+        hooks: Vec::new(),
     }
     .run(None)
 }
@@ -360,6 +384,8 @@ pub struct Loop<'a, 'd, B: AutodiffBackend, M: TrainModel<B>> {
     pub observer: &'a mut (dyn Observer + 'd),
     /// Where checkpoints go, if anywhere.
     pub sink: Option<&'a mut (dyn CheckpointSink<B, M> + 'd)>,
+    /// Called at every task's end with the trained model.
+    pub hooks: Vec<&'a mut (dyn TaskHook<B, M> + 'd)>,
 }
 
 /// The task in progress: its example order and where its epochs stand.
@@ -634,19 +660,35 @@ impl<B: AutodiffBackend, M: TrainModel<B>> Loop<'_, '_, B, M> {
         let t = stage.t;
         let penalty = self.penalty(run.model());
         run.out.final_penalty.push(penalty);
-        if let Some(r) = self.regularizer.as_deref_mut() {
+        if self.regularizer.is_some() || !self.hooks.is_empty() {
             let t0 = Instant::now();
-            let samples = task_samples::<B>(
-                self.stream,
-                t,
-                r.samples_wanted(),
-                self.cfg.seed,
-                self.device,
-            );
+            let wanted = self
+                .hooks
+                .iter()
+                .map(|h| h.samples_wanted())
+                .chain(self.regularizer.as_deref().map(|r| r.samples_wanted()))
+                .max()
+                .unwrap_or(0);
+            let samples = task_samples::<B>(self.stream, t, wanted, self.cfg.seed, self.device);
             if !samples.idx.is_empty() {
                 self.observer.importance_start(t, samples.idx.len());
             }
-            r.end_task(run.model(), t, &samples)?;
+            let model = run.model();
+            for h in self.hooks.iter_mut() {
+                h.before_end_task(model, t, self.regularizer.as_deref().map(|r| r as _));
+            }
+            if let Some(r) = self.regularizer.as_deref_mut() {
+                r.end_task(model, t, &samples)?;
+            }
+            for h in self.hooks.iter_mut() {
+                h.after_end_task(
+                    model,
+                    t,
+                    &samples,
+                    self.regularizer.as_deref().map(|r| r as _),
+                )
+                .map_err(TrainError::Hook)?;
+            }
             // Measuring importance (EWC's Fisher, MAS) is part of the method's training cost.
             run.out.train_seconds += t0.elapsed().as_secs_f64();
         }

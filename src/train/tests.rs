@@ -687,6 +687,7 @@ fn run_once(
         device: &Default::default(),
         observer,
         sink: sink.map(|s| s as _),
+        hooks: Vec::new(),
     }
     .run(resume)
     .map(|(_, o)| o)
@@ -883,6 +884,7 @@ fn a_nan_gradient_with_a_finite_loss_stops_the_run_naming_the_parameter_and_keep
         device: &dev,
         observer: &mut Silent,
         sink: Some(&mut sink),
+        hooks: Vec::new(),
     }
     .run(None)
     .unwrap_err();
