@@ -149,7 +149,7 @@ impl ImportanceRecorder {
     fn snapshot<B, M>(&self, model: &M, reg: Option<&dyn Regularizer<B, M>>) -> Vec<ParamImportance>
     where
         B: AutodiffBackend,
-        M: AutodiffModule<B>,
+        M: AutodiffModule<B> + 'static,
     {
         let state = reg.map(|r| r.state()).unwrap_or_default();
         let p = self.prefix;
@@ -178,7 +178,7 @@ impl ImportanceRecorder {
 impl<B, M> TaskHook<B, M> for ImportanceRecorder
 where
     B: AutodiffBackend,
-    M: AutodiffModule<B> + Classifier<B>,
+    M: AutodiffModule<B> + Classifier<B> + 'static,
 {
     fn samples_wanted(&self) -> usize {
         self.samples
@@ -308,7 +308,7 @@ pub struct WithPassiveSi<B: AutodiffBackend, M> {
 impl<B, M> Regularizer<B, M> for WithPassiveSi<B, M>
 where
     B: AutodiffBackend,
-    M: AutodiffModule<B> + Classifier<B>,
+    M: AutodiffModule<B> + Classifier<B> + 'static,
 {
     fn init(&mut self, model: &M) {
         if let Some(r) = self.method.as_deref_mut() {

@@ -10,8 +10,7 @@ use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{ElementConversion, Tensor};
 
 use super::{
-    glob_match, walk_params, FusedHooks, Inner, NonFinite, Regularizer, RegularizerState,
-    TaskSamples,
+    glob_match, walk_params, Inner, NonFinite, Regularizer, RegularizerState, TaskSamples,
 };
 
 /// How the importance measured on a finished task joins the stored importance.
@@ -32,15 +31,6 @@ pub enum Combine {
     PerTask,
 }
 
-/// The path integral ω of SI, lent to the fused step one parameter at a time.
-pub trait PathIntegral<B: AutodiffBackend> {
-    /// Takes ω of `id` out for an in-place update, with whether it integrates the total
-    /// gradient (true) or the task-loss gradient (false).
-    fn take(&mut self, id: ParamId) -> Option<(Tensor<Inner<B>, 1>, bool)>;
-    /// Puts back what [`PathIntegral::take`] took.
-    fn put(&mut self, id: ParamId, omega: Tensor<Inner<B>, 1>);
-}
-
 /// What a method measures: importance along the path (per-step hooks) or at a task's end.
 ///
 /// Every hook receives one parameter at a time, flattened; excluded parameters never reach it.
@@ -56,15 +46,6 @@ pub trait Estimator<B: AutodiffBackend, M> {
     /// Whether the per-step hooks are needed (SI); false skips them entirely.
     fn tracks_path(&self) -> bool {
         false
-    }
-    /// Whether the fused CPU step can do this estimator's per-step work: true when it has none,
-    /// or when that work is SI's path integral ([`Estimator::path_integral`]).
-    fn fusable(&self) -> bool {
-        !self.tracks_path()
-    }
-    /// SI's per-step state, for the fused step.
-    fn path_integral(&mut self) -> Option<&mut dyn PathIntegral<B>> {
-        None
     }
     /// A parameter is registered, with its initial value.
     fn init_param(&mut self, _id: ParamId, _value: &Tensor<Inner<B>, 1>) {}
@@ -157,6 +138,12 @@ impl<B: AutodiffBackend, E> Consolidator<B, E> {
         self.tasks_done
     }
 
+    /// The stored state of parameter `id` (`None`: not a parameter of the model it was
+    /// initialised with).
+    pub fn param(&self, id: ParamId) -> Option<&ParamState<Inner<B>>> {
+        self.slots.get(&id)
+    }
+
     /// The stored state of every parameter, in visit order.
     pub fn states(&self) -> impl Iterator<Item = (ParamId, &ParamState<Inner<B>>)> {
         self.order.iter().map(|id| (*id, &self.slots[id]))
@@ -179,7 +166,7 @@ impl<B, M, E> Regularizer<B, M> for Consolidator<B, E>
 where
     B: AutodiffBackend,
     M: AutodiffModule<B>,
-    E: Estimator<B, M>,
+    E: Estimator<B, M> + 'static,
 {
     fn init(&mut self, model: &M) {
         self.slots.clear();
@@ -270,23 +257,6 @@ where
 
     fn samples_wanted(&self) -> usize {
         self.estimator.samples_wanted()
-    }
-
-    fn fused(&mut self) -> Option<Box<dyn FusedHooks<Inner<B>> + '_>> {
-        if !self.estimator.fusable() {
-            return None;
-        }
-        let tracks = self.estimator.tracks_path();
-        Some(Box::new(FusedView::<B> {
-            slots: &self.slots,
-            scale: self.scale,
-            tasks_done: self.tasks_done,
-            path: if tracks {
-                self.estimator.path_integral()
-            } else {
-                None
-            },
-        }))
     }
 
     fn end_task(
@@ -436,39 +406,5 @@ where
         self.estimator.load_state(&params, state)?;
         self.tasks_done = state.counter("tasks_done")? as usize;
         Ok(())
-    }
-}
-
-/// A [`Consolidator`] seen by the fused step.
-struct FusedView<'a, B: AutodiffBackend> {
-    slots: &'a HashMap<ParamId, ParamState<Inner<B>>>,
-    scale: f64,
-    tasks_done: usize,
-    path: Option<&'a mut dyn PathIntegral<B>>,
-}
-
-impl<B: AutodiffBackend> FusedHooks<Inner<B>> for FusedView<'_, B> {
-    fn pull(&self, id: ParamId) -> (f32, Vec<super::Term<Inner<B>>>) {
-        let slot = self.slots.get(&id).unwrap_or_else(|| {
-            panic!("the regulariser was initialised with a different model: call init() with this model")
-        });
-        if slot.excluded || self.tasks_done == 0 || self.scale == 0.0 {
-            return (0.0, Vec::new());
-        }
-        // The same f64 → f32 rounding as `mul_scalar(2·scale)` in `before_step`.
-        ((2.0 * self.scale) as f32, slot.terms.clone())
-    }
-
-    fn take_path(&mut self, id: ParamId) -> Option<(Tensor<Inner<B>, 1>, bool)> {
-        if self.slots.get(&id).is_none_or(|s| s.excluded) {
-            return None;
-        }
-        self.path.as_deref_mut()?.take(id)
-    }
-
-    fn put_path(&mut self, id: ParamId, omega: Tensor<Inner<B>, 1>) {
-        if let Some(p) = self.path.as_deref_mut() {
-            p.put(id, omega);
-        }
     }
 }

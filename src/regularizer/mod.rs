@@ -20,7 +20,7 @@ use burn::optim::GradientsParams;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Int, Tensor};
 
-pub use consolidator::{Combine, Consolidator, Estimator, ParamState, PathIntegral};
+pub use consolidator::{Combine, Consolidator, Estimator, ParamState};
 pub use ewc::{Ewc, EwcConfig, FisherEstimator};
 pub use l2::L2;
 pub use mas::Mas;
@@ -72,8 +72,9 @@ impl<B: Backend> TaskSamples<B> for NoSamples {
     }
 }
 
-/// Hooks a consolidation method gets from the training loop; generic over the model type.
-pub trait Regularizer<B: AutodiffBackend, M: AutodiffModule<B>> {
+/// Hooks a consolidation method gets from the training loop; generic over the model type. (`Any`
+/// lets the fused CPU step recognise the built-in consolidators it can run in one pass.)
+pub trait Regularizer<B: AutodiffBackend, M: AutodiffModule<B>>: std::any::Any {
     /// Called once with the freshly initialised model, before the first task.
     fn init(&mut self, model: &M);
     /// Receives the task-loss gradients of one minibatch (pre-step weights) and returns the
@@ -102,27 +103,6 @@ pub trait Regularizer<B: AutodiffBackend, M: AutodiffModule<B>> {
     fn load_state(&mut self, _model: &M, _state: &RegularizerState) -> Result<(), String> {
         Ok(())
     }
-    /// This regulariser's per-step work in the form the fused CPU step (`train::fused`) applies
-    /// inside the optimizer's pass, or `None`: then the loop calls `before_step`/`after_step`.
-    fn fused(&mut self) -> Option<Box<dyn FusedHooks<Inner<B>> + '_>> {
-        None
-    }
-}
-
-/// One (Ω, θ̃) term of the penalty, flattened.
-pub type Term<I> = (Tensor<I, 1>, Tensor<I, 1>);
-
-/// What the fused optimizer step needs from a regulariser, one parameter at a time. Its
-/// arithmetic must equal `before_step` → optimizer → `after_step` exactly.
-pub trait FusedHooks<I: Backend> {
-    /// The factor 2·scale and the (Ω, θ̃) pairs whose pull `2·scale·Ω(θ − θ̃)` joins the gradient
-    /// of parameter `id` this step (none: no pull).
-    fn pull(&self, id: ParamId) -> (f32, Vec<Term<I>>);
-    /// Takes the path integral ω of `id` out for an in-place update, with whether it integrates
-    /// the total gradient (true) or the task-loss gradient (false); `None`: no path integral.
-    fn take_path(&mut self, id: ParamId) -> Option<(Tensor<I, 1>, bool)>;
-    /// Puts back what [`FusedHooks::take_path`] took, updated.
-    fn put_path(&mut self, id: ParamId, omega: Tensor<I, 1>);
 }
 
 /// One float parameter as seen by a walk: its module path, id and flattened values.

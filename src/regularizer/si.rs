@@ -6,7 +6,6 @@
 //!
 //! The switches of [`SiConfig`] reproduce the other implementations (README, "SI variants").
 
-use crate::regularizer::PathIntegral;
 use std::collections::HashMap;
 
 use burn::module::{AutodiffModule, ParamId};
@@ -121,13 +120,16 @@ pub struct Si<B: AutodiffBackend> {
 /// The gradient used for ω and the pre-step weights of one parameter.
 type StepInFlight<B> = (Tensor<Inner<B>, 1>, Tensor<Inner<B>, 1>);
 
-impl<B: AutodiffBackend> PathIntegral<B> for Si<B> {
-    fn take(&mut self, id: ParamId) -> Option<(Tensor<Inner<B>, 1>, bool)> {
+impl<B: AutodiffBackend> Si<B> {
+    /// Takes the path integral ω of `id` out (e.g. for an in-place update), with whether it
+    /// integrates the total gradient (true) or the task-loss gradient (false).
+    pub fn take_omega(&mut self, id: ParamId) -> Option<(Tensor<Inner<B>, 1>, bool)> {
         let om = self.omega.remove(&id)?;
         Some((om, self.cfg.grad == SiGrad::Total))
     }
 
-    fn put(&mut self, id: ParamId, omega: Tensor<Inner<B>, 1>) {
+    /// Puts back what [`Si::take_omega`] took.
+    pub fn put_omega(&mut self, id: ParamId, omega: Tensor<Inner<B>, 1>) {
         self.omega.insert(id, omega);
     }
 }
@@ -197,14 +199,6 @@ impl<B: AutodiffBackend, M: AutodiffModule<B>> Estimator<B, M> for Si<B> {
 
     fn tracks_path(&self) -> bool {
         true
-    }
-
-    fn fusable(&self) -> bool {
-        true
-    }
-
-    fn path_integral(&mut self) -> Option<&mut dyn PathIntegral<B>> {
-        Some(self)
     }
 
     fn init_param(&mut self, id: ParamId, value: &Tensor<Inner<B>, 1>) {

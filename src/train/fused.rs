@@ -19,7 +19,105 @@ use burn::tensor::{DType, Tensor, TensorPrimitive};
 use burn_flex::{Flex, FlexTensor};
 use rayon::prelude::*;
 
-use crate::regularizer::{walk_params, FusedHooks, Inner};
+use crate::regularizer::{walk_params, Consolidator, Ewc, Inner, Mas, Regularizer, Si, L2};
+
+/// One (Ω, θ̃) term of the penalty, flattened.
+pub type Term<I> = (Tensor<I, 1>, Tensor<I, 1>);
+
+/// What the fused optimizer step needs from a regulariser, one parameter at a time. Its
+/// arithmetic must equal `before_step` → optimizer → `after_step` exactly.
+pub trait FusedHooks<I: Backend> {
+    /// The factor 2·scale and the (Ω, θ̃) pairs whose pull `2·scale·Ω(θ − θ̃)` joins the gradient
+    /// of parameter `id` this step (none: no pull).
+    fn pull(&self, id: ParamId) -> (f32, Vec<Term<I>>);
+    /// Takes the path integral ω of `id` out for an in-place update, with whether it integrates
+    /// the total gradient (true) or the task-loss gradient (false); `None`: no path integral.
+    fn take_path(&mut self, id: ParamId) -> Option<(Tensor<I, 1>, bool)>;
+    /// Puts back what [`FusedHooks::take_path`] took, updated.
+    fn put_path(&mut self, id: ParamId, omega: Tensor<I, 1>);
+}
+
+/// The per-step work of an estimator that the fused pass can do: SI's path integral, or none
+/// (EWC, MAS and L2 measure at a task's end only).
+pub trait PathWork<B: AutodiffBackend>: 'static {
+    /// ω of `id`, taken out, and whether it integrates the total gradient.
+    fn take(&mut self, _id: ParamId) -> Option<(Tensor<Inner<B>, 1>, bool)> {
+        None
+    }
+    /// Puts back what [`PathWork::take`] took.
+    fn put(&mut self, _id: ParamId, _omega: Tensor<Inner<B>, 1>) {}
+}
+
+impl<B: AutodiffBackend> PathWork<B> for Si<B> {
+    fn take(&mut self, id: ParamId) -> Option<(Tensor<Inner<B>, 1>, bool)> {
+        self.take_omega(id)
+    }
+    fn put(&mut self, id: ParamId, omega: Tensor<Inner<B>, 1>) {
+        self.put_omega(id, omega);
+    }
+}
+impl<B: AutodiffBackend> PathWork<B> for Ewc<B> {}
+impl<B: AutodiffBackend> PathWork<B> for Mas<B> {}
+impl<B: AutodiffBackend> PathWork<B> for L2 {}
+
+/// A built-in consolidator seen by the fused step.
+struct View<'a, B: AutodiffBackend, E> {
+    cons: &'a mut Consolidator<B, E>,
+}
+
+impl<B: AutodiffBackend, E: PathWork<B>> FusedHooks<Inner<B>> for View<'_, B, E> {
+    fn pull(&self, id: ParamId) -> (f32, Vec<Term<Inner<B>>>) {
+        let slot = self.cons.param(id).unwrap_or_else(|| {
+            panic!("the regulariser was initialised with a different model: call init() with this model")
+        });
+        let scale = self.cons.scale();
+        if slot.excluded || self.cons.tasks_done() == 0 || scale == 0.0 {
+            return (0.0, Vec::new());
+        }
+        // The same f64 → f32 rounding as `mul_scalar(2·scale)` in `before_step`.
+        ((2.0 * scale) as f32, slot.terms.clone())
+    }
+
+    fn take_path(&mut self, id: ParamId) -> Option<(Tensor<Inner<B>, 1>, bool)> {
+        if self.cons.param(id).is_none_or(|s| s.excluded) {
+            return None;
+        }
+        self.cons.estimator.take(id)
+    }
+
+    fn put_path(&mut self, id: ParamId, omega: Tensor<Inner<B>, 1>) {
+        self.cons.estimator.put(id, omega);
+    }
+}
+
+fn view<B: AutodiffBackend, E: PathWork<B>>(
+    any: &mut dyn Any,
+) -> Option<Box<dyn FusedHooks<Inner<B>> + '_>> {
+    let cons = any.downcast_mut::<Consolidator<B, E>>()?;
+    Some(Box::new(View { cons }))
+}
+
+/// The fused hooks of `reg` when it is one of synaptic's consolidators (SI, EWC, online EWC, MAS,
+/// L2), whose per-step work the fused pass knows; `None` for any other regulariser, which then
+/// takes burn's step with its own hooks.
+pub fn hooks<B, M>(reg: &mut dyn Regularizer<B, M>) -> Option<Box<dyn FusedHooks<Inner<B>> + '_>>
+where
+    B: AutodiffBackend,
+    M: AutodiffModule<B>,
+{
+    let any: &mut dyn Any = reg;
+    if any.is::<Consolidator<B, Si<B>>>() {
+        view::<B, Si<B>>(any)
+    } else if any.is::<Consolidator<B, Ewc<B>>>() {
+        view::<B, Ewc<B>>(any)
+    } else if any.is::<Consolidator<B, Mas<B>>>() {
+        view::<B, Mas<B>>(any)
+    } else if any.is::<Consolidator<B, L2>>() {
+        view::<B, L2>(any)
+    } else {
+        None
+    }
+}
 
 /// Adam's saved state, keyed by parameter (burn's `OptimizerAdaptor` record).
 pub type Records<B, M> = super::AdamRecord<B, M>;
@@ -516,6 +614,45 @@ fn from_flex<I: Backend, const D: usize>(t: FlexTensor) -> Tensor<I, D> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_built_in_consolidators_are_fused_and_other_regularisers_are_not() {
+        use crate::backend::CpuAutodiff as B;
+        use crate::model::Mlp;
+        use crate::regularizer::{EwcConfig, FisherEstimator, SiConfig};
+        type M = Mlp<B>;
+        let fused = |r: &mut dyn Regularizer<B, M>| hooks::<B, M>(r).is_some();
+        let ewc = EwcConfig {
+            lambda: 1.0,
+            gamma: None,
+            estimator: FisherEstimator::Exact,
+            samples: 10,
+            seed: 0,
+        };
+        assert!(fused(&mut Consolidator::<B, _>::new(SiConfig::new(1.0, 0.1))));
+        assert!(fused(&mut Consolidator::<B, _>::ewc(ewc)));
+        assert!(fused(&mut Consolidator::<B, _>::mas(1.0, 10)));
+        assert!(fused(&mut Consolidator::<B, L2>::l2(1.0)));
+        // A consolidator of an estimator the fused pass does not know keeps burn's step.
+        struct Other;
+        impl crate::regularizer::Estimator<B, M> for Other {
+            fn quantity(&self) -> &'static str {
+                "other"
+            }
+            fn combine(&self) -> crate::regularizer::Combine {
+                crate::regularizer::Combine::Replace
+            }
+            fn task_importance(
+                &mut self,
+                _id: ParamId,
+                value: &Tensor<Inner<B>, 1>,
+                _moved: &Tensor<Inner<B>, 1>,
+            ) -> Tensor<Inner<B>, 1> {
+                value.ones_like()
+            }
+        }
+        assert!(!fused(&mut Consolidator::<B, _>::with_estimator(Other, 1.0)));
+    }
 
     #[test]
     fn all_finite_finds_nan_and_both_infinities_anywhere() {

@@ -375,7 +375,7 @@ pub struct Loop<'a, 'd, B: AutodiffBackend, M: TrainModel<B>> {
     /// The tasks.
     pub stream: &'a TaskStream,
     /// The method's regulariser, if it has one.
-    pub regularizer: Option<&'a mut (dyn Regularizer<B, M> + 'd)>,
+    pub regularizer: Option<&'a mut dyn Regularizer<B, M>>,
     /// Epochs, batch size, Adam, seed.
     pub cfg: &'a TrainConfig,
     /// Where tensors live.

@@ -19,7 +19,7 @@ pub trait StepExec<B: AutodiffBackend, M: TrainModel<B>> {
         &mut self,
         model: M,
         grads: GradientsParams,
-        reg: Option<&mut (dyn Regularizer<B, M> + '_)>,
+        reg: Option<&mut dyn Regularizer<B, M>>,
     ) -> Result<M, String>;
     /// Forgets Adam's moments and step count (a task start with `reset_optimizer`, a fresh
     /// network).
@@ -41,14 +41,15 @@ fn adam(cfg: &TrainConfig) -> AdamConfig {
 /// The step executor for a run: fused where the backend and the regulariser allow it.
 pub fn for_run<B, M>(
     cfg: &TrainConfig,
-    reg: Option<&mut (dyn Regularizer<B, M> + '_)>,
+    reg: Option<&mut dyn Regularizer<B, M>>,
 ) -> Box<dyn StepExec<B, M>>
 where
     B: AutodiffBackend,
     M: TrainModel<B>,
 {
-    let fusable =
-        fused::available::<B>() && fused::enabled() && reg.is_none_or(|r| r.fused().is_some());
+    let fusable = fused::available::<B>()
+        && fused::enabled()
+        && reg.is_none_or(|r| fused::hooks::<B, M>(r).is_some());
     if fusable {
         Box::new(FusedStep::<B, M> {
             records: adam(cfg).init::<B, M>().to_record(),
@@ -81,7 +82,7 @@ impl<B: AutodiffBackend, M: TrainModel<B>> StepExec<B, M> for GenericStep<B, M> 
         &mut self,
         model: M,
         mut grads: GradientsParams,
-        mut reg: Option<&mut (dyn Regularizer<B, M> + '_)>,
+        mut reg: Option<&mut dyn Regularizer<B, M>>,
     ) -> Result<M, String> {
         if let Some(param) = non_finite_gradient::<B, M>(&model, &mut grads) {
             return Err(param);
@@ -124,9 +125,9 @@ impl<B: AutodiffBackend, M: TrainModel<B>> StepExec<B, M> for FusedStep<B, M> {
         &mut self,
         model: M,
         grads: GradientsParams,
-        reg: Option<&mut (dyn Regularizer<B, M> + '_)>,
+        reg: Option<&mut dyn Regularizer<B, M>>,
     ) -> Result<M, String> {
-        let mut hooks = reg.and_then(|r| r.fused());
+        let mut hooks = reg.and_then(|r| fused::hooks::<B, M>(r));
         fused::step::<B, M>(
             model,
             grads,
