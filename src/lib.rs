@@ -5,13 +5,15 @@
 //! [`model::Classifier`], a [`regularizer::Regularizer`] such as
 //! [`regularizer::SynapticIntelligence`] (or EWC, online EWC, MAS, L2: see
 //! [`regularizer::Consolidator`]), and call [`train::train_stream`]; or call the hooks from your
-//! own training loop (see `examples/custom_model.rs`).
+//! own training loop (see `examples/custom_model.rs`). The command line and its crates (clap,
+//! indicatif, ctrlc) are the default `cli` feature; `default-features = false` leaves them out.
 
 #![warn(missing_docs)]
 
 pub mod analysis;
 pub mod backend;
 pub mod checkpoint;
+#[cfg(feature = "cli")]
 pub mod cli;
 pub mod config;
 pub mod data;

@@ -40,7 +40,8 @@ pub(super) struct CompareArgs {
 
 #[derive(Args, Debug)]
 pub(super) struct SweepArgs {
-    /// Method to tune: si, ewc, online-ewc, mas or l2 (default si).
+    /// Method to tune (default si): si, ewc, online-ewc, mas and l2 have options to vary; any
+    /// method can vary lr, epochs and batch_size.
     #[arg(long)]
     method: Option<String>,
     /// A hyperparameter and its values, NAME=v1,v2,… (repeatable; every combination runs).

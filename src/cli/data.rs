@@ -60,6 +60,7 @@ pub(super) fn cmd_data(args: DataArgs) -> anyhow::Result<()> {
                 .filter(|m| !m.trim().is_empty());
             let opts = FetchOptions {
                 quiet: a.quiet,
+                progress: super::progress::DownloadBar::factory(),
                 ..FetchOptions::default()
             };
             let outcome = fetch_dataset(name, &dest, mirror.as_deref(), &opts)?;

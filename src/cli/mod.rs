@@ -102,7 +102,7 @@ struct RunArgs {
     /// Also checkpoint every N epochs inside a task (a checkpoint follows every task anyway).
     #[arg(long, value_name = "N")]
     checkpoint_every: Option<usize>,
-    /// Replace a different run (result.json, checkpoints) already in --out.
+    /// Replace a different or unfinished run (result.json, checkpoints) already in --out.
     #[arg(long)]
     overwrite: bool,
     /// At the end of every task, save SI's importance, the diagonal Fisher and MAS's importance
@@ -184,7 +184,8 @@ struct RunFlags {
     /// figure) or a validation split (10% of each task's training data, held out).
     #[arg(long)]
     eval_on: Option<String>,
-    /// Hidden widths, comma-separated (default: 256,256 split, 2000,2000 permuted).
+    /// Hidden widths of the MLP, comma-separated (default: 256,256 split, 2000,2000 permuted);
+    /// not for CIFAR, whose CNN has fixed widths.
     #[arg(long, value_delimiter = ',')]
     hidden: Option<Vec<usize>>,
     /// Output layer initialisation: default (burn's) or zero (the official SI code).

@@ -1,10 +1,13 @@
-//! Progress display: an indicatif bar on a terminal, one plain line per epoch otherwise.
+//! Progress display: an indicatif bar on a terminal, one plain line per epoch otherwise; and
+//! the byte bar of `synaptic data fetch`.
 
 use std::io::IsTerminal;
+use std::sync::Arc;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::config::RunConfig;
+use crate::data::fetch::{DownloadProgress, ProgressFactory};
 use crate::train::{EpochReport, Observer};
 
 /// Shows training progress on stderr.
@@ -164,6 +167,73 @@ impl Observer for Progress {
             Some(b) => b.println(line),
             None if !self.quiet => eprintln!("{line}"),
             None => {}
+        }
+    }
+}
+
+/// A download's byte bar on stderr; made only where stderr is a terminal.
+pub(super) struct DownloadBar {
+    name: String,
+    // Made at the first request, once the file's size is known.
+    bar: Option<ProgressBar>,
+}
+
+impl DownloadBar {
+    /// What `synaptic data fetch` shows: a bar per file on a terminal, the library's lines
+    /// otherwise.
+    pub(super) fn factory() -> Option<ProgressFactory> {
+        std::io::stderr().is_terminal().then(|| {
+            Arc::new(|name: &str| {
+                Box::new(DownloadBar {
+                    name: name.to_string(),
+                    bar: None,
+                }) as Box<dyn DownloadProgress>
+            }) as ProgressFactory
+        })
+    }
+}
+
+impl DownloadProgress for DownloadBar {
+    fn start(&mut self, _url: &str, from: u64, total: Option<u64>) {
+        let b = self.bar.get_or_insert_with(|| {
+            let b = ProgressBar::new(total.unwrap_or(0));
+            b.set_style(
+                ProgressStyle::with_template(
+                    "{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+                )
+                .expect("valid template")
+                .progress_chars("=> "),
+            );
+            b.set_message(self.name.clone());
+            b
+        });
+        b.set_length(total.unwrap_or(0));
+        b.set_position(from);
+    }
+
+    fn advance(&mut self, pos: u64) {
+        if let Some(b) = &self.bar {
+            b.set_position(pos);
+        }
+    }
+
+    fn note(&mut self, msg: &str) {
+        match &self.bar {
+            Some(b) => b.println(msg),
+            None => eprintln!("{msg}"),
+        }
+    }
+
+    fn finish(&mut self, bytes: u64) {
+        if let Some(b) = &self.bar {
+            b.finish_and_clear();
+        }
+        eprintln!("{}: {bytes} bytes downloaded", self.name);
+    }
+
+    fn abandon(&mut self) {
+        if let Some(b) = &self.bar {
+            b.abandon();
         }
     }
 }

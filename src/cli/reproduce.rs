@@ -32,7 +32,7 @@ pub(super) struct ReproduceArgs {
     /// split-MNIST figure shows).
     #[arg(long)]
     eval_on: Option<String>,
-    /// CPU threads (default: one per core).
+    /// CPU threads at most (default: one per core), as for `run`.
     #[arg(long)]
     threads: Option<usize>,
     /// Folder with the benchmark's data (as for `run`).

@@ -121,10 +121,11 @@ impl RunConfig {
         if self.benchmark.model() == ModelKind::Cnn {
             return f64::INFINITY;
         }
-        // 28x28 images; the 10-unit head of the MNIST benchmarks.
-        let mut sizes = vec![784usize];
+        // Sized before the data is loaded (the thread pool must exist first), so from the
+        // benchmark's own dataset and the head the stream will build.
+        let mut sizes = vec![self.benchmark.inputs()];
         sizes.extend(&self.hidden);
-        sizes.push(10);
+        sizes.push(self.benchmark.outputs(self.scenario, self.tasks));
         let weights: usize = sizes.windows(2).map(|w| (w[0] + 1) * w[1]).sum();
         6.0 * self.train.batch_size as f64 * weights as f64
     }

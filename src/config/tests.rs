@@ -228,3 +228,30 @@ fn results_written_before_methods_had_their_own_options_still_load() {
     );
     assert_eq!(serde_json::from_str::<RunConfig>(&text).unwrap(), cfg);
 }
+
+#[test]
+fn step_flops_count_the_network_the_stream_builds() {
+    let run = |s: Settings| RunConfig::resolve(None, &s).unwrap();
+    // 6 x batch x weights, weights summed as (inputs + 1) x outputs per layer.
+    let split = run(flags("split-mnist"));
+    let weights = 785 * 256 + 257 * 256 + 257 * 10;
+    assert_eq!(split.step_flops(), (6 * 64 * weights) as f64);
+    assert_eq!(split.step_flops(), 103_419_648.0);
+    // Domain: one task's two classes share the head.
+    let domain = run(with(flags("split-mnist"), "scenario", json!("domain")));
+    assert_eq!(domain.step_flops(), 102_630_144.0);
+    let permuted = run(flags("permuted-mnist"));
+    assert_eq!(permuted.step_flops(), 8_589_327_360.0);
+    // Task scenario on permuted MNIST: ten units per task run.
+    let permuted_task = run(with(
+        with(flags("permuted-mnist"), "scenario", json!("task")),
+        "tasks",
+        json!(3),
+    ));
+    assert_eq!(permuted_task.step_flops(), 8_650_798_080.0);
+    assert_eq!(run(flags("split-cifar")).step_flops(), f64::INFINITY);
+    // Split MNIST's MLP stays on one thread; permuted MNIST's uses them all.
+    assert_eq!(split.compute_threads(), 1);
+    let all = with(flags("permuted-mnist"), "threads", json!(4));
+    assert_eq!(run(all).compute_threads(), 4);
+}

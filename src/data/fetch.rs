@@ -7,12 +7,12 @@
 
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, IsTerminal, Read, Write};
+use std::io::{self, Read, Write};
 use std::path::{Component, Path, PathBuf};
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
-use indicatif::{ProgressBar, ProgressStyle};
 use md5::Md5;
 use sha2::{Digest, Sha256};
 
@@ -207,11 +207,31 @@ impl FileSpec {
     }
 }
 
+/// Where one file's download reports its progress, so that a front end can draw it (the CLI
+/// draws a bar on a terminal) without the library depending on a terminal library.
+pub trait DownloadProgress {
+    /// A request for `url` starts writing at byte `from` of a file of `total` bytes, if known.
+    fn start(&mut self, url: &str, from: u64, total: Option<u64>);
+    /// The first `pos` bytes of the file are on disk.
+    fn advance(&mut self, pos: u64);
+    /// A message (a resume, a retry) to show without breaking the display.
+    fn note(&mut self, msg: &str);
+    /// The file is complete and `bytes` long.
+    fn finish(&mut self, bytes: u64);
+    /// The download failed; its error is returned next.
+    fn abandon(&mut self);
+}
+
+/// Makes the [`DownloadProgress`] for the file of the given name.
+pub type ProgressFactory = Arc<dyn Fn(&str) -> Box<dyn DownloadProgress> + Send + Sync>;
+
 /// How downloads behave.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct FetchOptions {
     /// Print nothing (no progress, no notes).
     pub quiet: bool,
+    /// Progress display for each download; `None` prints a line as each starts and ends.
+    pub progress: Option<ProgressFactory>,
     /// Tries per file on a broken transfer, the first included.
     pub attempts: u32,
     /// Wait before the n-th retry: n times this.
@@ -222,10 +242,24 @@ pub struct FetchOptions {
     pub read_timeout: Duration,
 }
 
+impl fmt::Debug for FetchOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FetchOptions")
+            .field("quiet", &self.quiet)
+            .field("progress", &self.progress.as_ref().map(|_| "custom"))
+            .field("attempts", &self.attempts)
+            .field("backoff", &self.backoff)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("read_timeout", &self.read_timeout)
+            .finish()
+    }
+}
+
 impl Default for FetchOptions {
     fn default() -> Self {
         Self {
             quiet: false,
+            progress: None,
             attempts: 3,
             backoff: Duration::from_secs(1),
             connect_timeout: Duration::from_secs(15),
@@ -364,7 +398,13 @@ fn download(
     dest: &Path,
     opts: &FetchOptions,
 ) -> Result<(), FetchError> {
-    let mut progress = Progress::new(opts.quiet, &spec.name);
+    let mut progress: Box<dyn DownloadProgress> = match (&opts.progress, opts.quiet) {
+        (_, true) => Box::new(Quiet),
+        (Some(make), false) => make(&spec.name),
+        (None, false) => Box::new(Lines {
+            name: spec.name.clone(),
+        }),
+    };
     let mut failures = 0;
     loop {
         let have = fs::metadata(part).map(|m| m.len()).unwrap_or(0);
@@ -383,7 +423,7 @@ fn download(
                 continue;
             }
         }
-        match attempt(agent, spec, part, have, &mut progress) {
+        match attempt(agent, spec, part, have, progress.as_mut()) {
             Ok(total) => {
                 progress.finish(total);
                 return Ok(());
@@ -431,7 +471,7 @@ fn attempt(
     spec: &FileSpec,
     part: &Path,
     have: u64,
-    progress: &mut Progress,
+    progress: &mut dyn DownloadProgress,
 ) -> Result<u64, Failure> {
     let mut request = agent.get(&spec.url);
     if have > 0 {
@@ -496,7 +536,7 @@ fn attempt(
             Ok(n) => {
                 file.write_all(&buf[..n]).map_err(fatal)?;
                 got += n as u64;
-                progress.set(got);
+                progress.advance(got);
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => {
@@ -557,28 +597,23 @@ fn parse_content_range(v: &str) -> Option<(u64, Option<u64>)> {
     Some((first, total.trim().parse().ok()))
 }
 
-/// Download progress on stderr: a byte bar on a terminal, a line at start and end otherwise.
-enum Progress {
-    Quiet,
-    Lines {
-        name: String,
-    },
-    Bar {
-        name: String,
-        bar: Option<ProgressBar>,
-    },
+/// `quiet`: shows nothing.
+struct Quiet;
+
+impl DownloadProgress for Quiet {
+    fn start(&mut self, _: &str, _: u64, _: Option<u64>) {}
+    fn advance(&mut self, _: u64) {}
+    fn note(&mut self, _: &str) {}
+    fn finish(&mut self, _: u64) {}
+    fn abandon(&mut self) {}
 }
 
-impl Progress {
-    fn new(quiet: bool, name: &str) -> Self {
-        let name = name.to_string();
-        match (quiet, io::stderr().is_terminal()) {
-            (true, _) => Self::Quiet,
-            (false, true) => Self::Bar { name, bar: None },
-            (false, false) => Self::Lines { name },
-        }
-    }
+/// The display without a front end's: a line on stderr as a request starts and as the file ends.
+struct Lines {
+    name: String,
+}
 
+impl DownloadProgress for Lines {
     fn start(&mut self, url: &str, from: u64, total: Option<u64>) {
         let size = total.map_or(String::new(), |t| format!(", {t} bytes"));
         let resume = if from > 0 {
@@ -586,59 +621,20 @@ impl Progress {
         } else {
             String::new()
         };
-        match self {
-            Self::Quiet => {}
-            Self::Lines { name } => eprintln!("{name}: downloading {url}{size}{resume}"),
-            Self::Bar { name, bar } => {
-                let b = bar.get_or_insert_with(|| {
-                    let b = ProgressBar::new(total.unwrap_or(0));
-                    b.set_style(
-                        ProgressStyle::with_template(
-                            "{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
-                        )
-                        .expect("valid template")
-                        .progress_chars("=> "),
-                    );
-                    b.set_message(name.clone());
-                    b
-                });
-                b.set_length(total.unwrap_or(0));
-                b.set_position(from);
-            }
-        }
+        eprintln!("{}: downloading {url}{size}{resume}", self.name);
     }
 
-    fn set(&self, pos: u64) {
-        if let Self::Bar { bar: Some(b), .. } = self {
-            b.set_position(pos);
-        }
-    }
+    fn advance(&mut self, _: u64) {}
 
-    fn note(&self, msg: &str) {
-        match self {
-            Self::Quiet => {}
-            Self::Bar { bar: Some(b), .. } => b.println(msg),
-            _ => eprintln!("{msg}"),
-        }
+    fn note(&mut self, msg: &str) {
+        eprintln!("{msg}");
     }
 
     fn finish(&mut self, bytes: u64) {
-        if let Self::Bar { bar: Some(b), .. } = self {
-            b.finish_and_clear();
-        }
-        match self {
-            Self::Quiet => {}
-            Self::Lines { name } | Self::Bar { name, .. } => {
-                eprintln!("{name}: {bytes} bytes downloaded")
-            }
-        }
+        eprintln!("{}: {bytes} bytes downloaded", self.name);
     }
 
-    fn abandon(&self) {
-        if let Self::Bar { bar: Some(b), .. } = self {
-            b.abandon();
-        }
-    }
+    fn abandon(&mut self) {}
 }
 
 /// Lower-case hex of a digest.

@@ -1,4 +1,8 @@
-//! Loading MNIST-style IDX datasets from disk, with optional SHA-256 verification.
+//! The datasets the benchmarks read, as u8 images with labels ([`Dataset`]): MNIST and
+//! Fashion-MNIST from IDX files ([`idx`]), CIFAR-10 and CIFAR-100 from their binary files
+//! ([`cifar`]), each checked against the SHA-256 list beside it where there is one; where each
+//! benchmark looks for its files ([`resolve_dir_for`], [`cache_dir`]); and downloading and
+//! verifying them ([`fetch`]).
 
 pub mod cifar;
 pub mod fetch;
@@ -202,7 +206,7 @@ impl ImageSet {
     }
 }
 
-/// A train/test pair loaded from one folder of IDX files.
+/// A train/test pair loaded from one folder (IDX or CIFAR files).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Dataset {
     /// The training split.

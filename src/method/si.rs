@@ -57,7 +57,7 @@ impl Method for Si {
         vec![
             OptionSpec {
                 key: "c",
-                help: "SI's strength c (default: 1 on split benchmarks, 0.1 on permuted); the others use --lambda",
+                help: "SI's strength c (default: 1 on split (Fashion-)MNIST, 0.1 on permuted and CIFAR); the others use --lambda",
                 kind: OptionKind::Float,
             },
             OptionSpec {

@@ -1,4 +1,6 @@
-//! Models: the MLP of the paper's MNIST experiments, and the `Classifier` trait the trainer uses.
+//! Models: the [`Classifier`] trait the trainer uses (flat inputs in, logits out), the [`Mlp`] of
+//! the paper's MNIST experiments and the [`Cnn`] of its split CIFAR-10/100 experiment; [`HeadInit`]
+//! chooses how either's output layer starts.
 
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};

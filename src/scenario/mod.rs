@@ -156,6 +156,27 @@ impl Benchmark {
         }
     }
 
+    /// Input features of the benchmark's own dataset: 28x28 pixels for (Fashion-)MNIST,
+    /// 3x32x32 for CIFAR.
+    pub fn inputs(self) -> usize {
+        match self.data() {
+            DataKind::Mnist | DataKind::FashionMnist => 28 * 28,
+            DataKind::Cifar10 | DataKind::Cifar10And100 => crate::data::cifar::PIXELS,
+        }
+    }
+
+    /// Output units of the model for `tasks` tasks in `scenario`: one task's classes in the
+    /// domain scenario, else every class of the tasks the head is sized for.
+    pub fn outputs(self, scenario: Scenario, tasks: usize) -> usize {
+        match scenario {
+            Scenario::Domain => self.classes(0).len(),
+            // Split CIFAR: 10 units for CIFAR-10 and 10 per CIFAR-100 task (60 in all).
+            _ => (0..self.head_tasks(tasks))
+                .map(|t| self.classes(t).len())
+                .sum(),
+        }
+    }
+
     /// Number of tasks of the full protocol.
     pub fn full_tasks(self) -> usize {
         match self {
@@ -386,17 +407,10 @@ impl TaskStream {
             });
             base += classes.len();
         }
-        let per_task = benchmark.classes(0).len();
-        let outputs = match scenario {
-            Scenario::Domain => per_task,
-            _ => {
-                // Split CIFAR: 10 units for CIFAR-10 and 10 per CIFAR-100 task (60 in all).
-                let run: usize = (0..benchmark.head_tasks(n_tasks))
-                    .map(|t| benchmark.classes(t).len())
-                    .sum();
-                run.max(base)
-            }
-        };
+        // The head covers at least the tasks run (head_tasks(n) >= n), so it holds every unit
+        // given out above.
+        let outputs = benchmark.outputs(scenario, n_tasks);
+        debug_assert!(scenario == Scenario::Domain || outputs >= base);
         TaskStream {
             dataset,
             tasks,
