@@ -1,5 +1,6 @@
 //! One benchmark run from a resolved [`RunConfig`]: stream, model, method, training, metrics.
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -86,12 +87,28 @@ pub fn run_saving<B: AutodiffBackend>(
     observer: &mut dyn Observer,
     started: Instant,
     ckpt: Option<&mut Checkpointing>,
-    importance: Option<&std::path::Path>,
+    importance: Option<&Path>,
 ) -> Result<RunResult, TrainError> {
-    let importance = match (cfg.save_importance, importance) {
-        (false, _) => None,
+    let resuming = ckpt.as_deref().is_some_and(|c| c.resume);
+    let importance = importance_dir(cfg, importance, resuming)?;
+    let stream = build_stream(cfg, dataset.clone());
+    B::seed(device, cfg.train.seed);
+    let out = train_per_model::<B>(registry, cfg, &stream, device, observer, ckpt, importance)?;
+    Ok(run_result::<B>(
+        cfg, &stream, &dataset, device, out, started,
+    ))
+}
+
+/// The folder to save importances into, created (and emptied unless `resuming`), or `None`
+/// when `cfg` saves none.
+fn importance_dir<'a>(
+    cfg: &RunConfig,
+    importance: Option<&'a Path>,
+    resuming: bool,
+) -> Result<Option<&'a Path>, TrainError> {
+    match (cfg.save_importance, importance) {
+        (false, _) => Ok(None),
         (true, Some(dir)) => {
-            let resuming = ckpt.as_deref().is_some_and(|c| c.resume);
             // A fresh run must not mix its files with an older run's.
             if !resuming && dir.exists() {
                 std::fs::remove_dir_all(dir).map_err(|e| {
@@ -100,17 +117,26 @@ pub fn run_saving<B: AutodiffBackend>(
             }
             std::fs::create_dir_all(dir)
                 .map_err(|e| TrainError::Config(format!("cannot create {}: {e}", dir.display())))?;
-            Some(dir)
+            Ok(Some(dir))
         }
-        (true, None) => {
-            return Err(TrainError::Config(
-                "save_importance needs a folder to save into: run with synaptic run --out".into(),
-            ))
-        }
-    };
-    let stream = build_stream(cfg, dataset.clone());
-    B::seed(device, cfg.train.seed);
-    let out = match cfg.benchmark.model() {
+        (true, None) => Err(TrainError::Config(
+            "save_importance needs a folder to save into: run with synaptic run --out".into(),
+        )),
+    }
+}
+
+/// Builds the network the benchmark's [`ModelKind`] calls for and trains it over `stream`.
+#[allow(clippy::too_many_arguments)]
+fn train_per_model<B: AutodiffBackend>(
+    registry: &Registry,
+    cfg: &RunConfig,
+    stream: &TaskStream,
+    device: &B::Device,
+    observer: &mut dyn Observer,
+    ckpt: Option<&mut Checkpointing>,
+    importance: Option<&Path>,
+) -> Result<TrainOutcome, TrainError> {
+    match cfg.benchmark.model() {
         ModelKind::Mlp => {
             let net = MlpConfig {
                 inputs: stream.inputs(),
@@ -118,16 +144,10 @@ pub fn run_saving<B: AutodiffBackend>(
                 outputs: stream.outputs,
                 head_init: cfg.head_init,
             };
+            let mut init = || net.init(device);
             train_model::<B, Mlp<B>>(
-                registry,
-                cfg,
-                &stream,
-                &mut || net.init(device),
-                device,
-                observer,
-                ckpt,
-                importance,
-            )?
+                registry, cfg, stream, &mut init, device, observer, ckpt, importance,
+            )
         }
         ModelKind::Cnn => {
             let set = &stream.dataset.train;
@@ -137,20 +157,25 @@ pub fn run_saving<B: AutodiffBackend>(
                 outputs: stream.outputs,
                 head_init: cfg.head_init,
             };
+            let mut init = || net.init(device);
             train_model::<B, Cnn<B>>(
-                registry,
-                cfg,
-                &stream,
-                &mut || net.init(device),
-                device,
-                observer,
-                ckpt,
-                importance,
-            )?
+                registry, cfg, stream, &mut init, device, observer, ckpt, importance,
+            )
         }
-    };
+    }
+}
+
+/// The run's record: its config, the training outcome, its metrics and where it ran.
+fn run_result<B: AutodiffBackend>(
+    cfg: &RunConfig,
+    stream: &TaskStream,
+    dataset: &Dataset,
+    device: &B::Device,
+    out: TrainOutcome,
+    started: Instant,
+) -> RunResult {
     let m = metrics::compute(&out.accuracy_matrix, &out.initial_accuracy);
-    Ok(RunResult {
+    RunResult {
         version: env!("CARGO_PKG_VERSION").to_string(),
         benchmark: cfg.benchmark.name().to_string(),
         scenario: cfg.scenario.to_string(),
@@ -181,7 +206,7 @@ pub fn run_saving<B: AutodiffBackend>(
             .saturating_sub(started.elapsed().as_secs()),
         burn_version: crate::report::BURN_VERSION.to_string(),
         machine: crate::report::Machine::current(),
-    })
+    }
 }
 
 /// Trains a model built by `init` with the method of `cfg` over `stream`.
@@ -194,7 +219,7 @@ fn train_model<B, M>(
     device: &B::Device,
     observer: &mut dyn Observer,
     ckpt: Option<&mut Checkpointing>,
-    importance: Option<&std::path::Path>,
+    importance: Option<&Path>,
 ) -> Result<TrainOutcome, TrainError>
 where
     B: AutodiffBackend,

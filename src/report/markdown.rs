@@ -12,7 +12,8 @@ use super::paper::{self, PaperSetting};
 use super::summary::Stat;
 use crate::config::RunConfig;
 use crate::figures::{
-    slug, write_figure, BarChart, BarGroup, ColorScale, HeatMap, LineChart, LineKind, Series,
+    slug, write_figure, BarChart, BarGroup, ColorScale, Figure, HeatMap, LineChart, LineKind,
+    Series,
 };
 use crate::fsutil::write_atomic;
 
@@ -225,6 +226,9 @@ fn relative(path: &Path, base: &Path) -> String {
     }
 }
 
+/// The paper's settings matched by groups of a set, with the groups' indices.
+type Matched = [(usize, &'static PaperSetting)];
+
 /// The markdown of the "ours vs paper" tables for one set ("" if no group matches).
 fn comparison(set: &FigureSet, stats: &[GroupStats], eval_on: &str) -> String {
     let matched: Vec<(usize, &PaperSetting)> = set
@@ -240,49 +244,69 @@ fn comparison(set: &FigureSet, stats: &[GroupStats], eval_on: &str) -> String {
     if let Some(n) = paper::note(&set.benchmark) {
         s += &format!("{n}\n\n");
     }
+    if matched.iter().any(|(_, p)| !p.mean_seen.is_empty()) {
+        s += &mean_seen_comparison(set, stats, &matched, eval_on);
+    }
+    s += &final_comparison(set, stats, &matched, eval_on);
+    s += &comparison_footer(set, &matched);
+    s
+}
+
+/// `n` cells from `get`, "–" where it has none.
+fn cells(n: usize, get: impl Fn(usize) -> Option<String>) -> String {
+    (0..n)
+        .map(|k| get(k).unwrap_or_else(|| "–".into()))
+        .collect::<Vec<_>>()
+        .join(" | ")
+}
+
+/// The table of mean accuracy on the tasks seen after each task, ours over the paper's.
+fn mean_seen_comparison(
+    set: &FigureSet,
+    stats: &[GroupStats],
+    matched: &Matched,
+    eval_on: &str,
+) -> String {
     let t = matched
         .iter()
         .map(|&(i, p)| stats[i].mean_seen.len().max(p.mean_seen.len()))
         .max()
         .unwrap_or(0);
-    if matched.iter().any(|(_, p)| !p.mean_seen.is_empty()) {
-        s += "Mean accuracy on the tasks seen, after each task (ours: mean ± SEM over seeds):\n\n";
-        s += "| setting | measured on |";
-        for k in 1..=t {
-            s += &format!(" {k} |");
-        }
-        s += "\n|---|---|";
-        s += &"---:|".repeat(t);
-        s += "\n";
-        for &(i, p) in &matched {
-            let ours: Vec<String> = (0..t)
-                .map(|k| stats[i].mean_seen.get(k).map_or("–".into(), |x| pm(x, 4)))
-                .collect();
-            s += &format!(
-                "| {} (ours) | {eval_on} | {} |\n",
-                set.groups[i].label,
-                ours.join(" | ")
-            );
-            if !p.mean_seen.is_empty() {
-                let theirs: Vec<String> = (0..t)
-                    .map(|k| p.mean_seen.get(k).map_or("–".into(), |x| format!("{x:.4}")))
-                    .collect();
-                s += &format!(
-                    "| {} (paper) | {} | {} |\n",
-                    p.label,
-                    p.measured_on,
-                    theirs.join(" | ")
-                );
-            }
-        }
-        s += "\n";
+    let mut s = String::from(
+        "Mean accuracy on the tasks seen, after each task (ours: mean ± SEM over seeds):\n\n",
+    );
+    s += "| setting | measured on |";
+    for k in 1..=t {
+        s += &format!(" {k} |");
     }
-    s += "Accuracy on each task after the last task, and its mean (ACC):\n\n";
+    s += "\n|---|---|";
+    s += &"---:|".repeat(t);
+    s += "\n";
+    for &(i, p) in matched {
+        let ours = cells(t, |k| stats[i].mean_seen.get(k).map(|x| pm(x, 4)));
+        s += &format!("| {} (ours) | {eval_on} | {ours} |\n", set.groups[i].label);
+        if !p.mean_seen.is_empty() {
+            let theirs = cells(t, |k| p.mean_seen.get(k).map(|x| format!("{x:.4}")));
+            s += &format!("| {} (paper) | {} | {theirs} |\n", p.label, p.measured_on);
+        }
+    }
+    s += "\n";
+    s
+}
+
+/// The table of accuracy on each task after the last task and ACC, ours over the paper's.
+fn final_comparison(
+    set: &FigureSet,
+    stats: &[GroupStats],
+    matched: &Matched,
+    eval_on: &str,
+) -> String {
     let t = matched
         .iter()
         .map(|&(i, p)| stats[i].final_per_task.len().max(p.final_per_task.len()))
         .max()
         .unwrap_or(0);
+    let mut s = String::from("Accuracy on each task after the last task, and its mean (ACC):\n\n");
     s += "| setting | measured on |";
     for k in 1..=t {
         s += &format!(" T{k} |");
@@ -290,42 +314,27 @@ fn comparison(set: &FigureSet, stats: &[GroupStats], eval_on: &str) -> String {
     s += " ACC |\n|---|---|";
     s += &"---:|".repeat(t + 1);
     s += "\n";
-    for &(i, p) in &matched {
-        let ours: Vec<String> = (0..t)
-            .map(|k| {
-                stats[i]
-                    .final_per_task
-                    .get(k)
-                    .map_or("–".into(), |x| pm(x, 4))
-            })
-            .collect();
+    for &(i, p) in matched {
+        let ours = cells(t, |k| stats[i].final_per_task.get(k).map(|x| pm(x, 4)));
         s += &format!(
-            "| {} (ours) | {eval_on} | {} | **{}** |\n",
+            "| {} (ours) | {eval_on} | {ours} | **{}** |\n",
             set.groups[i].label,
-            ours.join(" | "),
             pm(&stats[i].average_accuracy, 4)
         );
-        let theirs: Vec<String> = (0..t)
-            .map(|k| {
-                p.final_per_task
-                    .get(k)
-                    .map_or("–".into(), |x| format!("{x:.3}"))
-            })
-            .collect();
+        let theirs = cells(t, |k| p.final_per_task.get(k).map(|x| format!("{x:.3}")));
         s += &format!(
-            "| {} (paper) | {} | {} | **{:.4}** |\n",
-            p.label,
-            p.measured_on,
-            theirs.join(" | "),
-            p.final_mean
+            "| {} (paper) | {} | {theirs} | **{:.4}** |\n",
+            p.label, p.measured_on, p.final_mean
         );
     }
-    let sources: Vec<&str> = {
-        let mut v: Vec<&str> = matched.iter().map(|(_, p)| p.source).collect();
-        v.dedup();
-        v
-    };
-    s += &format!("\nPaper: {}.\n", sources.join("; "));
+    s
+}
+
+/// The paper's sources, and where our groups depart from its protocol.
+fn comparison_footer(set: &FigureSet, matched: &Matched) -> String {
+    let mut sources: Vec<&str> = matched.iter().map(|(_, p)| p.source).collect();
+    sources.dedup();
+    let mut s = format!("\nPaper: {}.\n", sources.join("; "));
     let devs: Vec<String> = matched
         .iter()
         .filter_map(|&(i, _)| {
@@ -349,6 +358,63 @@ pub fn accuracy_range(values: impl IntoIterator<Item = f64>) -> (f64, f64) {
     (lo.clamp(0.0, 0.95), 1.005)
 }
 
+/// The error for a file that could not be written.
+fn write_error(p: &Path, e: std::io::Error) -> ReportError {
+    ReportError(format!("cannot write {}: {e}", p.display()))
+}
+
+/// Writes figures into `out/figures/` and keeps every file written, in order.
+struct FigureWriter<'a> {
+    out: &'a Path,
+    dir: PathBuf,
+    files: Vec<PathBuf>,
+}
+
+impl<'a> FigureWriter<'a> {
+    fn new(out: &'a Path) -> Result<Self, ReportError> {
+        let dir = out.join("figures");
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| ReportError(format!("cannot create {}: {e}", dir.display())))?;
+        Ok(Self {
+            out,
+            dir,
+            files: Vec::new(),
+        })
+    }
+
+    /// Writes `fig` as `figures/NAME.png` and `.svg`; their paths relative to the report.
+    fn write(&mut self, fig: &impl Figure, name: &str) -> Result<(String, String), ReportError> {
+        let base = self.dir.join(name);
+        let [png, svg] = write_figure(fig, &base).map_err(|e| write_error(&base, e))?;
+        let rel = (relative(&png, self.out), relative(&svg, self.out));
+        self.files.extend([png, svg]);
+        Ok(rel)
+    }
+}
+
+/// One figure set with what every part of its section needs.
+struct SetView<'a> {
+    set: &'a FigureSet,
+    stem: String,
+    eval_on: String,
+    title: String,
+    stats: Vec<GroupStats>,
+    papers: Vec<Option<&'static PaperSetting>>,
+}
+
+impl<'a> SetView<'a> {
+    fn new(set: &'a FigureSet) -> Self {
+        Self {
+            set,
+            stem: set.stem(),
+            eval_on: set.eval_on(),
+            title: set.title(),
+            stats: set.groups.iter().map(Group::stats).collect(),
+            papers: set.groups.iter().map(paper_for).collect(),
+        }
+    }
+}
+
 /// Draws every figure of `sets` into `out/figures/` and writes `out/report.md` and
 /// `out/report.json`.
 pub fn write_report(
@@ -356,19 +422,35 @@ pub fn write_report(
     out: &Path,
     opts: &ReportOptions,
 ) -> Result<Written, ReportError> {
-    let fig_dir = out.join("figures");
-    std::fs::create_dir_all(&fig_dir)
-        .map_err(|e| ReportError(format!("cannot create {}: {e}", fig_dir.display())))?;
-    let io =
-        |p: &Path, e: std::io::Error| ReportError(format!("cannot write {}: {e}", p.display()));
-    let mut figures: Vec<PathBuf> = Vec::new();
-    let mut md = String::from("# synaptic report\n\n");
+    let mut figures = FigureWriter::new(out)?;
+    let mut md = header(sets, opts);
+    let mut comparisons = String::new();
+    let mut json_sets = Vec::new();
+    for set in sets {
+        let v = SetView::new(set);
+        md += &set_section(&v, &mut figures, &mut comparisons)?;
+        json_sets.push(set_json(v));
+    }
+    let markdown = out.join("report.md");
+    write_atomic(&markdown, md.as_bytes()).map_err(|e| write_error(&markdown, e))?;
+    let json = write_json(out, opts, json_sets)?;
+    Ok(Written {
+        markdown,
+        json,
+        figures: figures.files,
+        comparison: comparisons,
+    })
+}
+
+/// The title, where the runs came from, and what the numbers mean.
+fn header(sets: &[FigureSet], opts: &ReportOptions) -> String {
     let runs: usize = sets
         .iter()
         .flat_map(|s| s.groups.iter())
         .map(|g| g.runs.len())
         .sum();
     let srcs: Vec<String> = opts.sources.iter().map(|s| format!("`{s}`")).collect();
+    let mut md = String::from("# synaptic report\n\n");
     md += &format!(
         "{runs} runs from {}; written by synaptic {}{}.\n\n",
         srcs.join(", "),
@@ -383,293 +465,324 @@ pub fn write_report(
            the last; BWT: mean change of each earlier task's accuracy from right after learning it \
            to the end; forgetting: mean drop from each earlier task's best to its final accuracy; \
            FWT: mean accuracy on each task before training it, minus the untrained network's.\n\n";
-    let mut comparisons = String::new();
-    let mut json_sets = Vec::new();
-    for set in sets {
-        let stem = set.stem();
-        let eval_on = set.eval_on();
-        let title = set.title();
-        let stats: Vec<GroupStats> = set.groups.iter().map(Group::stats).collect();
-        let papers: Vec<Option<&PaperSetting>> = set.groups.iter().map(paper_for).collect();
-        md += &format!("## {title}\n\n");
-        // (a) mean accuracy on the tasks seen.
-        let mut series = Vec::new();
-        for (i, (g, st)) in set.groups.iter().zip(&stats).enumerate() {
-            series.push(Series {
-                label: g.label.clone(),
-                points: st
-                    .mean_seen
-                    .iter()
-                    .enumerate()
-                    .map(|(k, s)| ((k + 1) as f64, s.mean, s.sem))
-                    .collect(),
-                color: i,
-                kind: LineKind::Solid,
-            });
-        }
-        for (i, p) in papers.iter().enumerate() {
-            let Some(p) = p else { continue };
-            if p.mean_seen.is_empty() {
-                continue;
-            }
-            series.push(Series {
-                label: format!("paper: {} ({})", p.label, p.measured_on),
-                points: p
-                    .mean_seen
-                    .iter()
-                    .enumerate()
-                    .map(|(k, &y)| ((k + 1) as f64, y, 0.0))
-                    .collect(),
-                color: i,
-                kind: LineKind::Dashed,
-            });
-        }
-        let t_max = series
-            .iter()
-            .map(|s| s.points.len())
-            .max()
-            .unwrap_or(1)
-            .max(1);
-        let chart = LineChart {
-            title: format!("{title} · mean accuracy on tasks seen"),
-            x_label: "tasks learned".into(),
-            y_label: format!("mean accuracy on tasks seen ({eval_on})"),
-            x_range: (0.8, t_max as f64 + 0.2),
-            y_range: accuracy_range(
-                series
-                    .iter()
-                    .flat_map(|s| s.points.iter().map(|p| p.1 - p.2)),
-            ),
-            integer_x: true,
-            series,
-            size: (900, 600),
-        };
-        let base = fig_dir.join(format!("{stem}-mean-seen"));
-        let [png, svg] = write_figure(&chart, &base).map_err(|e| io(&base, e))?;
-        md += &format!(
-            "![{title}: mean accuracy on the tasks seen]({})\n\n*(a) Mean accuracy on the tasks learned so far, after each task; one line per setting, band ± SEM over seeds{}.* [SVG]({})\n\n",
-            relative(&png, out),
-            if papers.iter().any(|p| p.is_some_and(|p| !p.mean_seen.is_empty())) {
-                "; dashed: the paper's curve for the same setting"
-            } else {
-                ""
-            },
-            relative(&svg, out)
-        );
-        figures.extend([png, svg]);
-        // (b) accuracy per task after the last task.
-        let t_final = stats
-            .iter()
-            .map(|s| s.final_per_task.len())
-            .max()
-            .unwrap_or(0);
-        let groups: Vec<BarGroup> = set
-            .groups
-            .iter()
-            .zip(&stats)
-            .zip(&papers)
-            .enumerate()
-            .map(|(i, ((g, st), p))| BarGroup {
-                label: g.label.clone(),
-                values: (0..t_final)
-                    .map(|j| st.final_per_task.get(j).map(|s| (s.mean, s.sem)))
-                    .collect(),
-                reference: (0..t_final)
-                    .map(|j| {
-                        p.filter(|p| p.final_per_task.len() == st.final_per_task.len())
-                            .and_then(|p| p.final_per_task.get(j).copied())
-                    })
-                    .collect(),
-                color: i,
-            })
-            .collect();
-        let lows = groups.iter().flat_map(|g| {
-            g.values
+    md
+}
+
+/// One set's section of report.md, drawing its figures; its "ours vs paper" tables are also
+/// appended to `comparisons`.
+fn set_section(
+    v: &SetView,
+    figures: &mut FigureWriter,
+    comparisons: &mut String,
+) -> Result<String, ReportError> {
+    let mut md = format!("## {}\n\n", v.title);
+    md += &mean_seen_figure(v, figures)?;
+    md += &final_per_task_figure(v, figures)?;
+    md += &task_names(v.set);
+    md += &metrics_table(v);
+    let cmp = comparison(v.set, &v.stats, &v.eval_on);
+    if !cmp.is_empty() {
+        md += &format!("### Ours vs the paper\n\n{cmp}\n");
+        *comparisons += &format!("{}\n\n{cmp}\n", v.title);
+    }
+    md += &settings_list(v.set);
+    md += &matrix_figures(v, figures)?;
+    md += &runs_table(v.set, figures.out);
+    Ok(md)
+}
+
+/// (a) Mean accuracy on the tasks seen after each task, with the paper's curves dashed.
+fn mean_seen_figure(v: &SetView, figures: &mut FigureWriter) -> Result<String, ReportError> {
+    let series = mean_seen_series(v);
+    let t_max = series
+        .iter()
+        .map(|s| s.points.len())
+        .max()
+        .unwrap_or(1)
+        .max(1);
+    let (title, eval_on) = (&v.title, &v.eval_on);
+    let chart = LineChart {
+        title: format!("{title} · mean accuracy on tasks seen"),
+        x_label: "tasks learned".into(),
+        y_label: format!("mean accuracy on tasks seen ({eval_on})"),
+        x_range: (0.8, t_max as f64 + 0.2),
+        y_range: accuracy_range(
+            series
                 .iter()
-                .flatten()
-                .map(|v| v.0 - v.1)
-                .chain(g.reference.iter().flatten().copied())
-        });
-        let lo = accuracy_range(lows).0;
-        let bars = BarChart {
-            title: format!("{title} · accuracy per task after the last task"),
-            x_label: "task".into(),
-            y_label: format!("accuracy after the last task ({eval_on})"),
-            categories: (1..=t_final).map(|j| format!("T{j}")).collect(),
-            groups,
-            reference_label: "paper".into(),
-            y_range: (lo, 1.005),
-            size: (900, 600),
-        };
-        let base = fig_dir.join(format!("{stem}-final-per-task"));
-        let [png, svg] = write_figure(&bars, &base).map_err(|e| io(&base, e))?;
-        md += &format!(
-            "![{title}: accuracy per task after the last task]({})\n\n*(b) Accuracy on each task after training the last one; error bars ± SEM over seeds{}.* [SVG]({})\n\n",
-            relative(&png, out),
-            if bars.groups.iter().any(|g| g.reference.iter().any(Option::is_some)) {
-                "; black ticks: the paper's value"
-            } else {
-                ""
-            },
-            relative(&svg, out)
-        );
-        figures.extend([png, svg]);
-        if let Some(first) = set.groups.first().and_then(|g| g.runs.first()) {
-            let names: Vec<String> = first
-                .task_names
+                .flat_map(|s| s.points.iter().map(|p| p.1 - p.2)),
+        ),
+        integer_x: true,
+        series,
+        size: (900, 600),
+    };
+    let (png, svg) = figures.write(&chart, &format!("{}-mean-seen", v.stem))?;
+    let dashed = if (v.papers.iter()).any(|p| p.is_some_and(|p| !p.mean_seen.is_empty())) {
+        "; dashed: the paper's curve for the same setting"
+    } else {
+        ""
+    };
+    Ok(format!(
+        "![{title}: mean accuracy on the tasks seen]({png})\n\n*(a) Mean accuracy on the tasks learned so far, after each task; one line per setting, band ± SEM over seeds{dashed}.* [SVG]({svg})\n\n"
+    ))
+}
+
+/// Ours with ± SEM, one line per group, then the paper's curves in the same colours.
+fn mean_seen_series(v: &SetView) -> Vec<Series> {
+    let mut series: Vec<Series> = (v.set.groups.iter().zip(&v.stats).enumerate())
+        .map(|(i, (g, st))| Series {
+            label: g.label.clone(),
+            points: st
+                .mean_seen
                 .iter()
                 .enumerate()
-                .map(|(j, n)| format!("T{} = {n}", j + 1))
-                .collect();
-            if !names.is_empty() {
-                md += &format!("Tasks: {}.\n\n", names.join(", "));
-            }
-        }
-        // (d) the table.
-        md += "| setting | n | ACC | BWT | forgetting | FWT | train s |\n";
-        md += "|---|---:|---:|---:|---:|---:|---:|\n";
-        for (g, st) in set.groups.iter().zip(&stats) {
-            md += &format!(
-                "| {} | {} | {} | {} | {} | {} | {} |\n",
-                g.label,
-                g.runs.len(),
-                pm(&st.average_accuracy, 4),
-                signed(&st.backward_transfer, 4),
-                pm(&st.forgetting, 4),
-                signed(&st.forward_transfer, 4),
-                pm(&st.train_seconds, 1)
-            );
-        }
-        md += "\n";
-        let cmp = comparison(set, &stats, &eval_on);
-        if !cmp.is_empty() {
-            md += &format!("### Ours vs the paper\n\n{cmp}\n");
-            comparisons += &format!("{title}\n\n{cmp}\n");
-        }
-        md += "### Settings\n\n";
-        for g in &set.groups {
-            let seeds: Vec<String> = g.runs.iter().map(|r| r.seed.to_string()).collect();
-            md += &format!(
-                "- **{}** ({} runs, seeds {}): {}\n",
-                g.label,
-                g.runs.len(),
-                seeds.join(", "),
-                settings_line(g)
-            );
-        }
-        md += "\n### Accuracy matrices\n\n";
-        md += "R[i][j]: accuracy on task j (columns) after training task i (rows); faded cells are tasks not trained yet.\n\n";
-        for (i, g) in set.groups.iter().enumerate() {
-            md += &format!("**{}**\n\n", g.label);
-            for r in &g.runs {
-                let t = r.accuracy_matrix.len();
-                let range = heat_range(&r.accuracy_matrix);
-                let heat = HeatMap {
-                    title: format!(
-                        "{} · seed {} · accuracy matrix ({eval_on}; colour {:.2}–{:.2})",
-                        g.label, r.seed, range.0, range.1
-                    ),
-                    row_label: "after training task".into(),
-                    col_label: "accuracy on task".into(),
-                    rows: (1..=t).map(|k| format!("T{k}")).collect(),
-                    cols: (1..=r.accuracy_matrix.first().map_or(0, Vec::len))
-                        .map(|k| format!("T{k}"))
-                        .collect(),
-                    values: r
-                        .accuracy_matrix
-                        .iter()
-                        .map(|row| row.iter().map(|&v| Some(v)).collect())
-                        .collect(),
-                    faded: r
-                        .accuracy_matrix
-                        .iter()
-                        .enumerate()
-                        .map(|(a, row)| (0..row.len()).map(|b| b > a).collect())
-                        .collect(),
-                    size: HeatMap::size_for(t, t),
-                    range,
-                    scale: ColorScale::Sequential,
-                };
-                let base = fig_dir.join(format!(
-                    "{stem}-matrix-{}-{}-seed-{}",
-                    i + 1,
-                    slug(&g.label),
-                    r.seed
-                ));
-                let [png, svg] = write_figure(&heat, &base).map_err(|e| io(&base, e))?;
-                md += &format!(
-                    "<a href=\"{svg}\"><img src=\"{png}\" width=\"32%\" alt=\"{} seed {} accuracy matrix\"></a>\n",
-                    g.label,
-                    r.seed,
-                    png = relative(&png, out),
-                    svg = relative(&svg, out),
-                );
-                figures.extend([png, svg]);
-            }
-            md += "\n";
-        }
-        md += "### Runs\n\n| setting | seed | ACC | BWT | forgetting | train s | result |\n|---|---:|---:|---:|---:|---:|---|\n";
-        for g in &set.groups {
-            for (r, path) in g.runs.iter().zip(&g.paths) {
-                md += &format!(
-                    "| {} | {} | {:.4} | {:+.4} | {:.4} | {:.1} | `{}` |\n",
-                    g.label,
-                    r.seed,
-                    r.average_accuracy,
-                    r.backward_transfer,
-                    r.forgetting,
-                    r.train_seconds,
-                    relative(path, out)
-                );
-            }
-        }
-        md += "\n";
-        json_sets.push(SetJson {
-            benchmark: set.benchmark.clone(),
-            scenario: set.scenario.clone(),
-            title,
-            eval_on: eval_on.clone(),
-            groups: set
-                .groups
-                .iter()
-                .zip(stats)
-                .zip(&papers)
-                .map(|((g, st), p)| GroupJson {
-                    label: g.label.clone(),
-                    method: g.method.clone(),
-                    n: g.runs.len(),
-                    seeds: g.runs.iter().map(|r| r.seed).collect(),
-                    settings: settings_line(g),
-                    stats: st,
-                    paper: p.map(|p| PaperJson {
-                        label: p.label.into(),
-                        measured_on: p.measured_on.into(),
-                        source: p.source.into(),
-                        mean_seen: p.mean_seen.to_vec(),
-                        final_per_task: p.final_per_task.to_vec(),
-                        final_mean: p.final_mean,
-                    }),
-                })
+                .map(|(k, s)| ((k + 1) as f64, s.mean, s.sem))
                 .collect(),
+            color: i,
+            kind: LineKind::Solid,
+        })
+        .collect();
+    for (i, p) in v.papers.iter().enumerate() {
+        let Some(p) = p else { continue };
+        if p.mean_seen.is_empty() {
+            continue;
+        }
+        series.push(Series {
+            label: format!("paper: {} ({})", p.label, p.measured_on),
+            points: p
+                .mean_seen
+                .iter()
+                .enumerate()
+                .map(|(k, &y)| ((k + 1) as f64, y, 0.0))
+                .collect(),
+            color: i,
+            kind: LineKind::Dashed,
         });
     }
-    let markdown = out.join("report.md");
-    write_atomic(&markdown, md.as_bytes()).map_err(|e| io(&markdown, e))?;
+    series
+}
+
+/// (b) Accuracy on each task after the last task, with the paper's values as ticks.
+fn final_per_task_figure(v: &SetView, figures: &mut FigureWriter) -> Result<String, ReportError> {
+    let t_final = (v.stats.iter())
+        .map(|s| s.final_per_task.len())
+        .max()
+        .unwrap_or(0);
+    let groups: Vec<BarGroup> = (v.set.groups.iter().zip(&v.stats).zip(&v.papers).enumerate())
+        .map(|(i, ((g, st), p))| BarGroup {
+            label: g.label.clone(),
+            values: (0..t_final)
+                .map(|j| st.final_per_task.get(j).map(|s| (s.mean, s.sem)))
+                .collect(),
+            // Only where the paper's task count is ours, so that its T3 is our T3.
+            reference: (0..t_final)
+                .map(|j| {
+                    p.filter(|p| p.final_per_task.len() == st.final_per_task.len())
+                        .and_then(|p| p.final_per_task.get(j).copied())
+                })
+                .collect(),
+            color: i,
+        })
+        .collect();
+    let lows = groups.iter().flat_map(|g| {
+        g.values
+            .iter()
+            .flatten()
+            .map(|v| v.0 - v.1)
+            .chain(g.reference.iter().flatten().copied())
+    });
+    let lo = accuracy_range(lows).0;
+    let (title, eval_on) = (&v.title, &v.eval_on);
+    let bars = BarChart {
+        title: format!("{title} · accuracy per task after the last task"),
+        x_label: "task".into(),
+        y_label: format!("accuracy after the last task ({eval_on})"),
+        categories: (1..=t_final).map(|j| format!("T{j}")).collect(),
+        groups,
+        reference_label: "paper".into(),
+        y_range: (lo, 1.005),
+        size: (900, 600),
+    };
+    let (png, svg) = figures.write(&bars, &format!("{}-final-per-task", v.stem))?;
+    let ticks = if (bars.groups.iter()).any(|g| g.reference.iter().any(Option::is_some)) {
+        "; black ticks: the paper's value"
+    } else {
+        ""
+    };
+    Ok(format!(
+        "![{title}: accuracy per task after the last task]({png})\n\n*(b) Accuracy on each task after training the last one; error bars ± SEM over seeds{ticks}.* [SVG]({svg})\n\n"
+    ))
+}
+
+/// Which task is T1, T2, … (from the set's first run; "" if it names none).
+fn task_names(set: &FigureSet) -> String {
+    let Some(first) = set.groups.first().and_then(|g| g.runs.first()) else {
+        return String::new();
+    };
+    let names: Vec<String> = (first.task_names.iter().enumerate())
+        .map(|(j, n)| format!("T{} = {n}", j + 1))
+        .collect();
+    if names.is_empty() {
+        return String::new();
+    }
+    format!("Tasks: {}.\n\n", names.join(", "))
+}
+
+/// The table of ACC, BWT, forgetting, FWT and training time per group.
+fn metrics_table(v: &SetView) -> String {
+    let mut md = String::from("| setting | n | ACC | BWT | forgetting | FWT | train s |\n");
+    md += "|---|---:|---:|---:|---:|---:|---:|\n";
+    for (g, st) in v.set.groups.iter().zip(&v.stats) {
+        md += &format!(
+            "| {} | {} | {} | {} | {} | {} | {} |\n",
+            g.label,
+            g.runs.len(),
+            pm(&st.average_accuracy, 4),
+            signed(&st.backward_transfer, 4),
+            pm(&st.forgetting, 4),
+            signed(&st.forward_transfer, 4),
+            pm(&st.train_seconds, 1)
+        );
+    }
+    md += "\n";
+    md
+}
+
+/// Each group's seeds and settings.
+fn settings_list(set: &FigureSet) -> String {
+    let mut md = String::from("### Settings\n\n");
+    for g in &set.groups {
+        let seeds: Vec<String> = g.runs.iter().map(|r| r.seed.to_string()).collect();
+        md += &format!(
+            "- **{}** ({} runs, seeds {}): {}\n",
+            g.label,
+            g.runs.len(),
+            seeds.join(", "),
+            settings_line(g)
+        );
+    }
+    md += "\n";
+    md
+}
+
+/// (c) One accuracy-matrix heat map per run, grouped by setting.
+fn matrix_figures(v: &SetView, figures: &mut FigureWriter) -> Result<String, ReportError> {
+    let mut md = String::from("### Accuracy matrices\n\n");
+    md += "R[i][j]: accuracy on task j (columns) after training task i (rows); faded cells are tasks not trained yet.\n\n";
+    for (i, g) in v.set.groups.iter().enumerate() {
+        md += &format!("**{}**\n\n", g.label);
+        for r in &g.runs {
+            let heat = matrix_heat_map(&r.accuracy_matrix, &g.label, r.seed, &v.eval_on);
+            let name = format!(
+                "{}-matrix-{}-{}-seed-{}",
+                v.stem,
+                i + 1,
+                slug(&g.label),
+                r.seed
+            );
+            let (png, svg) = figures.write(&heat, &name)?;
+            md += &format!(
+                "<a href=\"{svg}\"><img src=\"{png}\" width=\"32%\" alt=\"{} seed {} accuracy matrix\"></a>\n",
+                g.label, r.seed,
+            );
+        }
+        md += "\n";
+    }
+    Ok(md)
+}
+
+/// The heat map of one run's accuracy matrix, tasks not trained yet faded.
+fn matrix_heat_map(m: &[Vec<f64>], label: &str, seed: u64, eval_on: &str) -> HeatMap {
+    let t = m.len();
+    let range = heat_range(m);
+    HeatMap {
+        title: format!(
+            "{label} · seed {seed} · accuracy matrix ({eval_on}; colour {:.2}–{:.2})",
+            range.0, range.1
+        ),
+        row_label: "after training task".into(),
+        col_label: "accuracy on task".into(),
+        rows: (1..=t).map(|k| format!("T{k}")).collect(),
+        cols: (1..=m.first().map_or(0, Vec::len))
+            .map(|k| format!("T{k}"))
+            .collect(),
+        values: (m.iter())
+            .map(|row| row.iter().map(|&v| Some(v)).collect())
+            .collect(),
+        faded: (m.iter().enumerate())
+            .map(|(a, row)| (0..row.len()).map(|b| b > a).collect())
+            .collect(),
+        size: HeatMap::size_for(t, t),
+        range,
+        scale: ColorScale::Sequential,
+    }
+}
+
+/// One row per run with its headline numbers and result file.
+fn runs_table(set: &FigureSet, out: &Path) -> String {
+    let mut md = String::from("### Runs\n\n| setting | seed | ACC | BWT | forgetting | train s | result |\n|---|---:|---:|---:|---:|---:|---|\n");
+    for g in &set.groups {
+        for (r, path) in g.runs.iter().zip(&g.paths) {
+            md += &format!(
+                "| {} | {} | {:.4} | {:+.4} | {:.4} | {:.1} | `{}` |\n",
+                g.label,
+                r.seed,
+                r.average_accuracy,
+                r.backward_transfer,
+                r.forgetting,
+                r.train_seconds,
+                relative(path, out)
+            );
+        }
+    }
+    md += "\n";
+    md
+}
+
+/// A set's entry in report.json.
+fn set_json(v: SetView) -> SetJson {
+    let groups = (v.set.groups.iter().zip(v.stats).zip(&v.papers))
+        .map(|((g, st), p)| GroupJson {
+            label: g.label.clone(),
+            method: g.method.clone(),
+            n: g.runs.len(),
+            seeds: g.runs.iter().map(|r| r.seed).collect(),
+            settings: settings_line(g),
+            stats: st,
+            paper: p.map(|p| PaperJson {
+                label: p.label.into(),
+                measured_on: p.measured_on.into(),
+                source: p.source.into(),
+                mean_seen: p.mean_seen.to_vec(),
+                final_per_task: p.final_per_task.to_vec(),
+                final_mean: p.final_mean,
+            }),
+        })
+        .collect();
+    SetJson {
+        benchmark: v.set.benchmark.clone(),
+        scenario: v.set.scenario.clone(),
+        title: v.title,
+        eval_on: v.eval_on,
+        groups,
+    }
+}
+
+/// Writes `out/report.json`; its path.
+fn write_json(
+    out: &Path,
+    opts: &ReportOptions,
+    sets: Vec<SetJson>,
+) -> Result<PathBuf, ReportError> {
     let json = out.join("report.json");
     let doc = ReportJson {
         version: env!("CARGO_PKG_VERSION").into(),
         command: opts.command.clone(),
         sources: opts.sources.clone(),
-        sets: json_sets,
+        sets,
     };
     let bytes = serde_json::to_vec_pretty(&doc).map_err(|e| ReportError(e.to_string()))?;
-    write_atomic(&json, &bytes).map_err(|e| io(&json, e))?;
-    Ok(Written {
-        markdown,
-        json,
-        figures,
-        comparison: comparisons,
-    })
+    write_atomic(&json, &bytes).map_err(|e| write_error(&json, e))?;
+    Ok(json)
 }
 
 #[cfg(test)]
