@@ -629,7 +629,9 @@ mod tests {
             samples: 10,
             seed: 0,
         };
-        assert!(fused(&mut Consolidator::<B, _>::new(SiConfig::new(1.0, 0.1))));
+        assert!(fused(&mut Consolidator::<B, _>::new(SiConfig::new(
+            1.0, 0.1
+        ))));
         assert!(fused(&mut Consolidator::<B, _>::ewc(ewc)));
         assert!(fused(&mut Consolidator::<B, _>::mas(1.0, 10)));
         assert!(fused(&mut Consolidator::<B, L2>::l2(1.0)));
@@ -651,7 +653,9 @@ mod tests {
                 value.ones_like()
             }
         }
-        assert!(!fused(&mut Consolidator::<B, _>::with_estimator(Other, 1.0)));
+        assert!(!fused(&mut Consolidator::<B, _>::with_estimator(
+            Other, 1.0
+        )));
     }
 
     #[test]
