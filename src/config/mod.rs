@@ -26,20 +26,7 @@ pub type Settings = serde_json::Map<String, Value>;
 /// Keys that choose what the other keys apply to.
 const CHOOSERS: [&str; 3] = ["benchmark", "method", "preset"];
 
-/// The range training in f32 can use: a value outside it would turn into 0 or inf.
-pub const F32_RANGE: (f64, f64) = (f32::MIN_POSITIVE as f64, f32::MAX as f64 / 4.0);
-
-/// Checks a positive number in [`F32_RANGE`]; the message names `--flag`.
-pub fn check_positive(flag: &str, v: f64) -> Result<(), String> {
-    let (lo, hi) = F32_RANGE;
-    if v.is_finite() && (lo..=hi).contains(&v) {
-        Ok(())
-    } else {
-        Err(format!(
-            "--{flag} must be a positive number between {lo:e} and {hi:e}, got {v}"
-        ))
-    }
-}
+pub use crate::method::shared::{check_positive, F32_RANGE};
 
 /// Every setting of a run, fully resolved; recorded verbatim in `result.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -22,13 +22,11 @@ use std::collections::HashMap;
 use std::fmt::Debug;
 use std::sync::OnceLock;
 
-use burn::module::AutodiffModule;
 use burn::tensor::backend::AutodiffBackend;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::model::Classifier;
 use crate::regularizer::Regularizer;
 use crate::scenario::Benchmark;
 use crate::train::Mode;
@@ -46,19 +44,7 @@ pub struct BuildContext {
     pub seed: u64,
 }
 
-/// A model every method can train: a burn module with logits, whose inner module has them too.
-pub trait TrainModel<B: AutodiffBackend>:
-    AutodiffModule<B, InnerModule: Classifier<B::InnerBackend>> + Classifier<B> + 'static
-{
-}
-
-impl<B, M> TrainModel<B> for M
-where
-    B: AutodiffBackend,
-    M: AutodiffModule<B> + Classifier<B> + 'static,
-    M::InnerModule: Classifier<B::InnerBackend>,
-{
-}
+pub use crate::model::TrainModel;
 
 /// A continual-learning method. Implement it in one file and register it.
 pub trait Method: Send + Sync + 'static {
@@ -170,9 +156,24 @@ pub mod shared {
         kind: OptionKind::List,
     };
 
+    /// The range training in f32 can use: a value outside it would turn into 0 or inf.
+    pub const F32_RANGE: (f64, f64) = (f32::MIN_POSITIVE as f64, f32::MAX as f64 / 4.0);
+
+    /// Checks a positive number in [`F32_RANGE`]; the message names `--flag`.
+    pub fn check_positive(flag: &str, v: f64) -> Result<(), String> {
+        let (lo, hi) = F32_RANGE;
+        if v.is_finite() && (lo..=hi).contains(&v) {
+            Ok(())
+        } else {
+            Err(format!(
+                "--{flag} must be a positive number between {lo:e} and {hi:e}, got {v}"
+            ))
+        }
+    }
+
     /// Checks a strength that may be 0 (off) or a positive number in f32's normal range.
     pub fn check_strength(flag: &str, v: f64) -> Result<(), String> {
-        let (lo, hi) = crate::config::F32_RANGE;
+        let (lo, hi) = F32_RANGE;
         if v == 0.0 || (v.is_finite() && (lo..=hi).contains(&v)) {
             Ok(())
         } else {

@@ -128,9 +128,9 @@ impl Method for Si {
 
     fn check(o: &SiOptions) -> Result<(), String> {
         shared::check_strength("c", o.c)?;
-        crate::config::check_positive("xi", o.xi)?;
+        shared::check_positive("xi", o.xi)?;
         if let Some(cap) = o.si_cap {
-            crate::config::check_positive("si-cap", cap)?;
+            shared::check_positive("si-cap", cap)?;
         }
         shared::check_exclude(&o.exclude)
     }

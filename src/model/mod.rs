@@ -14,6 +14,20 @@ use serde::{Deserialize, Serialize};
 pub mod mask;
 pub use mask::{output_mask, row_masks};
 
+/// A model every method can train: a burn module with logits, whose inner module has them too.
+pub trait TrainModel<B: burn::tensor::backend::AutodiffBackend>:
+    burn::module::AutodiffModule<B, InnerModule: Classifier<B::InnerBackend>> + Classifier<B> + 'static
+{
+}
+
+impl<B, M> TrainModel<B> for M
+where
+    B: burn::tensor::backend::AutodiffBackend,
+    M: burn::module::AutodiffModule<B> + Classifier<B> + 'static,
+    M::InnerModule: Classifier<B::InnerBackend>,
+{
+}
+
 /// Any burn module that maps a batch of flat inputs to one logit per output unit.
 pub trait Classifier<B: Backend>: Module<B> {
     /// Logits of shape `[batch, outputs]` for inputs of shape `[batch, features]`.

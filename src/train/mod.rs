@@ -13,8 +13,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::method::TrainModel;
-use crate::model::{output_mask, row_masks};
+use crate::model::{output_mask, row_masks, TrainModel};
 use crate::regularizer::{NonFinite, Regularizer, RegularizerState, TaskSamples};
 use crate::scenario::TaskStream;
 

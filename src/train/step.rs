@@ -8,7 +8,7 @@ use burn::tensor::{ElementConversion, Tensor};
 
 use super::fused::{self, AdamConsts};
 use super::{AdamOptim, AdamRecord, TrainConfig};
-use crate::method::TrainModel;
+use crate::model::TrainModel;
 use crate::regularizer::{walk_params, Regularizer};
 
 /// Executes optimizer steps and owns Adam's state.
