@@ -14,7 +14,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use super::per_sample::{accumulate, mean, Sums};
-use super::{Combine, Consolidator, Estimator, Inner, RegularizerState, TaskSamples};
+use super::{Combine, Consolidator, Estimator, Inner, RegularizerState, StateError, TaskSamples};
 use crate::model::Classifier;
 
 /// How the label in log p(y|x) is chosen for the Fisher.
@@ -207,7 +207,7 @@ where
         &mut self,
         _params: &[(ParamId, &str, &Tensor<Inner<B>, 1>)],
         state: &RegularizerState,
-    ) -> Result<(), String> {
+    ) -> Result<(), StateError> {
         self.tasks = state.counter("ewc.tasks")?;
         Ok(())
     }

@@ -14,7 +14,7 @@ use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
 use super::state::host;
-use super::{Combine, Consolidator, Estimator, Inner, RegularizerState};
+use super::{Combine, Consolidator, Estimator, Inner, RegularizerState, StateError};
 
 /// Which gradient enters the path integral ω.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -242,7 +242,7 @@ impl<B: AutodiffBackend, M: AutodiffModule<B>> Estimator<B, M> for Si<B> {
         &mut self,
         params: &[(ParamId, &str, &Tensor<Inner<B>, 1>)],
         state: &RegularizerState,
-    ) -> Result<(), String> {
+    ) -> Result<(), StateError> {
         self.step.clear();
         for (id, path, value) in params {
             let n = value.dims()[0];

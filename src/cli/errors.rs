@@ -1,0 +1,165 @@
+//! The one-line messages the CLI prints for the library's typed errors. The library names a
+//! setting by its config key (`lr`, `si_cap`); here the remedy names the flag that sets it
+//! (`--lr`, `--si-cap`).
+
+use std::error::Error;
+
+use crate::checkpoint::CheckpointError;
+use crate::regularizer::{ExcludeError, NonFinite, StateError};
+use crate::train::TrainError;
+
+/// The flag that sets config key `key` (`si_cap` → `--si-cap`).
+pub(super) fn flag(key: &str) -> String {
+    format!("--{}", key.replace('_', "-"))
+}
+
+/// `e` as one message, its causes joined by ": ", with typed library errors in flag terms.
+pub(super) fn describe(e: &anyhow::Error) -> String {
+    let mut parts = Vec::new();
+    for cause in e.chain() {
+        match in_flags(cause) {
+            // A typed error's text already covers its causes.
+            Some(text) => {
+                parts.push(text);
+                break;
+            }
+            None => parts.push(cause.to_string()),
+        }
+    }
+    parts.join(": ")
+}
+
+/// The CLI's wording of a library error that names settings, if `e` is one.
+fn in_flags(e: &(dyn Error + 'static)) -> Option<String> {
+    if let Some(e) = e.downcast_ref::<TrainError>() {
+        return train(e);
+    }
+    if let Some(e) = e.downcast_ref::<CheckpointError>() {
+        return checkpoint(e);
+    }
+    if let Some(e) = e.downcast_ref::<StateError>() {
+        return state(e);
+    }
+    if let Some(e) = e.downcast_ref::<NonFinite>() {
+        return Some(non_finite(e));
+    }
+    e.downcast_ref::<ExcludeError>().map(exclude)
+}
+
+fn train(e: &TrainError) -> Option<String> {
+    Some(match e {
+        TrainError::NonFiniteLoss { task, epoch, step } => format!(
+            "loss is not finite (NaN or inf) at task {task}, epoch {epoch}, step {step}: lower {} or {}",
+            flag("lr"),
+            flag("c")
+        ),
+        TrainError::NonFiniteGradient {
+            param,
+            task,
+            epoch,
+            step,
+        } => format!(
+            "gradient of parameter '{param}' is not finite (NaN or inf) at task {task}, epoch {epoch}, step {step}: lower {}, or look for a square root or log of zero in the model",
+            flag("lr")
+        ),
+        TrainError::EmptyTask { task, name, what } => format!(
+            "task {task} ({name}) has no {what} examples: the dataset lacks its labels; check {}, {} and {}",
+            flag("data_dir"),
+            flag("train_limit"),
+            flag("test_limit")
+        ),
+        TrainError::Regularizer(e) => non_finite(e),
+        TrainError::Exclude(e) => exclude(e),
+        TrainError::Checkpoint(e) => return checkpoint(e),
+        _ => return None,
+    })
+}
+
+fn non_finite(e: &NonFinite) -> String {
+    format!(
+        "{} of parameter '{}' is not finite (NaN or inf) at the end of task {}: lower {} or the penalty strength, or raise {}",
+        e.what,
+        e.param,
+        e.task,
+        flag("lr"),
+        flag("xi")
+    )
+}
+
+fn exclude(e: &ExcludeError) -> String {
+    format!(
+        "{} '{}' matches no parameter; the model's parameters are: {}",
+        flag("exclude"),
+        e.pattern,
+        e.params.join(", ")
+    )
+}
+
+fn checkpoint(e: &CheckpointError) -> Option<String> {
+    match e {
+        CheckpointError::Regularizer(s) => state(s).map(|s| format!("checkpoint: {s}")),
+        _ => None,
+    }
+}
+
+fn state(e: &StateError) -> Option<String> {
+    match e {
+        StateError::NoImportanceObserver => Some(format!(
+            "the checkpoint holds no importance observer: it was saved by a run without {}",
+            flag("save_importance")
+        )),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_become_flags() {
+        assert_eq!(flag("si_cap"), "--si-cap");
+        assert_eq!(flag("lr"), "--lr");
+    }
+
+    #[test]
+    fn train_errors_name_flags_and_keep_context() {
+        let e = anyhow::Error::from(TrainError::NonFiniteLoss {
+            task: 1,
+            epoch: 2,
+            step: 3,
+        });
+        assert!(!e.to_string().contains("--"), "{e}");
+        assert_eq!(
+            describe(&e),
+            "loss is not finite (NaN or inf) at task 1, epoch 2, step 3: lower --lr or --c"
+        );
+        let e = anyhow::Error::from(TrainError::Regularizer(NonFinite {
+            what: "importance Ω",
+            param: "l.weight".into(),
+            task: 2,
+        }))
+        .context("si");
+        let d = describe(&e);
+        assert!(
+            d.starts_with("si: importance Ω of parameter 'l.weight'"),
+            "{d}"
+        );
+        assert!(d.contains("lower --lr") && d.contains("raise --xi"), "{d}");
+        let e = anyhow::Error::from(TrainError::Exclude(ExcludeError {
+            pattern: "head.*".into(),
+            params: vec!["l.weight".into(), "l.bias".into()],
+        }));
+        assert_eq!(
+            describe(&e),
+            "--exclude 'head.*' matches no parameter; the model's parameters are: l.weight, l.bias"
+        );
+        let e = anyhow::Error::from(TrainError::Checkpoint(CheckpointError::Regularizer(
+            StateError::NoImportanceObserver,
+        )));
+        assert!(describe(&e).ends_with("without --save-importance"), "{e}");
+        // Errors without settings in them read as their own text.
+        let e = anyhow::anyhow!("plain").context("outer");
+        assert_eq!(describe(&e), format!("{e:#}"));
+    }
+}
