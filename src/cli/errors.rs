@@ -4,13 +4,34 @@
 
 use std::error::Error;
 
+use clap::CommandFactory;
+
 use crate::checkpoint::CheckpointError;
+use crate::config::{ConfigError, OptionError};
+use crate::method::MethodError;
 use crate::regularizer::{ExcludeError, NonFinite, StateError};
 use crate::train::TrainError;
 
-/// The flag that sets config key `key` (`si_cap` → `--si-cap`).
+/// The flag that sets config key `key` (`si_cap` → `--si-cap`); a key no flag sets (it is
+/// only read from config files) stays as it is.
 pub(super) fn flag(key: &str) -> String {
-    format!("--{}", key.replace('_', "-"))
+    // `--fisher-samples` also sizes the importance measurement.
+    let key = if key == "importance_samples" {
+        "fisher_samples"
+    } else {
+        key
+    };
+    let long = key.replace('_', "-");
+    let cmd = super::Cli::command();
+    let known = cmd.find_subcommand("run").is_some_and(|c| {
+        c.get_arguments()
+            .any(|a| a.get_long() == Some(long.as_str()))
+    });
+    if known {
+        format!("--{long}")
+    } else {
+        key.to_string()
+    }
 }
 
 /// `e` as one message, its causes joined by ": ", with typed library errors in flag terms.
@@ -33,6 +54,15 @@ pub(super) fn describe(e: &anyhow::Error) -> String {
 fn in_flags(e: &(dyn Error + 'static)) -> Option<String> {
     if let Some(e) = e.downcast_ref::<TrainError>() {
         return train(e);
+    }
+    if let Some(e) = e.downcast_ref::<ConfigError>() {
+        return config(e);
+    }
+    if let Some(e) = e.downcast_ref::<MethodError>() {
+        return method(e);
+    }
+    if let Some(e) = e.downcast_ref::<OptionError>() {
+        return Some(option(e));
     }
     if let Some(e) = e.downcast_ref::<CheckpointError>() {
         return checkpoint(e);
@@ -71,8 +101,55 @@ fn train(e: &TrainError) -> Option<String> {
         TrainError::Regularizer(e) => non_finite(e),
         TrainError::Exclude(e) => exclude(e),
         TrainError::Checkpoint(e) => return checkpoint(e),
+        TrainError::Method(e) => return method(e),
         _ => return None,
     })
+}
+
+fn config(e: &ConfigError) -> Option<String> {
+    Some(match e {
+        ConfigError::Option(e) => option(e),
+        ConfigError::Method(e) => return method(e),
+        ConfigError::NoEffect {
+            key,
+            origin,
+            method,
+            help,
+            users,
+        } => format!(
+            "{} ({origin}) has no effect with {} {method}: it is {help} (used by {})",
+            flag(key),
+            flag("method"),
+            users.join(", ")
+        ),
+        ConfigError::HiddenOnCnn { benchmark } => format!(
+            "{} has no effect on {benchmark}: it trains the paper's CNN, whose widths are fixed",
+            flag("hidden")
+        ),
+        ConfigError::NoCuda => format!(
+            "{b} cuda: this binary was built without CUDA: rebuild with `CUDARC_CUDA_VERSION=13000 cargo build --release --features cuda`, or use {b} cpu",
+            b = flag("backend")
+        ),
+        ConfigError::NoBenchmark => format!(
+            "no benchmark given: pass {} split-mnist, permuted-mnist, split-cifar, …",
+            flag("benchmark")
+        ),
+        ConfigError::In { origin, error } => {
+            format!("{origin}: {}", config(error).unwrap_or_else(|| error.to_string()))
+        }
+        ConfigError::Invalid(_) => return None,
+    })
+}
+
+fn method(e: &MethodError) -> Option<String> {
+    match e {
+        MethodError::Option(e) => Some(option(e)),
+        _ => None,
+    }
+}
+
+fn option(e: &OptionError) -> String {
+    format!("{} must be {}, got {}", flag(&e.key), e.allowed, e.value)
 }
 
 fn non_finite(e: &NonFinite) -> String {
@@ -120,6 +197,34 @@ mod tests {
     fn keys_become_flags() {
         assert_eq!(flag("si_cap"), "--si-cap");
         assert_eq!(flag("lr"), "--lr");
+        assert_eq!(flag("importance_samples"), "--fisher-samples");
+    }
+
+    #[test]
+    fn config_errors_name_flags() {
+        let e = anyhow::Error::from(ConfigError::from(OptionError::new(
+            "batch_size",
+            0,
+            "between 1 and 1048576",
+        )));
+        assert_eq!(
+            e.to_string(),
+            "batch_size must be between 1 and 1048576, got 0"
+        );
+        assert_eq!(
+            describe(&e),
+            "--batch-size must be between 1 and 1048576, got 0"
+        );
+        let e = anyhow::Error::from(ConfigError::In {
+            origin: "config file a.toml".into(),
+            error: Box::new(ConfigError::Method(MethodError::Option(OptionError::new(
+                "c", -1, "positive",
+            )))),
+        });
+        assert_eq!(
+            describe(&e),
+            "config file a.toml: --c must be positive, got -1"
+        );
     }
 
     #[test]

@@ -28,6 +28,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+pub use crate::config::OptionError;
 use crate::model::Classifier;
 use crate::regularizer::Regularizer;
 use crate::scenario::Benchmark;
@@ -80,8 +81,8 @@ pub trait Method: Send + Sync + 'static {
     fn tuned(_benchmark: Benchmark) -> Option<&'static str> {
         None
     }
-    /// Checks ranges; the message names the flag and the accepted range.
-    fn check(_options: &Self::Options) -> Result<(), String> {
+    /// Checks ranges; the error names the option's key and the accepted range.
+    fn check(_options: &Self::Options) -> Result<(), OptionError> {
         Ok(())
     }
     /// The options in one short phrase for logs, e.g. `c=1 ξ=0.001` (empty if none).
@@ -143,7 +144,7 @@ impl OptionSpec {
 
 /// Options several methods share, so that they mean one thing and read one way everywhere.
 pub mod shared {
-    use super::{OptionKind, OptionSpec};
+    use super::{OptionError, OptionKind, OptionSpec};
 
     /// The penalty strength λ of EWC, online EWC, MAS and L2.
     pub const LAMBDA: OptionSpec = OptionSpec {
@@ -171,32 +172,40 @@ pub mod shared {
     };
 
     /// Checks a strength that may be 0 (off) or a positive number in f32's normal range.
-    pub fn check_strength(flag: &str, v: f64) -> Result<(), String> {
+    pub fn check_strength(key: &str, v: f64) -> Result<(), OptionError> {
         let (lo, hi) = crate::config::F32_RANGE;
         if v == 0.0 || (v.is_finite() && (lo..=hi).contains(&v)) {
             Ok(())
         } else {
-            Err(format!(
-                "--{flag} must be 0 or a positive number between {lo:e} and {hi:e}, got {v}"
+            Err(OptionError::new(
+                key,
+                v,
+                format!("0 or a positive number between {lo:e} and {hi:e}"),
             ))
         }
     }
 
-    /// Checks `--exclude` patterns.
-    pub fn check_exclude(patterns: &[String]) -> Result<(), String> {
-        if patterns.iter().any(|p| p.trim().is_empty()) {
-            return Err("--exclude patterns must not be empty".into());
+    /// Checks `exclude` patterns.
+    pub fn check_exclude(patterns: &[String]) -> Result<(), OptionError> {
+        match patterns.iter().find(|p| p.trim().is_empty()) {
+            Some(p) => Err(OptionError::new(
+                "exclude",
+                format!("'{p}'"),
+                "non-empty patterns",
+            )),
+            None => Ok(()),
         }
-        Ok(())
     }
 
     /// Checks an example count.
-    pub fn check_samples(n: usize) -> Result<(), String> {
+    pub fn check_samples(n: usize) -> Result<(), OptionError> {
         if (1..=1_000_000).contains(&n) {
             Ok(())
         } else {
-            Err(format!(
-                "--fisher-samples must be between 1 and 1000000, got {n}"
+            Err(OptionError::new(
+                "fisher_samples",
+                n,
+                "between 1 and 1000000",
             ))
         }
     }
@@ -222,8 +231,25 @@ pub mod shared {
 
 /// A method problem: an unknown name, a bad option, a missing build.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("{0}")]
-pub struct MethodError(pub String);
+pub enum MethodError {
+    /// No method of that name is registered.
+    #[error("unknown method '{name}': use one of {}", known.join(", "))]
+    Unknown {
+        /// The name asked for.
+        name: String,
+        /// The registered names.
+        known: Vec<&'static str>,
+    },
+    /// The options do not fit the method's option struct (unknown key, wrong type).
+    #[error("{0}")]
+    Options(String),
+    /// An option is out of its range.
+    #[error(transparent)]
+    Option(#[from] OptionError),
+    /// The method has no regulariser builder for the run's model and backend.
+    #[error("method {0} is not registered for this model and backend: add it with Registry::register_for")]
+    NotRegistered(String),
+}
 
 /// A method's resolved settings: its name and its options as its struct serialises them.
 #[derive(Debug, Clone, PartialEq)]
@@ -332,7 +358,7 @@ fn build<T: Method, B: AutodiffBackend, M: TrainModel<B>>(
     ctx: &BuildContext,
 ) -> Result<BoxedRegularizer<B, M>, MethodError> {
     let o: T::Options = serde_json::from_value(Value::Object(options.clone()))
-        .map_err(|e| MethodError(format!("{} options: {e}", T::NAME)))?;
+        .map_err(|e| MethodError::Options(format!("{} options: {e}", T::NAME)))?;
     Ok(T::regularizer::<B, M>(&o, ctx))
 }
 
@@ -355,7 +381,7 @@ pub trait Entry: Send + Sync {
     /// The shipped tuned preset text for `benchmark`.
     fn tuned(&self, benchmark: Benchmark) -> Option<&'static str>;
     /// Parses and checks options (unknown keys are errors); returns them in canonical form.
-    fn parse(&self, options: Options) -> Result<Options, String>;
+    fn parse(&self, options: Options) -> Result<Options, MethodError>;
     /// Short phrase of the options.
     fn summary(&self, options: &Options) -> String;
     /// Whether the method penalises drift.
@@ -376,8 +402,9 @@ struct Registered<T: Method> {
 }
 
 impl<T: Method> Registered<T> {
-    fn typed(options: &Options) -> Result<T::Options, String> {
-        serde_json::from_value(Value::Object(options.clone())).map_err(|e| e.to_string())
+    fn typed(options: &Options) -> Result<T::Options, MethodError> {
+        serde_json::from_value(Value::Object(options.clone()))
+            .map_err(|e| MethodError::Options(e.to_string()))
     }
 
     fn add<B: AutodiffBackend, M: TrainModel<B>>(&mut self) {
@@ -405,7 +432,7 @@ impl<T: Method> Entry for Registered<T> {
     fn tuned(&self, benchmark: Benchmark) -> Option<&'static str> {
         T::tuned(benchmark)
     }
-    fn parse(&self, options: Options) -> Result<Options, String> {
+    fn parse(&self, options: Options) -> Result<Options, MethodError> {
         let o = Self::typed(&options)?;
         T::check(&o)?;
         Ok(to_map(&o))
@@ -514,11 +541,9 @@ impl Registry {
 
     /// The method called `name`, or an error listing the known ones.
     pub fn find(&self, name: &str) -> Result<&dyn Entry, MethodError> {
-        self.get(name).ok_or_else(|| {
-            MethodError(format!(
-                "unknown method '{name}': use one of {}",
-                self.names().join(", ")
-            ))
+        self.get(name).ok_or_else(|| MethodError::Unknown {
+            name: name.into(),
+            known: self.names(),
         })
     }
 
@@ -573,7 +598,7 @@ impl Registry {
     /// Parses `options` for method `name` into a checked config.
     pub fn config(&self, name: &str, options: Options) -> Result<MethodConfig, MethodError> {
         let m = self.find(name)?;
-        let options = m.parse(options).map_err(MethodError)?;
+        let options = m.parse(options)?;
         Ok(MethodConfig {
             name: m.name().to_string(),
             options,
@@ -590,12 +615,7 @@ impl Registry {
         let f = m
             .builder(TypeId::of::<(B, M)>())
             .and_then(|b| b.downcast_ref::<BuildFn<B, M>>())
-            .ok_or_else(|| {
-                MethodError(format!(
-                    "method {} is not registered for this model and backend: add it with Registry::register_for",
-                    cfg.name
-                ))
-            })?;
+            .ok_or_else(|| MethodError::NotRegistered(cfg.name.clone()))?;
         f(&cfg.options, ctx)
     }
 }
