@@ -137,7 +137,7 @@ fn config(e: &ConfigError) -> Option<String> {
         ConfigError::In { origin, error } => {
             format!("{origin}: {}", config(error).unwrap_or_else(|| error.to_string()))
         }
-        ConfigError::Invalid(_) => return None,
+        ConfigError::Invalid(_) | ConfigError::Name(_) => return None,
     })
 }
 

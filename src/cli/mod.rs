@@ -76,7 +76,7 @@ struct PresetsArgs {
 }
 
 fn cmd_presets(args: PresetsArgs) -> anyhow::Result<()> {
-    let b: Benchmark = args.benchmark.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
+    let b: Benchmark = args.benchmark.parse()?;
     println!(
         "# The shipped 'tuned' preset for {} (synaptic {}); --preset FILE reads this layout.\n",
         b.name(),

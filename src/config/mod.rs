@@ -15,6 +15,7 @@ use serde_json::Value;
 use crate::backend::BackendKind;
 use crate::method::{MethodConfig, MethodError, Registry};
 use crate::model::HeadInit;
+use crate::names::UnknownName;
 use crate::scenario::{Benchmark, EvalOn, ModelKind, Scenario};
 use crate::train::{Mode, TrainConfig};
 
@@ -114,6 +115,9 @@ pub enum ConfigError {
     /// A value out of its range.
     #[error(transparent)]
     Option(#[from] OptionError),
+    /// A name that is none of a setting's accepted values.
+    #[error(transparent)]
+    Name(#[from] UnknownName),
     /// An unknown method or options its method rejects.
     #[error(transparent)]
     Method(#[from] MethodError),
@@ -296,8 +300,7 @@ impl RunConfig {
         };
         let benchmark: Benchmark = pick("benchmark")?
             .ok_or(ConfigError::NoBenchmark)?
-            .parse()
-            .map_err(bad)?;
+            .parse()?;
         let method_name = pick("method")?.unwrap_or_else(|| "si".into());
         let method = registry.find(&method_name)?;
         let preset_name = pick("preset")?.unwrap_or_else(|| preset::DEFAULT.into());
