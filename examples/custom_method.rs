@@ -21,7 +21,9 @@ use serde::{Deserialize, Serialize};
 use synaptic::backend::CpuAutodiff;
 use synaptic::config::{RunConfig, Settings};
 use synaptic::method::shared::{check_exclude, check_strength, EXCLUDE, LAMBDA};
-use synaptic::method::{BoxedRegularizer, BuildContext, Method, OptionSpec, Registry, TrainModel};
+use synaptic::method::{
+    BoxedRegularizer, BuildContext, Method, OptionError, OptionSpec, Registry, TrainModel,
+};
 use synaptic::regularizer::{Combine, Consolidator, Estimator, Inner};
 use synaptic::report::RunResult;
 use synaptic::scenario::Benchmark;
@@ -56,7 +58,7 @@ impl Method for GradMagnitude {
         }
     }
 
-    fn check(o: &GradMagnitudeOptions) -> Result<(), String> {
+    fn check(o: &GradMagnitudeOptions) -> Result<(), OptionError> {
         check_strength("lambda", o.lambda)?;
         check_exclude(&o.exclude)
     }

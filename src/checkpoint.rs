@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::fsutil::write_atomic;
-use crate::regularizer::RegularizerState;
+use crate::regularizer::{RegularizerState, StateError};
 use crate::train::{AdamRecord, CheckpointSink, Position, Resumed, SaveReason, TrainState};
 
 /// Name of the manifest inside the checkpoint folder.
@@ -60,6 +60,100 @@ pub struct Manifest {
 struct StateFile {
     position: Position,
     rng: ChaCha8Rng,
+}
+
+/// Why a checkpoint could not be written, read or resumed from.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckpointError {
+    /// A part of the state could not be encoded.
+    #[error("cannot encode {what}: {message}")]
+    Encode {
+        /// The part: "the model", "Adam's state", "the position", "the manifest".
+        what: &'static str,
+        /// The encoder's message.
+        message: String,
+    },
+    /// A file of the checkpoint folder could not be written.
+    #[error("cannot write checkpoint {}: {error}", dir.display())]
+    Write {
+        /// The checkpoint folder.
+        dir: PathBuf,
+        /// What the file system said.
+        error: std::io::Error,
+    },
+    /// The manifest could not be read: no complete checkpoint.
+    #[error("cannot read checkpoint manifest {}: {error}; the run has no complete checkpoint", path.display())]
+    NoManifest {
+        /// The manifest's path.
+        path: PathBuf,
+        /// What the file system said.
+        error: std::io::Error,
+    },
+    /// The manifest does not parse.
+    #[error("checkpoint manifest {} is corrupt ({message}); the checkpoint cannot be resumed", path.display())]
+    CorruptManifest {
+        /// The manifest's path.
+        path: PathBuf,
+        /// The parser's message.
+        message: String,
+    },
+    /// The manifest is of another layout version.
+    #[error("checkpoint manifest {} has format {found}, this synaptic reads {FORMAT}", path.display())]
+    Format {
+        /// The manifest's path.
+        path: PathBuf,
+        /// Its version.
+        found: u32,
+    },
+    /// A file the manifest names could not be read.
+    #[error("cannot read checkpoint file {}: {error}", path.display())]
+    ReadFile {
+        /// The file's path.
+        path: PathBuf,
+        /// What the file system said.
+        error: std::io::Error,
+    },
+    /// A file differs from its hash in the manifest.
+    #[error("checkpoint file {} does not match its SHA-256 in {MANIFEST}: it is corrupt", path.display())]
+    Checksum {
+        /// The file's path.
+        path: PathBuf,
+    },
+    /// The manifest names no file of a role the run needs.
+    #[error("checkpoint {} lacks its {role} file", dir.display())]
+    MissingPart {
+        /// The checkpoint folder.
+        dir: PathBuf,
+        /// `model`, `adam` or `state`.
+        role: &'static str,
+    },
+    /// A file was read but its content does not decode.
+    #[error("checkpoint {what} in {} is unreadable: {message}", dir.display())]
+    Unreadable {
+        /// The part: "model", "Adam state", "regulariser state", "state".
+        what: &'static str,
+        /// The checkpoint folder.
+        dir: PathBuf,
+        /// The decoder's message.
+        message: String,
+    },
+    /// The checkpoint's position lies past the run's last task.
+    #[error("the checkpoint is at task {task} of a {tasks}-task run")]
+    PastEnd {
+        /// 1-based task of the position.
+        task: usize,
+        /// Tasks of the run.
+        tasks: usize,
+    },
+    /// The run has a regulariser but the checkpoint no state for it.
+    #[error("the checkpoint has no regulariser state")]
+    NoRegularizerState,
+    /// The regulariser rejected its saved state.
+    #[error("checkpoint: {0}")]
+    Regularizer(StateError),
+    /// A checkpoint sink defined outside this crate failed.
+    #[error("{0}")]
+    Sink(String),
 }
 
 type Rec = NamedMpkBytesRecorder<FullPrecisionSettings>;
@@ -116,17 +210,21 @@ impl FileCheckpoints {
         &mut self,
         state: &TrainState<'_, B, M>,
         reason: SaveReason,
-    ) -> Result<(), String> {
+    ) -> Result<(), CheckpointError> {
+        let encode = |what, e: &dyn std::fmt::Display| CheckpointError::Encode {
+            what,
+            message: e.to_string(),
+        };
         let rec = Rec::default();
         let model = Recorder::<B>::record(&rec, state.model.clone().into_record(), ())
-            .map_err(|e| format!("cannot encode the model: {e}"))?;
+            .map_err(|e| encode("the model", &e))?;
         let adam = Recorder::<B>::record(&rec, state.optim.clone(), ())
-            .map_err(|e| format!("cannot encode Adam's state: {e}"))?;
+            .map_err(|e| encode("Adam's state", &e))?;
         let json = serde_json::to_vec(&StateFile {
             position: state.position.clone(),
             rng: state.rng.clone(),
         })
-        .map_err(|e| format!("cannot encode the position: {e}"))?;
+        .map_err(|e| encode("the position", &e))?;
         let mut parts = vec![("model", "mpk", model), ("adam", "mpk", adam)];
         if let Some(r) = &state.regularizer {
             parts.push(("regularizer", "bin", r.to_bytes()));
@@ -136,8 +234,12 @@ impl FileCheckpoints {
         let mut files = Vec::new();
         for (role, ext, bytes) in parts {
             let name = format!("{seq:06}-{role}.{ext}");
-            write_atomic(&self.dir.join(&name), &bytes)
-                .map_err(|e| format!("cannot write checkpoint {}: {e}", self.dir.display()))?;
+            write_atomic(&self.dir.join(&name), &bytes).map_err(|error| {
+                CheckpointError::Write {
+                    dir: self.dir.clone(),
+                    error,
+                }
+            })?;
             files.push(ManifestFile {
                 role: role.into(),
                 name,
@@ -159,9 +261,11 @@ impl FileCheckpoints {
             .into(),
             files,
         };
-        let bytes = serde_json::to_vec_pretty(&manifest).map_err(|e| e.to_string())?;
-        write_atomic(&self.dir.join(MANIFEST), &bytes)
-            .map_err(|e| format!("cannot write checkpoint {}: {e}", self.dir.display()))?;
+        let bytes = serde_json::to_vec_pretty(&manifest).map_err(|e| encode("the manifest", &e))?;
+        write_atomic(&self.dir.join(MANIFEST), &bytes).map_err(|error| CheckpointError::Write {
+            dir: self.dir.clone(),
+            error,
+        })?;
         self.seq += 1;
         // The manifest no longer names older files: remove them.
         let keep = format!("{seq:06}-");
@@ -185,7 +289,11 @@ impl<B: AutodiffBackend, M: AutodiffModule<B>> CheckpointSink<B, M> for FileChec
         self.every
     }
 
-    fn save(&mut self, state: TrainState<'_, B, M>, reason: SaveReason) -> Result<bool, String> {
+    fn save(
+        &mut self,
+        state: TrainState<'_, B, M>,
+        reason: SaveReason,
+    ) -> Result<bool, CheckpointError> {
         self.write(&state, reason)?;
         let stop_hook = reason == SaveReason::Task
             && self
@@ -200,42 +308,41 @@ impl<B: AutodiffBackend, M: AutodiffModule<B>> CheckpointSink<B, M> for FileChec
 }
 
 /// Reads and checks `dir/checkpoint.json`.
-pub fn read_manifest(dir: &Path) -> Result<Manifest, String> {
+pub fn read_manifest(dir: &Path) -> Result<Manifest, CheckpointError> {
     let path = dir.join(MANIFEST);
-    let bytes = std::fs::read(&path).map_err(|e| {
-        format!(
-            "cannot read checkpoint manifest {}: {e}; the run has no complete checkpoint",
-            path.display()
-        )
-    })?;
-    let m: Manifest = serde_json::from_slice(&bytes).map_err(|e| {
-        format!(
-            "checkpoint manifest {} is corrupt ({e}); the checkpoint cannot be resumed",
-            path.display()
-        )
-    })?;
+    let bytes = match std::fs::read(&path) {
+        Ok(b) => b,
+        Err(error) => return Err(CheckpointError::NoManifest { path, error }),
+    };
+    let m: Manifest = match serde_json::from_slice(&bytes) {
+        Ok(m) => m,
+        Err(e) => {
+            return Err(CheckpointError::CorruptManifest {
+                path,
+                message: e.to_string(),
+            })
+        }
+    };
     if m.format != FORMAT {
-        return Err(format!(
-            "checkpoint manifest {} has format {}, this synaptic reads {FORMAT}",
-            path.display(),
-            m.format
-        ));
+        return Err(CheckpointError::Format {
+            path,
+            found: m.format,
+        });
     }
     Ok(m)
 }
 
-fn read_part(dir: &Path, m: &Manifest, role: &str) -> Result<Option<Vec<u8>>, String> {
+fn read_part(dir: &Path, m: &Manifest, role: &str) -> Result<Option<Vec<u8>>, CheckpointError> {
     let Some(f) = m.files.iter().find(|f| f.role == role) else {
         return Ok(None);
     };
     let path = dir.join(&f.name);
-    let bytes = std::fs::read(&path)
-        .map_err(|e| format!("cannot read checkpoint file {}: {e}", path.display()))?;
+    let bytes = match std::fs::read(&path) {
+        Ok(b) => b,
+        Err(error) => return Err(CheckpointError::ReadFile { path, error }),
+    };
     if sha_hex(&bytes) != f.sha256 {
-        return Err(format!(
-            "checkpoint file {} does not match its SHA-256 in {MANIFEST}: it is corrupt",
-            path.display()
-        ));
+        return Err(CheckpointError::Checksum { path });
     }
     Ok(Some(bytes))
 }
@@ -245,15 +352,19 @@ pub fn load<B: AutodiffBackend, M: AutodiffModule<B>>(
     dir: &Path,
     model: M,
     device: &B::Device,
-) -> Result<Resumed<B, M>, String> {
+) -> Result<Resumed<B, M>, CheckpointError> {
     let m = read_manifest(dir)?;
-    let need = |role: &str| {
-        read_part(dir, &m, role)?
-            .ok_or_else(|| format!("checkpoint {} lacks its {role} file", dir.display()))
+    let need = |role: &'static str| {
+        read_part(dir, &m, role)?.ok_or_else(|| CheckpointError::MissingPart {
+            dir: dir.to_path_buf(),
+            role,
+        })
     };
     let rec = Rec::default();
-    let bad = |what: &str, e: String| {
-        format!("checkpoint {what} in {} is unreadable: {e}", dir.display())
+    let bad = |what: &'static str, e: String| CheckpointError::Unreadable {
+        what,
+        dir: dir.to_path_buf(),
+        message: e,
     };
     let record = Recorder::<B>::load::<M::Record>(&rec, need("model")?, device)
         .map_err(|e| bad("model", e.to_string()))?;
@@ -263,7 +374,7 @@ pub fn load<B: AutodiffBackend, M: AutodiffModule<B>>(
     let regularizer = read_part(dir, &m, "regularizer")?
         .map(|b| RegularizerState::from_bytes(&b))
         .transpose()
-        .map_err(|e| bad("regulariser state", e))?;
+        .map_err(|e| bad("regulariser state", e.to_string()))?;
     let st: StateFile =
         serde_json::from_slice(&need("state")?).map_err(|e| bad("state", e.to_string()))?;
     Ok(Resumed {

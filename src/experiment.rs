@@ -232,18 +232,13 @@ where
         .and_then(|v| serde_json::from_value(v.clone()).ok())
         .unwrap_or_default();
     if !exclude.is_empty() {
-        check_exclude::<B, M>(first.as_ref().unwrap(), &exclude).map_err(TrainError::Config)?;
+        check_exclude::<B, M>(first.as_ref().unwrap(), &exclude)?;
     }
     let ctx = BuildContext {
         seed: cfg.train.seed,
     };
-    let mut reg = registry
-        .regularizer::<B, M>(&cfg.method, &ctx)
-        .map_err(|e| TrainError::Config(e.0))?;
-    let mode = registry
-        .find(cfg.method.name())
-        .map_err(|e| TrainError::Config(e.0))?
-        .mode();
+    let mut reg = registry.regularizer::<B, M>(&cfg.method, &ctx)?;
+    let mode = registry.find(cfg.method.name())?.mode();
     let mut recorder = None;
     if let Some(dir) = importance {
         let names = stream.tasks.iter().map(|t| t.name.clone()).collect();
@@ -255,10 +250,7 @@ where
         Some(c) if c.resume => {
             // A fresh model of the same shape receives the saved parameters.
             let fresh = first.take().unwrap_or_else(&mut *init);
-            Some(
-                crate::checkpoint::load::<B, M>(&c.dir, fresh, device)
-                    .map_err(TrainError::Checkpoint)?,
-            )
+            Some(crate::checkpoint::load::<B, M>(&c.dir, fresh, device)?)
         }
         _ => None,
     };

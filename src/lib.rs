@@ -23,6 +23,7 @@ pub mod fsutil;
 pub mod method;
 pub mod metrics;
 pub mod model;
+pub mod names;
 pub mod regularizer;
 pub mod report;
 pub mod run_dir;

@@ -35,9 +35,9 @@ use crate::regularizer::mas::mas_importance;
 use crate::regularizer::state::host;
 use crate::regularizer::{
     Consolidator, FisherEstimator, NonFinite, ParamImportance, Regularizer, RegularizerState,
-    SiConfig, SynapticIntelligence, TaskSamples,
+    SiConfig, StateError, SynapticIntelligence, TaskSamples,
 };
-use crate::train::TaskHook;
+use crate::train::{HookError, TaskHook};
 
 /// Prefix of the passive SI estimator's keys in a checkpoint's regulariser state.
 const OBSERVER: &str = "observer.si/";
@@ -194,11 +194,11 @@ where
         task: usize,
         samples: &dyn TaskSamples<B>,
         reg: Option<&dyn Regularizer<B, M>>,
-    ) -> Result<(), String> {
+    ) -> Result<(), HookError> {
         let after = self.snapshot(model, reg);
         let before = std::mem::take(&mut self.before);
         self.record(model, task, samples, &before, &after)
-            .map_err(|e| format!("saving importances: {e}"))
+            .map_err(|e| format!("saving importances: {e}").into())
     }
 }
 
@@ -370,7 +370,7 @@ where
         st
     }
 
-    fn load_state(&mut self, model: &M, state: &RegularizerState) -> Result<(), String> {
+    fn load_state(&mut self, model: &M, state: &RegularizerState) -> Result<(), StateError> {
         let (mut mine, mut theirs) = (RegularizerState::default(), RegularizerState::default());
         for (k, v) in &state.counters {
             match k.strip_prefix(OBSERVER) {
@@ -385,10 +385,7 @@ where
             };
         }
         if mine.counters.is_empty() {
-            return Err(
-                "the checkpoint holds no importance observer: it was saved by a run without --save-importance"
-                    .into(),
-            );
+            return Err(StateError::NoImportanceObserver);
         }
         if let Some(r) = self.method.as_deref_mut() {
             r.load_state(model, &theirs)?;

@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use anyhow::{anyhow, bail};
+use anyhow::{anyhow, bail, Context};
 use clap::Args;
 
 use super::{check_out, execute, RunFlags};
@@ -261,7 +261,7 @@ pub(super) fn cmd_compare(args: CompareArgs) -> anyhow::Result<()> {
             o.insert("method".into(), m.into());
             o.insert("seed".into(), s.into());
             let cfg = RunConfig::resolve_in(registry, file.as_ref(), &o, false)
-                .map_err(|e| anyhow!("{m}: {e}"))?;
+                .with_context(|| m.to_string())?;
             jobs.push(Job {
                 label: format!("{m} seed {s}"),
                 cfg,
@@ -473,7 +473,7 @@ pub(super) fn cmd_sweep(args: SweepArgs) -> anyhow::Result<()> {
                 o.insert(p.key.into(), v.json());
             }
             let cfg =
-                RunConfig::resolve(file.as_ref(), &o).map_err(|e| anyhow!("--grid {name}: {e}"))?;
+                RunConfig::resolve(file.as_ref(), &o).with_context(|| format!("--grid {name}"))?;
             jobs.push(Job {
                 label: format!("{name} seed {s}"),
                 cfg,

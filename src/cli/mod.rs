@@ -3,6 +3,7 @@
 mod analyze;
 mod compare;
 mod data;
+mod errors;
 mod progress;
 mod report;
 mod reproduce;
@@ -75,7 +76,7 @@ struct PresetsArgs {
 }
 
 fn cmd_presets(args: PresetsArgs) -> anyhow::Result<()> {
-    let b: Benchmark = args.benchmark.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
+    let b: Benchmark = args.benchmark.parse()?;
     println!(
         "# The shipped 'tuned' preset for {} (synaptic {}); --preset FILE reads this layout.\n",
         b.name(),
@@ -367,7 +368,7 @@ pub fn main() -> i32 {
             EXIT_INTERRUPTED
         }
         Err(e) => {
-            eprintln!("error: {}", one_line(&format!("{e:#}")));
+            eprintln!("error: {}", one_line(&errors::describe(&e)));
             EXIT_USAGE
         }
     }
@@ -499,7 +500,7 @@ fn cmd_resume(
         cfg.threads = t;
     }
     crate::backend::init_cpu_threads(cfg.compute_threads());
-    let m = read_manifest(&RunDir::new(dir).checkpoints()).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let m = read_manifest(&RunDir::new(dir).checkpoints())?;
     if !args.flags.quiet {
         eprintln!(
             "resuming {} at task {}/{}, epoch {}, after {} steps of that epoch ({} checkpoint)",

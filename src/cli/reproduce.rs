@@ -5,7 +5,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::{anyhow, bail};
+use anyhow::{bail, Context};
 use clap::Args;
 
 use super::compare::{command_line, run_grid, seed_list, Job};
@@ -120,7 +120,7 @@ pub(super) fn jobs(
                 o.insert("c".into(), c.into());
             }
             o.insert("seed".into(), s.into());
-            let cfg = RunConfig::resolve(None, &o).map_err(|e| anyhow!("{}: {e}", run.name()))?;
+            let cfg = RunConfig::resolve(None, &o).with_context(|| run.name())?;
             jobs.push(Job {
                 label: format!("{} seed {s}", run.name()),
                 cfg,

@@ -13,8 +13,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::backend::BackendKind;
-use crate::method::{MethodConfig, Registry};
+use crate::method::{MethodConfig, MethodError, Registry};
 use crate::model::HeadInit;
+use crate::names::UnknownName;
 use crate::scenario::{Benchmark, EvalOn, ModelKind, Scenario};
 use crate::train::{Mode, TrainConfig};
 
@@ -26,7 +27,7 @@ pub type Settings = serde_json::Map<String, Value>;
 /// Keys that choose what the other keys apply to.
 const CHOOSERS: [&str; 3] = ["benchmark", "method", "preset"];
 
-pub use crate::method::shared::{check_positive, F32_RANGE};
+pub use crate::method::shared::{check_positive, OptionError, F32_RANGE};
 
 /// Every setting of a run, fully resolved; recorded verbatim in `result.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -70,13 +71,61 @@ pub struct RunConfig {
     pub method: MethodConfig,
 }
 
-/// A configuration problem, reported as one line.
+/// A configuration problem, reported as one line; settings are named by their config keys.
 #[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct ConfigError(pub String);
+pub enum ConfigError {
+    /// A value out of its range.
+    #[error(transparent)]
+    Option(#[from] OptionError),
+    /// A name that is none of a setting's accepted values.
+    #[error(transparent)]
+    Name(#[from] UnknownName),
+    /// An unknown method or options its method rejects.
+    #[error(transparent)]
+    Method(#[from] MethodError),
+    /// A known option of another method.
+    #[error("{key} ({origin}) has no effect with method {method}: it is {help} (used by {})", users.join(", "))]
+    NoEffect {
+        /// The option's key.
+        key: String,
+        /// Where it was set, e.g. "on the command line".
+        origin: &'static str,
+        /// The run's method.
+        method: &'static str,
+        /// What the option is.
+        help: &'static str,
+        /// The methods that take it.
+        users: Vec<&'static str>,
+    },
+    /// Hidden widths given for a benchmark that trains the fixed CNN.
+    #[error(
+        "hidden has no effect on {benchmark}: it trains the paper's CNN, whose widths are fixed"
+    )]
+    HiddenOnCnn {
+        /// The benchmark's name.
+        benchmark: &'static str,
+    },
+    /// The CUDA backend asked of a build without it.
+    #[error("backend cuda: this binary was built without CUDA: rebuild with `CUDARC_CUDA_VERSION=13000 cargo build --release --features cuda`, or use backend cpu")]
+    NoCuda,
+    /// No benchmark chosen.
+    #[error("no benchmark given: set benchmark to split-mnist, permuted-mnist, split-cifar, …")]
+    NoBenchmark,
+    /// A problem inside a document (a config file, a preset), named by `origin`.
+    #[error("{origin}: {error}")]
+    In {
+        /// The document, e.g. `config file run.toml`.
+        origin: String,
+        /// The problem.
+        error: Box<ConfigError>,
+    },
+    /// A file, syntax or type problem, as one line.
+    #[error("{0}")]
+    Invalid(String),
+}
 
 fn bad(msg: impl Into<String>) -> ConfigError {
-    ConfigError(msg.into())
+    ConfigError::Invalid(msg.into())
 }
 
 /// Deserializes `T` from a table; the error names the key at fault.
@@ -212,13 +261,10 @@ impl RunConfig {
             }
         };
         let benchmark: Benchmark = pick("benchmark")?
-            .ok_or_else(|| {
-                bad("no benchmark given: pass --benchmark split-mnist, permuted-mnist, split-cifar, …")
-            })?
-            .parse()
-            .map_err(bad)?;
+            .ok_or(ConfigError::NoBenchmark)?
+            .parse()?;
         let method_name = pick("method")?.unwrap_or_else(|| "si".into());
-        let method = registry.find(&method_name).map_err(|e| bad(e.0))?;
+        let method = registry.find(&method_name)?;
         let preset_name = pick("preset")?.unwrap_or_else(|| preset::DEFAULT.into());
         let preset = preset::load(registry, &preset_name, benchmark, method.name())?;
 
@@ -227,9 +273,7 @@ impl RunConfig {
         let mut options = method.defaults(benchmark);
         let mut run = to_settings(&Self::defaults(
             benchmark,
-            registry
-                .defaults(method.name(), benchmark)
-                .map_err(|e| bad(e.0))?,
+            registry.defaults(method.name(), benchmark)?,
         ));
         run.retain(|k, _| run_keys.contains(k));
         run.insert("preset".into(), Value::String(preset_name));
@@ -250,22 +294,20 @@ impl RunConfig {
                     run.insert(k.clone(), v.clone());
                 } else if let Some(spec) = registry.flags().into_iter().find(|f| f.key == k) {
                     if strict {
-                        return Err(bad(format!(
-                            "--{} ({source}) has no effect with --method {}: it is {} (used by {})",
-                            spec.flag(),
-                            method.name(),
-                            spec.help,
-                            registry.users(k).join(", ")
-                        )));
+                        return Err(ConfigError::NoEffect {
+                            key: k.clone(),
+                            origin: source,
+                            method: method.name(),
+                            help: spec.help,
+                            users: registry.users(k),
+                        });
                     }
                 } else {
                     return Err(bad(format!("unknown setting '{k}' ({source})")));
                 }
             }
         }
-        let method_cfg = registry
-            .config(method.name(), options)
-            .map_err(|e| bad(e.0))?;
+        let method_cfg = registry.config(method.name(), options)?;
         run.insert("method".into(), Value::String(method.name().into()));
         run.extend(method_cfg.options().clone());
         let mut cfg: RunConfig = from_settings(&run).map_err(bad)?;
@@ -290,54 +332,52 @@ impl RunConfig {
     /// parsed); the message names the option and the accepted range.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let full = self.benchmark.full_tasks();
-        check_positive("lr", self.train.lr).map_err(bad)?;
-        check_positive("epsilon", self.train.epsilon).map_err(bad)?;
+        check_positive("lr", self.train.lr)?;
+        check_positive("epsilon", self.train.epsilon)?;
         for (name, b) in [("beta1", self.train.beta1), ("beta2", self.train.beta2)] {
             if !(0.0..1.0).contains(&b) {
-                return Err(bad(format!("--{name} must be in [0, 1), got {b}")));
+                return Err(OptionError::new(name, b, "in [0, 1)").into());
             }
         }
         let in_range = |name: &str, v: usize, max: usize| {
             if (1..=max).contains(&v) {
                 Ok(())
             } else {
-                Err(bad(format!(
-                    "--{name} must be between 1 and {max}, got {v}"
-                )))
+                Err(OptionError::new(name, v, format!("between 1 and {max}")))
             }
         };
         in_range("epochs", self.train.epochs, 100_000)?;
-        in_range("batch-size", self.train.batch_size, 1 << 20)?;
+        in_range("batch_size", self.train.batch_size, 1 << 20)?;
         in_range("eval_batch_size", self.train.eval_batch_size, 1 << 20)?;
         if let Some(n) = self.importance_samples {
-            in_range("fisher-samples", n, 1_000_000)?;
+            in_range("importance_samples", n, 1_000_000)?;
         }
         if self.tasks == 0 || self.tasks > full {
-            return Err(bad(format!(
-                "--tasks must be between 1 and {full} for {}, got {}",
-                self.benchmark.name(),
-                self.tasks
-            )));
+            return Err(OptionError::new(
+                "tasks",
+                self.tasks,
+                format!("between 1 and {full} for {}", self.benchmark.name()),
+            )
+            .into());
         }
         for &w in &self.hidden {
             in_range("hidden", w, 1 << 16)?;
         }
         if self.benchmark.model() == ModelKind::Cnn && !self.hidden.is_empty() {
-            return Err(bad(format!(
-                "--hidden has no effect on {}: it trains the paper's CNN, whose widths are fixed",
-                self.benchmark.name()
-            )));
+            return Err(ConfigError::HiddenOnCnn {
+                benchmark: self.benchmark.name(),
+            });
         }
         if self.threads > 1024 {
-            return Err(bad(format!(
-                "--threads must be at most 1024 (0: one per core), got {}",
-                self.threads
-            )));
+            return Err(OptionError::new(
+                "threads",
+                self.threads,
+                "at most 1024 (0: one per core)",
+            )
+            .into());
         }
         if self.backend == BackendKind::Cuda && !cfg!(feature = "cuda") {
-            return Err(bad(
-                "--backend cuda: this binary was built without CUDA: rebuild with `CUDARC_CUDA_VERSION=13000 cargo build --release --features cuda`, or use --backend cpu",
-            ));
+            return Err(ConfigError::NoCuda);
         }
         Ok(())
     }
@@ -351,11 +391,11 @@ fn no_method() -> MethodConfig {
 }
 
 /// Checks one setting's key and type against `registry` (its range is checked on resolving).
-fn check_setting(registry: &Registry, key: &str, value: &Value) -> Result<(), String> {
+fn check_setting(registry: &Registry, key: &str, value: &Value) -> Result<(), ConfigError> {
     if CHOOSERS.contains(&key) {
         return match value {
             Value::String(_) => Ok(()),
-            v => Err(format!("{key} must be a name in quotes, got {v}")),
+            v => Err(bad(format!("{key} must be a name in quotes, got {v}"))),
         };
     }
     if RunConfig::run_keys().iter().any(|k| k == key) {
@@ -363,24 +403,24 @@ fn check_setting(registry: &Registry, key: &str, value: &Value) -> Result<(), St
         table.insert(key.into(), value.clone());
         return from_settings::<RunConfig>(&table)
             .map(|_| ())
-            .map_err(|e| named(key, e));
+            .map_err(|e| bad(named(key, e)));
     }
     let users = registry.users(key);
     let Some(m) = users.first().and_then(|n| registry.get(n)) else {
-        return Err(format!("unknown key '{key}'"));
+        return Err(bad(format!("unknown key '{key}'")));
     };
     let mut table = m.defaults(Benchmark::SplitMnist);
     table.insert(key.into(), value.clone());
-    registry
-        .config(m.name(), table)
-        .map(|_| ())
-        .map_err(|e| named(key, e.0))
+    match registry.config(m.name(), table) {
+        Ok(_) => Ok(()),
+        Err(MethodError::Option(e)) => Err(e.into()),
+        Err(e) => Err(bad(named(key, e.to_string()))),
+    }
 }
 
-/// `key: message`, unless the message already starts with the key or its flag.
+/// `key: message`, unless the message already starts with the key.
 fn named(key: &str, msg: String) -> String {
-    let flag = format!("--{}", key.replace('_', "-"));
-    if msg.starts_with(key) || msg.starts_with(&flag) {
+    if msg.starts_with(key) {
         msg
     } else {
         format!("{key}: {msg}")
@@ -394,7 +434,10 @@ pub fn parse_settings(text: &str, origin: &str) -> Result<Settings, ConfigError>
         toml::from_str(text).map_err(|e| bad(format!("{origin}: {}", toml_message(&e, text))))?;
     let settings = to_settings(&table);
     for (k, v) in &settings {
-        check_setting(Registry::builtin(), k, v).map_err(|e| bad(format!("{origin}: {e}")))?;
+        check_setting(Registry::builtin(), k, v).map_err(|e| ConfigError::In {
+            origin: origin.into(),
+            error: Box::new(e),
+        })?;
     }
     Ok(settings)
 }

@@ -47,8 +47,10 @@ pub fn parse(
                     "preset {origin}: table [{name}] may not set method, benchmark or preset"
                 )));
             }
-            check_setting(registry, k, v)
-                .map_err(|e| bad(format!("preset {origin}: table [{name}]: {e}")))?;
+            check_setting(registry, k, v).map_err(|e| ConfigError::In {
+                origin: format!("preset {origin}: table [{name}]"),
+                error: Box::new(e),
+            })?;
         }
         tables.insert(name, settings);
     }

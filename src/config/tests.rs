@@ -58,7 +58,7 @@ fn options_of_other_methods_are_errors_or_dropped_for_compare() {
     let f = with(f, "c", json!(0.5));
     let e = RunConfig::resolve(None, &f).unwrap_err().to_string();
     assert!(
-        e.contains("--c") && e.contains("--method ewc") && e.contains("--lambda"),
+        e.starts_with("c (on the command line) has no effect with method ewc"),
         "{e}"
     );
     // `compare` hands one set of flags to every method: foreign ones are ignored there.
@@ -71,7 +71,7 @@ fn options_of_other_methods_are_errors_or_dropped_for_compare() {
     );
     let e = RunConfig::resolve(None, &f).unwrap_err().to_string();
     assert!(
-        e.contains("--lambda") && e.contains("ewc, online-ewc, mas, l2"),
+        e.starts_with("lambda (") && e.contains("ewc, online-ewc, mas, l2"),
         "{e}"
     );
     let f = with(flags("split-mnist"), "gamma", json!(0.5));
@@ -109,7 +109,7 @@ fn presets_sit_between_defaults_and_flags() {
     std::fs::write(&p, "[ewc]\nlambda = 7.0\ngamma = 0.5\n").unwrap();
     let g = with(f.clone(), "preset", json!(p.display().to_string()));
     let e = RunConfig::resolve(None, &g).unwrap_err().to_string();
-    assert!(e.contains("--gamma") && e.contains("preset"), "{e}");
+    assert!(e.starts_with("gamma (from the preset)"), "{e}");
     std::fs::write(&p, "[ewc]\nlambda = 7\n").unwrap();
     assert_eq!(
         RunConfig::resolve(None, &g)
@@ -123,13 +123,13 @@ fn presets_sit_between_defaults_and_flags() {
 #[test]
 fn out_of_range_values_are_rejected_with_the_option_name() {
     for (key, value, needle) in [
-        ("c", json!(-1.0), "--c"),
-        ("xi", json!(0.0), "--xi"),
-        ("epochs", json!(0), "--epochs"),
-        ("batch_size", json!(0), "--batch-size"),
-        ("tasks", json!(6), "--tasks"),
-        ("lr", json!(1e300), "--lr"),
-        ("si_cap", json!(-2.0), "--si-cap"),
+        ("c", json!(-1.0), "c must"),
+        ("xi", json!(0.0), "xi must"),
+        ("epochs", json!(0), "epochs must"),
+        ("batch_size", json!(0), "batch_size must"),
+        ("tasks", json!(6), "tasks must"),
+        ("lr", json!(1e300), "lr must"),
+        ("si_cap", json!(-2.0), "si_cap must"),
     ] {
         let e = RunConfig::resolve(None, &with(flags("split-mnist"), key, value))
             .unwrap_err()
@@ -137,15 +137,10 @@ fn out_of_range_values_are_rejected_with_the_option_name() {
         assert!(e.contains(needle), "{key}: {e}");
     }
     for (method, key, value, needle) in [
-        (
-            "online-ewc",
-            "gamma",
-            json!(1.5),
-            "--gamma must be in (0, 1]",
-        ),
-        ("mas", "fisher_samples", json!(0), "--fisher-samples"),
-        ("l2", "lambda", json!(-3), "--lambda"),
-        ("ewc", "exclude", json!([" "]), "--exclude"),
+        ("online-ewc", "gamma", json!(1.5), "gamma must be in (0, 1]"),
+        ("mas", "fisher_samples", json!(0), "fisher_samples must"),
+        ("l2", "lambda", json!(-3), "lambda must"),
+        ("ewc", "exclude", json!([" "]), "exclude must"),
     ] {
         let f = with(
             with(flags("split-mnist"), "method", json!(method)),

@@ -5,7 +5,7 @@ use burn::tensor::backend::AutodiffBackend;
 use serde::{Deserialize, Serialize};
 
 use super::shared::{self, EXCLUDE, FISHER, FISHER_SAMPLES, LAMBDA};
-use super::{BoxedRegularizer, BuildContext, Method, OptionSpec, TrainModel};
+use super::{BoxedRegularizer, BuildContext, Method, OptionError, OptionSpec, TrainModel};
 use crate::regularizer::{Consolidator, EwcConfig, FisherEstimator};
 use crate::scenario::Benchmark;
 
@@ -27,7 +27,11 @@ pub struct EwcOptions {
 }
 
 /// The checks EWC and online EWC share.
-pub(super) fn check_fisher(lambda: f64, samples: usize, exclude: &[String]) -> Result<(), String> {
+pub(super) fn check_fisher(
+    lambda: f64,
+    samples: usize,
+    exclude: &[String],
+) -> Result<(), OptionError> {
     shared::check_strength("lambda", lambda)?;
     shared::check_samples(samples)?;
     shared::check_exclude(exclude)
@@ -68,7 +72,7 @@ impl Method for Ewc {
         }
     }
 
-    fn check(o: &EwcOptions) -> Result<(), String> {
+    fn check(o: &EwcOptions) -> Result<(), OptionError> {
         check_fisher(o.lambda, o.fisher_samples, &o.exclude)
     }
 

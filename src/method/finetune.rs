@@ -3,9 +3,9 @@
 use burn::tensor::backend::AutodiffBackend;
 use serde::{Deserialize, Serialize};
 
+use super::Mode;
 use super::{BoxedRegularizer, BuildContext, Method, TrainModel};
 use crate::scenario::Benchmark;
-use crate::train::Mode;
 
 /// The `finetune` reference point.
 pub struct Finetune;

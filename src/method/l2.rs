@@ -5,7 +5,7 @@ use burn::tensor::backend::AutodiffBackend;
 use serde::{Deserialize, Serialize};
 
 use super::shared::{self, EXCLUDE, LAMBDA};
-use super::{BoxedRegularizer, BuildContext, Method, OptionSpec, TrainModel};
+use super::{BoxedRegularizer, BuildContext, Method, OptionError, OptionSpec, TrainModel};
 use crate::regularizer::Consolidator;
 use crate::scenario::Benchmark;
 
@@ -51,7 +51,7 @@ impl Method for L2 {
         }
     }
 
-    fn check(o: &L2Options) -> Result<(), String> {
+    fn check(o: &L2Options) -> Result<(), OptionError> {
         shared::check_strength("lambda", o.lambda)?;
         shared::check_exclude(&o.exclude)
     }

@@ -5,7 +5,7 @@ use burn::tensor::backend::AutodiffBackend;
 use serde::{Deserialize, Serialize};
 
 use super::shared::{self, EXCLUDE, FISHER_SAMPLES, LAMBDA};
-use super::{BoxedRegularizer, BuildContext, Method, OptionSpec, TrainModel};
+use super::{BoxedRegularizer, BuildContext, Method, OptionError, OptionSpec, TrainModel};
 use crate::regularizer::Consolidator;
 use crate::scenario::Benchmark;
 
@@ -55,7 +55,7 @@ impl Method for Mas {
         }
     }
 
-    fn check(o: &MasOptions) -> Result<(), String> {
+    fn check(o: &MasOptions) -> Result<(), OptionError> {
         shared::check_strength("lambda", o.lambda)?;
         shared::check_samples(o.fisher_samples)?;
         shared::check_exclude(&o.exclude)

@@ -29,7 +29,7 @@ use serde_json::{Map, Value};
 
 use crate::regularizer::Regularizer;
 use crate::scenario::Benchmark;
-use crate::train::Mode;
+pub use shared::OptionError;
 
 /// A method's options as config keys and values (the layout of config files and `result.json`).
 pub type Options = Map<String, Value>;
@@ -45,6 +45,20 @@ pub struct BuildContext {
 }
 
 pub use crate::model::TrainModel;
+
+/// How the tasks of a stream are trained.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// One task after the other, on the same network (finetune and every regulariser).
+    #[default]
+    Sequential,
+    /// At task t, train on the union of tasks 0..=t (the usual upper bound).
+    Joint,
+    /// A fresh network (and optimizer) for each task: one network per task. `R[i][j]` for j < i
+    /// is task j's own network's accuracy `R[j][j]`, so nothing is ever forgotten.
+    Scratch,
+}
 
 /// A continual-learning method. Implement it in one file and register it.
 pub trait Method: Send + Sync + 'static {
@@ -66,8 +80,8 @@ pub trait Method: Send + Sync + 'static {
     fn tuned(_benchmark: Benchmark) -> Option<&'static str> {
         None
     }
-    /// Checks ranges; the message names the flag and the accepted range.
-    fn check(_options: &Self::Options) -> Result<(), String> {
+    /// Checks ranges; the error names the option's key and the accepted range.
+    fn check(_options: &Self::Options) -> Result<(), OptionError> {
         Ok(())
     }
     /// The options in one short phrase for logs, e.g. `c=1 ξ=0.001` (empty if none).
@@ -159,45 +173,78 @@ pub mod shared {
     /// The range training in f32 can use: a value outside it would turn into 0 or inf.
     pub const F32_RANGE: (f64, f64) = (f32::MIN_POSITIVE as f64, f32::MAX as f64 / 4.0);
 
-    /// Checks a positive number in [`F32_RANGE`]; the message names `--flag`.
-    pub fn check_positive(flag: &str, v: f64) -> Result<(), String> {
+    /// A setting whose value lies outside the range it accepts.
+    #[derive(Debug, Clone, PartialEq, thiserror::Error)]
+    #[error("{key} must be {allowed}, got {value}")]
+    pub struct OptionError {
+        /// The config key, e.g. `si_cap`.
+        pub key: String,
+        /// The value given, as written in the message.
+        pub value: String,
+        /// The accepted range, e.g. `between 1 and 100000`.
+        pub allowed: String,
+    }
+
+    impl OptionError {
+        /// `key` got `value`, which is not `allowed`.
+        pub fn new(key: &str, value: impl std::fmt::Display, allowed: impl Into<String>) -> Self {
+            Self {
+                key: key.into(),
+                value: value.to_string(),
+                allowed: allowed.into(),
+            }
+        }
+    }
+
+    /// Checks a positive number in [`F32_RANGE`]; the error names the config key `key`.
+    pub fn check_positive(key: &str, v: f64) -> Result<(), OptionError> {
         let (lo, hi) = F32_RANGE;
         if v.is_finite() && (lo..=hi).contains(&v) {
             Ok(())
         } else {
-            Err(format!(
-                "--{flag} must be a positive number between {lo:e} and {hi:e}, got {v}"
+            Err(OptionError::new(
+                key,
+                v,
+                format!("a positive number between {lo:e} and {hi:e}"),
             ))
         }
     }
 
     /// Checks a strength that may be 0 (off) or a positive number in f32's normal range.
-    pub fn check_strength(flag: &str, v: f64) -> Result<(), String> {
+    pub fn check_strength(key: &str, v: f64) -> Result<(), OptionError> {
         let (lo, hi) = F32_RANGE;
         if v == 0.0 || (v.is_finite() && (lo..=hi).contains(&v)) {
             Ok(())
         } else {
-            Err(format!(
-                "--{flag} must be 0 or a positive number between {lo:e} and {hi:e}, got {v}"
+            Err(OptionError::new(
+                key,
+                v,
+                format!("0 or a positive number between {lo:e} and {hi:e}"),
             ))
         }
     }
 
-    /// Checks `--exclude` patterns.
-    pub fn check_exclude(patterns: &[String]) -> Result<(), String> {
-        if patterns.iter().any(|p| p.trim().is_empty()) {
-            return Err("--exclude patterns must not be empty".into());
+    /// Checks `exclude` patterns.
+    pub fn check_exclude(patterns: &[String]) -> Result<(), OptionError> {
+        match patterns.iter().find(|p| p.trim().is_empty()) {
+            Some(p) => Err(OptionError::new(
+                "exclude",
+                format!("'{p}'"),
+                "non-empty patterns",
+            )),
+            None => Ok(()),
         }
-        Ok(())
     }
 
     /// Checks an example count.
-    pub fn check_samples(n: usize) -> Result<(), String> {
+    pub fn check_samples(n: usize) -> Result<(), OptionError> {
         if (1..=1_000_000).contains(&n) {
             Ok(())
         } else {
-            Err(format!(
-                "--fisher-samples must be between 1 and 1000000, got {n}"
+            Err(OptionError::new(
+                "fisher_samples",
+                n,
+                "between 1 and 1000000",
             ))
         }
     }
@@ -223,8 +270,25 @@ pub mod shared {
 
 /// A method problem: an unknown name, a bad option, a missing build.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("{0}")]
-pub struct MethodError(pub String);
+pub enum MethodError {
+    /// No method of that name is registered.
+    #[error("unknown method '{name}': use one of {}", known.join(", "))]
+    Unknown {
+        /// The name asked for.
+        name: String,
+        /// The registered names.
+        known: Vec<&'static str>,
+    },
+    /// The options do not fit the method's option struct (unknown key, wrong type).
+    #[error("{0}")]
+    Options(String),
+    /// An option is out of its range.
+    #[error(transparent)]
+    Option(#[from] OptionError),
+    /// The method has no regulariser builder for the run's model and backend.
+    #[error("method {0} is not registered for this model and backend: add it with Registry::register_for")]
+    NotRegistered(String),
+}
 
 /// A method's resolved settings: its name and its options as its struct serialises them.
 #[derive(Debug, Clone, PartialEq)]
@@ -333,7 +397,7 @@ fn build<T: Method, B: AutodiffBackend, M: TrainModel<B>>(
     ctx: &BuildContext,
 ) -> Result<BoxedRegularizer<B, M>, MethodError> {
     let o: T::Options = serde_json::from_value(Value::Object(options.clone()))
-        .map_err(|e| MethodError(format!("{} options: {e}", T::NAME)))?;
+        .map_err(|e| MethodError::Options(format!("{} options: {e}", T::NAME)))?;
     Ok(T::regularizer::<B, M>(&o, ctx))
 }
 
@@ -356,7 +420,7 @@ pub trait Entry: Send + Sync {
     /// The shipped tuned preset text for `benchmark`.
     fn tuned(&self, benchmark: Benchmark) -> Option<&'static str>;
     /// Parses and checks options (unknown keys are errors); returns them in canonical form.
-    fn parse(&self, options: Options) -> Result<Options, String>;
+    fn parse(&self, options: Options) -> Result<Options, MethodError>;
     /// Short phrase of the options.
     fn summary(&self, options: &Options) -> String;
     /// Whether the method penalises drift.
@@ -377,8 +441,9 @@ struct Registered<T: Method> {
 }
 
 impl<T: Method> Registered<T> {
-    fn typed(options: &Options) -> Result<T::Options, String> {
-        serde_json::from_value(Value::Object(options.clone())).map_err(|e| e.to_string())
+    fn typed(options: &Options) -> Result<T::Options, MethodError> {
+        serde_json::from_value(Value::Object(options.clone()))
+            .map_err(|e| MethodError::Options(e.to_string()))
     }
 
     fn add<B: AutodiffBackend, M: TrainModel<B>>(&mut self) {
@@ -406,7 +471,7 @@ impl<T: Method> Entry for Registered<T> {
     fn tuned(&self, benchmark: Benchmark) -> Option<&'static str> {
         T::tuned(benchmark)
     }
-    fn parse(&self, options: Options) -> Result<Options, String> {
+    fn parse(&self, options: Options) -> Result<Options, MethodError> {
         let o = Self::typed(&options)?;
         T::check(&o)?;
         Ok(to_map(&o))
@@ -515,11 +580,9 @@ impl Registry {
 
     /// The method called `name`, or an error listing the known ones.
     pub fn find(&self, name: &str) -> Result<&dyn Entry, MethodError> {
-        self.get(name).ok_or_else(|| {
-            MethodError(format!(
-                "unknown method '{name}': use one of {}",
-                self.names().join(", ")
-            ))
+        self.get(name).ok_or_else(|| MethodError::Unknown {
+            name: name.into(),
+            known: self.names(),
         })
     }
 
@@ -574,7 +637,7 @@ impl Registry {
     /// Parses `options` for method `name` into a checked config.
     pub fn config(&self, name: &str, options: Options) -> Result<MethodConfig, MethodError> {
         let m = self.find(name)?;
-        let options = m.parse(options).map_err(MethodError)?;
+        let options = m.parse(options)?;
         Ok(MethodConfig {
             name: m.name().to_string(),
             options,
@@ -591,12 +654,7 @@ impl Registry {
         let f = m
             .builder(TypeId::of::<(B, M)>())
             .and_then(|b| b.downcast_ref::<BuildFn<B, M>>())
-            .ok_or_else(|| {
-                MethodError(format!(
-                    "method {} is not registered for this model and backend: add it with Registry::register_for",
-                    cfg.name
-                ))
-            })?;
+            .ok_or_else(|| MethodError::NotRegistered(cfg.name.clone()))?;
         f(&cfg.options, ctx)
     }
 }

@@ -6,7 +6,9 @@ use serde::{Deserialize, Serialize};
 
 use super::ewc::check_fisher;
 use super::shared::{self, EXCLUDE, FISHER, FISHER_SAMPLES, LAMBDA};
-use super::{BoxedRegularizer, BuildContext, Method, OptionKind, OptionSpec, TrainModel};
+use super::{
+    BoxedRegularizer, BuildContext, Method, OptionError, OptionKind, OptionSpec, TrainModel,
+};
 use crate::regularizer::{Consolidator, EwcConfig, FisherEstimator};
 use crate::scenario::Benchmark;
 
@@ -71,11 +73,12 @@ impl Method for OnlineEwc {
         }
     }
 
-    fn check(o: &OnlineEwcOptions) -> Result<(), String> {
+    fn check(o: &OnlineEwcOptions) -> Result<(), OptionError> {
         if !(o.gamma > 0.0 && o.gamma <= 1.0) {
-            return Err(format!(
-                "--gamma must be in (0, 1] (1: the Fisher never decays), got {}",
-                o.gamma
+            return Err(OptionError::new(
+                "gamma",
+                o.gamma,
+                "in (0, 1] (1: the Fisher never decays)",
             ));
         }
         check_fisher(o.lambda, o.fisher_samples, &o.exclude)

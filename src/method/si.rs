@@ -4,7 +4,9 @@
 use serde::{Deserialize, Serialize};
 
 use super::shared::{self, EXCLUDE};
-use super::{BoxedRegularizer, BuildContext, Method, OptionKind, OptionSpec, TrainModel};
+use super::{
+    BoxedRegularizer, BuildContext, Method, OptionError, OptionKind, OptionSpec, TrainModel,
+};
 use crate::regularizer::{Consolidator, SiClamp, SiConfig, SiGrad};
 use crate::scenario::Benchmark;
 use burn::tensor::backend::AutodiffBackend;
@@ -126,11 +128,11 @@ impl Method for Si {
         })
     }
 
-    fn check(o: &SiOptions) -> Result<(), String> {
+    fn check(o: &SiOptions) -> Result<(), OptionError> {
         shared::check_strength("c", o.c)?;
         shared::check_positive("xi", o.xi)?;
         if let Some(cap) = o.si_cap {
-            shared::check_positive("si-cap", cap)?;
+            shared::check_positive("si_cap", cap)?;
         }
         shared::check_exclude(&o.exclude)
     }

@@ -114,7 +114,7 @@ fn a_registered_method_builds_its_regulariser_for_the_library_networks() {
         .regularizer::<CpuAutodiff, Mlp<CpuAutodiff>>(&cfg, &ctx)
         .err()
         .unwrap();
-    assert!(e.0.contains("unknown method 'loud'"), "{e}");
+    assert!(e.to_string().contains("unknown method 'loud'"), "{e}");
     let _ = MlpConfig {
         inputs: 4,
         hidden: vec![3],

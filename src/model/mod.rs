@@ -2,6 +2,7 @@
 //! the paper's MNIST experiments and the [`Cnn`] of its split CIFAR-10/100 experiment; [`HeadInit`]
 //! chooses how either's output layer starts.
 
+use crate::names::UnknownName;
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
@@ -47,20 +48,20 @@ pub enum HeadInit {
 }
 
 impl std::str::FromStr for HeadInit {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = UnknownName;
+    fn from_str(s: &str) -> Result<Self, UnknownName> {
         match s {
             "default" => Ok(Self::Default),
             "zero" => Ok(Self::Zero),
-            _ => Err(format!("unknown head init '{s}': use default or zero")),
+            _ => Err(UnknownName::new("head init", s, &["default", "zero"])),
         }
     }
 }
 
 /// Parsed as from the command line, so that a config file's bad value gets the same message.
 impl TryFrom<String> for HeadInit {
-    type Error = String;
-    fn try_from(s: String) -> Result<Self, String> {
+    type Error = UnknownName;
+    fn try_from(s: String) -> Result<Self, UnknownName> {
         s.parse()
     }
 }

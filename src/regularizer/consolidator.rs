@@ -10,7 +10,8 @@ use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{ElementConversion, Tensor};
 
 use super::{
-    glob_match, walk_params, Inner, NonFinite, Regularizer, RegularizerState, TaskSamples,
+    glob_match, walk_params, Inner, NonFinite, Regularizer, RegularizerState, StateError,
+    TaskSamples,
 };
 
 /// How the importance measured on a finished task joins the stored importance.
@@ -73,7 +74,7 @@ pub trait Estimator<B: AutodiffBackend, M> {
         &mut self,
         _params: &[(ParamId, &str, &Tensor<Inner<B>, 1>)],
         _state: &RegularizerState,
-    ) -> Result<(), String> {
+    ) -> Result<(), StateError> {
         Ok(())
     }
     /// Importance of one parameter for the finished task; `moved` is θ − θ̃ over that task.
@@ -365,9 +366,9 @@ where
         st
     }
 
-    fn load_state(&mut self, model: &M, state: &RegularizerState) -> Result<(), String> {
+    fn load_state(&mut self, model: &M, state: &RegularizerState) -> Result<(), StateError> {
         Regularizer::<B, M>::init(self, model);
-        let mut err: Option<String> = None;
+        let mut err: Option<StateError> = None;
         let mut values = Vec::new();
         for id in &self.order {
             let slot = self.slots.get_mut(id).expect("slot of a walked parameter");
@@ -384,8 +385,8 @@ where
                             state.get(&format!("anchor{k}:{path}"), n, &device)?,
                         ))
                     })
-                    .collect::<Result<_, String>>()?;
-                Ok::<(), String>(())
+                    .collect::<Result<_, StateError>>()?;
+                Ok::<(), StateError>(())
             })();
             if let Err(e) = result {
                 err.get_or_insert(e);

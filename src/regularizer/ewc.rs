@@ -5,6 +5,7 @@
 //! Offline EWC keeps one penalty term per past task, (λ/2)·Σ_t F_t(θ − θ*_t)²; online EWC keeps
 //! one, F ← γF + F_t with the latest anchor.
 
+use crate::names::UnknownName;
 use burn::module::{AutodiffModule, ParamId};
 use burn::tensor::activation::log_softmax;
 use burn::tensor::backend::AutodiffBackend;
@@ -14,7 +15,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use super::per_sample::{accumulate, mean, Sums};
-use super::{Combine, Consolidator, Estimator, Inner, RegularizerState, TaskSamples};
+use super::{Combine, Consolidator, Estimator, Inner, RegularizerState, StateError, TaskSamples};
 use crate::model::Classifier;
 
 /// How the label in log p(y|x) is chosen for the Fisher.
@@ -32,14 +33,16 @@ pub enum FisherEstimator {
 }
 
 impl std::str::FromStr for FisherEstimator {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = UnknownName;
+    fn from_str(s: &str) -> Result<Self, UnknownName> {
         match s {
             "exact" => Ok(Self::Exact),
             "sampled" => Ok(Self::Sampled),
             "empirical" => Ok(Self::Empirical),
-            _ => Err(format!(
-                "unknown --fisher '{s}': use exact, sampled or empirical"
+            _ => Err(UnknownName::new(
+                "fisher",
+                s,
+                &["exact", "sampled", "empirical"],
             )),
         }
     }
@@ -47,8 +50,8 @@ impl std::str::FromStr for FisherEstimator {
 
 /// Parsed as from the command line, so that a config file's bad value gets the same message.
 impl TryFrom<String> for FisherEstimator {
-    type Error = String;
-    fn try_from(s: String) -> Result<Self, String> {
+    type Error = UnknownName;
+    fn try_from(s: String) -> Result<Self, UnknownName> {
         s.parse()
     }
 }
@@ -207,7 +210,7 @@ where
         &mut self,
         _params: &[(ParamId, &str, &Tensor<Inner<B>, 1>)],
         state: &RegularizerState,
-    ) -> Result<(), String> {
+    ) -> Result<(), StateError> {
         self.tasks = state.counter("ewc.tasks")?;
         Ok(())
     }

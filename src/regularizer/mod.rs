@@ -25,14 +25,14 @@ pub use ewc::{Ewc, EwcConfig, FisherEstimator};
 pub use l2::L2;
 pub use mas::Mas;
 pub use si::{ParamImportance, Si, SiClamp, SiConfig, SiGrad, SynapticIntelligence};
-pub use state::RegularizerState;
+pub use state::{RegularizerState, StateError};
 
 /// Inner (non-autodiff) backend of an autodiff backend.
 pub type Inner<B> = <B as AutodiffBackend>::InnerBackend;
 
 /// A numerical failure found by a regulariser.
 #[derive(Debug, thiserror::Error)]
-#[error("{what} of parameter '{param}' is not finite (NaN or inf) at the end of task {task}: lower --lr or the penalty strength, or raise --xi")]
+#[error("{what} of parameter '{param}' is not finite (NaN or inf) at the end of task {task}: lower lr or the penalty strength, or raise xi")]
 pub struct NonFinite {
     /// Which quantity went bad (e.g. "importance Ω").
     pub what: &'static str,
@@ -100,7 +100,7 @@ pub trait Regularizer<B: AutodiffBackend, M: AutodiffModule<B>>: std::any::Any {
         RegularizerState::default()
     }
     /// Restores a [`Regularizer::state`] for `model` (instead of [`Regularizer::init`]).
-    fn load_state(&mut self, _model: &M, _state: &RegularizerState) -> Result<(), String> {
+    fn load_state(&mut self, _model: &M, _state: &RegularizerState) -> Result<(), StateError> {
         Ok(())
     }
 }
@@ -150,19 +150,28 @@ pub fn glob_match(pattern: &str, path: &str) -> bool {
     p[i..].iter().all(|&c| c == '*')
 }
 
-/// Checks that every `--exclude` pattern matches at least one parameter of `model`; the error
-/// lists the parameter paths so the user can write a pattern that does.
+/// An `exclude` pattern that matches no parameter of the model.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("exclude pattern '{pattern}' matches no parameter; the model's parameters are: {}", params.join(", "))]
+pub struct ExcludeError {
+    /// The pattern.
+    pub pattern: String,
+    /// Every parameter path of the model, so the user can write a pattern that matches.
+    pub params: Vec<String>,
+}
+
+/// Checks that every `exclude` pattern matches at least one parameter of `model`.
 pub fn check_exclude<B: AutodiffBackend, M: AutodiffModule<B>>(
     model: &M,
     patterns: &[String],
-) -> Result<(), String> {
+) -> Result<(), ExcludeError> {
     let paths = param_paths::<B, M>(model);
     for pat in patterns {
         if !paths.iter().any(|p| glob_match(pat, p)) {
-            return Err(format!(
-                "--exclude '{pat}' matches no parameter; the model's parameters are: {}",
-                paths.join(", ")
-            ));
+            return Err(ExcludeError {
+                pattern: pat.clone(),
+                params: paths,
+            });
         }
     }
     Ok(())

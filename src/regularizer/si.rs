@@ -6,6 +6,7 @@
 //!
 //! The switches of [`SiConfig`] reproduce the other implementations (README, "SI variants").
 
+use crate::names::UnknownName;
 use std::collections::HashMap;
 
 use burn::module::{AutodiffModule, ParamId};
@@ -14,7 +15,7 @@ use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
 use super::state::host;
-use super::{Combine, Consolidator, Estimator, Inner, RegularizerState};
+use super::{Combine, Consolidator, Estimator, Inner, RegularizerState, StateError};
 
 /// Which gradient enters the path integral ω.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -29,20 +30,20 @@ pub enum SiGrad {
 }
 
 impl std::str::FromStr for SiGrad {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = UnknownName;
+    fn from_str(s: &str) -> Result<Self, UnknownName> {
         match s {
             "task" => Ok(Self::Task),
             "total" => Ok(Self::Total),
-            _ => Err(format!("unknown --si-grad '{s}': use task or total")),
+            _ => Err(UnknownName::new("si_grad", s, &["task", "total"])),
         }
     }
 }
 
 /// Parsed as from the command line, so that a config file's bad value gets the same message.
 impl TryFrom<String> for SiGrad {
-    type Error = String;
-    fn try_from(s: String) -> Result<Self, String> {
+    type Error = UnknownName;
+    fn try_from(s: String) -> Result<Self, UnknownName> {
         s.parse()
     }
 }
@@ -60,20 +61,20 @@ pub enum SiClamp {
 }
 
 impl std::str::FromStr for SiClamp {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = UnknownName;
+    fn from_str(s: &str) -> Result<Self, UnknownName> {
         match s {
             "relu" => Ok(Self::Relu),
             "none" => Ok(Self::None),
-            _ => Err(format!("unknown --si-clamp '{s}': use relu or none")),
+            _ => Err(UnknownName::new("si_clamp", s, &["relu", "none"])),
         }
     }
 }
 
 /// Parsed as from the command line, so that a config file's bad value gets the same message.
 impl TryFrom<String> for SiClamp {
-    type Error = String;
-    fn try_from(s: String) -> Result<Self, String> {
+    type Error = UnknownName;
+    fn try_from(s: String) -> Result<Self, UnknownName> {
         s.parse()
     }
 }
@@ -242,7 +243,7 @@ impl<B: AutodiffBackend, M: AutodiffModule<B>> Estimator<B, M> for Si<B> {
         &mut self,
         params: &[(ParamId, &str, &Tensor<Inner<B>, 1>)],
         state: &RegularizerState,
-    ) -> Result<(), String> {
+    ) -> Result<(), StateError> {
         self.step.clear();
         for (id, path, value) in params {
             let n = value.dims()[0];

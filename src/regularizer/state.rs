@@ -13,6 +13,48 @@ use serde::{Deserialize, Serialize};
 
 const MAGIC: &[u8; 8] = b"SYNREG01";
 
+/// Why a regulariser's saved state cannot be read or does not fit the model.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum StateError {
+    /// The bytes do not start with the state's magic.
+    #[error("not a synaptic regulariser state (bad magic)")]
+    BadMagic,
+    /// The bytes end before the part named.
+    #[error("regulariser state is truncated ({0})")]
+    Truncated(&'static str),
+    /// The JSON header does not parse.
+    #[error("regulariser state header is corrupt: {0}")]
+    CorruptHeader(String),
+    /// A tensor length overflows.
+    #[error("regulariser state is corrupt (length)")]
+    BadLength,
+    /// Bytes follow the last tensor.
+    #[error("regulariser state has trailing bytes")]
+    TrailingBytes,
+    /// No tensor is stored under the key.
+    #[error("regulariser state lacks '{0}'")]
+    MissingTensor(String),
+    /// No counter is stored under the key.
+    #[error("regulariser state lacks counter '{0}'")]
+    MissingCounter(String),
+    /// The stored tensor's length differs from the model's parameter.
+    #[error("regulariser state '{key}' has {saved} values, the model {model}")]
+    Shape {
+        /// The tensor's key.
+        key: String,
+        /// Values stored.
+        saved: usize,
+        /// Values the model's parameter holds.
+        model: usize,
+    },
+    /// The importance observer's part is missing: the run saved no importances.
+    #[error("the checkpoint holds no importance observer: it was saved by a run without save_importance")]
+    NoImportanceObserver,
+    /// Anything else a regulariser defined outside this crate finds wrong with its state.
+    #[error("{0}")]
+    Invalid(String),
+}
+
 /// Everything a regulariser needs to continue exactly where it stopped.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct RegularizerState {
@@ -54,26 +96,24 @@ impl RegularizerState {
     }
 
     /// Reads bytes written by [`RegularizerState::to_bytes`].
-    pub fn from_bytes(bytes: &[u8]) -> Result<Self, String> {
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, StateError> {
         if bytes.len() < 16 || &bytes[..8] != MAGIC {
-            return Err("not a synaptic regulariser state (bad magic)".into());
+            return Err(StateError::BadMagic);
         }
         let hlen = u64::from_le_bytes(bytes[8..16].try_into().expect("8 bytes")) as usize;
         let body = bytes
             .get(16..16usize.saturating_add(hlen))
-            .ok_or("regulariser state is truncated (header)")?;
-        let header: Header = serde_json::from_slice(body)
-            .map_err(|e| format!("regulariser state header is corrupt: {e}"))?;
+            .ok_or(StateError::Truncated("header"))?;
+        let header: Header =
+            serde_json::from_slice(body).map_err(|e| StateError::CorruptHeader(e.to_string()))?;
         let mut at = 16 + hlen;
         let mut tensors = BTreeMap::new();
         for (key, len) in header.tensors {
             let end = len
                 .checked_mul(4)
                 .and_then(|b| at.checked_add(b))
-                .ok_or("regulariser state is corrupt (length)")?;
-            let raw = bytes
-                .get(at..end)
-                .ok_or("regulariser state is truncated (data)")?;
+                .ok_or(StateError::BadLength)?;
+            let raw = bytes.get(at..end).ok_or(StateError::Truncated("data"))?;
             let v = raw
                 .chunks_exact(4)
                 .map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes")))
@@ -82,7 +122,7 @@ impl RegularizerState {
             at = end;
         }
         if at != bytes.len() {
-            return Err("regulariser state has trailing bytes".into());
+            return Err(StateError::TrailingBytes);
         }
         Ok(Self {
             counters: header.counters,
@@ -101,26 +141,27 @@ impl RegularizerState {
         key: &str,
         len: usize,
         device: &I::Device,
-    ) -> Result<Tensor<I, 1>, String> {
+    ) -> Result<Tensor<I, 1>, StateError> {
         let v = self
             .tensors
             .get(key)
-            .ok_or_else(|| format!("regulariser state lacks '{key}'"))?;
+            .ok_or_else(|| StateError::MissingTensor(key.into()))?;
         if v.len() != len {
-            return Err(format!(
-                "regulariser state '{key}' has {} values, the model {len}",
-                v.len()
-            ));
+            return Err(StateError::Shape {
+                key: key.into(),
+                saved: v.len(),
+                model: len,
+            });
         }
         Ok(Tensor::from_data(TensorData::new(v.clone(), [len]), device))
     }
 
     /// The counter `key`.
-    pub fn counter(&self, key: &str) -> Result<u64, String> {
+    pub fn counter(&self, key: &str) -> Result<u64, StateError> {
         self.counters
             .get(key)
             .copied()
-            .ok_or_else(|| format!("regulariser state lacks counter '{key}'"))
+            .ok_or_else(|| StateError::MissingCounter(key.into()))
     }
 }
 

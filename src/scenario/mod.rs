@@ -4,6 +4,7 @@
 //! indices, the label-to-output map, the output units that belong to the task and an optional
 //! pixel permutation. The trainer turns it into minibatches one at a time, so images stay u8.
 
+use crate::names::UnknownName;
 use std::sync::Arc;
 
 use burn::tensor::backend::Backend;
@@ -31,21 +32,25 @@ pub enum Scenario {
 }
 
 impl std::str::FromStr for Scenario {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = UnknownName;
+    fn from_str(s: &str) -> Result<Self, UnknownName> {
         match s {
             "task" => Ok(Self::Task),
             "domain" => Ok(Self::Domain),
             "class" => Ok(Self::Class),
-            _ => Err(format!("unknown scenario '{s}': use task, domain or class")),
+            _ => Err(UnknownName::new(
+                "scenario",
+                s,
+                &["task", "domain", "class"],
+            )),
         }
     }
 }
 
 /// Parsed as from the command line, so that a config file's bad value gets the same message.
 impl TryFrom<String> for Scenario {
-    type Error = String;
-    fn try_from(s: String) -> Result<Self, String> {
+    type Error = UnknownName;
+    fn try_from(s: String) -> Result<Self, UnknownName> {
         s.parse()
     }
 }
@@ -89,23 +94,23 @@ pub enum ModelKind {
 }
 
 impl std::str::FromStr for Benchmark {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = UnknownName;
+    fn from_str(s: &str) -> Result<Self, UnknownName> {
         Benchmark::ALL
             .iter()
             .copied()
             .find(|b| b.name() == s)
             .ok_or_else(|| {
-                let names: Vec<&str> = Benchmark::ALL.iter().map(|b| b.name()).collect();
-                format!("unknown benchmark '{s}': use one of {}", names.join(", "))
+                let names: Vec<&'static str> = Benchmark::ALL.iter().map(|b| b.name()).collect();
+                UnknownName::new("benchmark", s, &names)
             })
     }
 }
 
 /// Parsed as from the command line, so that a config file's bad value gets the same message.
 impl TryFrom<String> for Benchmark {
-    type Error = String;
-    fn try_from(s: String) -> Result<Self, String> {
+    type Error = UnknownName;
+    fn try_from(s: String) -> Result<Self, UnknownName> {
         s.parse()
     }
 }
@@ -251,14 +256,16 @@ pub enum EvalOn {
 }
 
 impl std::str::FromStr for EvalOn {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = UnknownName;
+    fn from_str(s: &str) -> Result<Self, UnknownName> {
         match s {
             "test" => Ok(Self::Test),
             "train" => Ok(Self::Train),
             "validation" => Ok(Self::Validation),
-            _ => Err(format!(
-                "unknown evaluation split '{s}': use test, train or validation"
+            _ => Err(UnknownName::new(
+                "evaluation split",
+                s,
+                &["test", "train", "validation"],
             )),
         }
     }
@@ -266,8 +273,8 @@ impl std::str::FromStr for EvalOn {
 
 /// Parsed as from the command line, so that a config file's bad value gets the same message.
 impl TryFrom<String> for EvalOn {
-    type Error = String;
-    fn try_from(s: String) -> Result<Self, String> {
+    type Error = UnknownName;
+    fn try_from(s: String) -> Result<Self, UnknownName> {
         s.parse()
     }
 }

@@ -19,6 +19,7 @@ use burn::tensor::{DType, Tensor, TensorPrimitive};
 use burn_flex::{Flex, FlexTensor};
 use rayon::prelude::*;
 
+use super::step::BadGradient;
 use crate::regularizer::{walk_params, Consolidator, Ewc, Inner, Mas, Regularizer, Si, L2};
 
 /// One (Ω, θ̃) term of the penalty, flattened.
@@ -157,7 +158,7 @@ pub fn set_enabled(on: Option<bool>) {
 
 /// One optimizer step on `model`: gradient `g + Σ 2·scale·Ω(θ − θ̃)`, Adam, then `ω −= ĝ·Δθ`
 /// (ĝ: the task or the total gradient), every parameter in place. Checks every gradient for
-/// NaN/inf before changing anything: `Err(path)` names the first bad parameter.
+/// NaN/inf before changing anything: the error names the first bad parameter.
 ///
 /// Call only where [`available`] is true.
 pub fn step<B, M>(
@@ -167,7 +168,7 @@ pub fn step<B, M>(
     adam: AdamConsts,
     lr: f64,
     hooks: Option<&mut (dyn FusedHooks<Inner<B>> + '_)>,
-) -> Result<M, String>
+) -> Result<M, BadGradient>
 where
     B: AutodiffBackend,
     M: AutodiffModule<B>,
@@ -187,7 +188,7 @@ where
         None
     });
     if let Some(path) = bad {
-        return Err(path);
+        return Err(BadGradient { param: path });
     }
     drop(grads);
     let mut mapper = Mapper::<B, M> {

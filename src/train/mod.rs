@@ -13,8 +13,11 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
+use crate::checkpoint::CheckpointError;
+use crate::method::MethodError;
+pub use crate::method::Mode;
 use crate::model::{output_mask, row_masks, TrainModel};
-use crate::regularizer::{NonFinite, Regularizer, RegularizerState, TaskSamples};
+use crate::regularizer::{ExcludeError, NonFinite, Regularizer, RegularizerState, TaskSamples};
 use crate::scenario::TaskStream;
 
 pub mod eval;
@@ -47,11 +50,16 @@ pub struct TrainConfig {
     pub eval_batch_size: usize,
 }
 
-/// Why a run stopped early.
+/// Why a task-end hook failed (e.g. could not write its files).
+pub type HookError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Why a run stopped early. Remedies name the settings by their config keys (`lr`, `c`).
 #[derive(Debug, thiserror::Error)]
 pub enum TrainError {
     /// The training loss became NaN or infinite.
-    #[error("loss is not finite (NaN or inf) at task {task}, epoch {epoch}, step {step}: lower --lr or --c")]
+    #[error(
+        "loss is not finite (NaN or inf) at task {task}, epoch {epoch}, step {step}: lower lr or c"
+    )]
     NonFiniteLoss {
         /// 1-based task.
         task: usize,
@@ -61,7 +69,7 @@ pub enum TrainError {
         step: usize,
     },
     /// A gradient of the task loss became NaN or infinite while the loss itself was finite.
-    #[error("gradient of parameter '{param}' is not finite (NaN or inf) at task {task}, epoch {epoch}, step {step}: lower --lr, or look for a square root or log of zero in the model")]
+    #[error("gradient of parameter '{param}' is not finite (NaN or inf) at task {task}, epoch {epoch}, step {step}: lower lr, or look for a square root or log of zero in the model")]
     NonFiniteGradient {
         /// Module path of the parameter.
         param: String,
@@ -76,7 +84,7 @@ pub enum TrainError {
     #[error(transparent)]
     Regularizer(#[from] NonFinite),
     /// A task has no training or no evaluation examples.
-    #[error("task {task} ({name}) has no {what} examples: the dataset lacks its labels; check --data-dir, --train-limit and --test-limit")]
+    #[error("task {task} ({name}) has no {what} examples: the dataset lacks its labels; check data_dir, train_limit and test_limit")]
     EmptyTask {
         /// 1-based task.
         task: usize,
@@ -85,18 +93,24 @@ pub enum TrainError {
         /// "training" or "evaluation".
         what: &'static str,
     },
-    /// The run's configuration does not fit the model (e.g. an `--exclude` matching nothing).
+    /// An `exclude` pattern matches no parameter of the model.
+    #[error(transparent)]
+    Exclude(#[from] ExcludeError),
+    /// The method's options do not build a regulariser.
+    #[error(transparent)]
+    Method(#[from] MethodError),
+    /// The run's folders for its files could not be prepared.
     #[error("{0}")]
     Config(String),
-    /// A task-end hook failed (e.g. could not write its files).
+    /// A task-end hook failed.
     #[error("{0}")]
-    Hook(String),
+    Hook(HookError),
     /// The observer or the checkpoint sink asked to stop.
     #[error("interrupted")]
     Interrupted,
     /// A checkpoint could not be written or read.
-    #[error("{0}")]
-    Checkpoint(String),
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
 }
 
 /// Everything the loop measured.
@@ -171,7 +185,7 @@ pub trait TaskHook<B: AutodiffBackend, M> {
         task: usize,
         samples: &dyn TaskSamples<B>,
         reg: Option<&dyn Regularizer<B, M>>,
-    ) -> Result<(), String>;
+    ) -> Result<(), HookError>;
 }
 
 /// An observer that shows nothing.
@@ -239,7 +253,11 @@ pub trait CheckpointSink<B: AutodiffBackend, M: AutodiffModule<B>> {
         None
     }
     /// Saves `state`; `Ok(false)` stops the run (as an interrupt) after the save.
-    fn save(&mut self, state: TrainState<'_, B, M>, reason: SaveReason) -> Result<bool, String>;
+    fn save(
+        &mut self,
+        state: TrainState<'_, B, M>,
+        reason: SaveReason,
+    ) -> Result<bool, CheckpointError>;
 }
 
 /// A run restored from a checkpoint, to continue with [`Loop::run`].
@@ -264,20 +282,6 @@ fn step_seed(seed: u64, task: usize, epoch: usize, step: usize) -> u64 {
         h = (h ^ v).wrapping_mul(0x1000_0000_01B3).rotate_left(29);
     }
     h
-}
-
-/// How the tasks of a stream are trained.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum Mode {
-    /// One task after the other, on the same network (finetune and every regulariser).
-    #[default]
-    Sequential,
-    /// At task t, train on the union of tasks 0..=t (the usual upper bound).
-    Joint,
-    /// A fresh network (and optimizer) for each task: one network per task. `R[i][j]` for j < i
-    /// is task j's own network's accuracy `R[j][j]`, so nothing is ever forgotten.
-    Scratch,
 }
 
 /// The examples of one finished task handed to [`Regularizer::end_task`].
@@ -455,17 +459,19 @@ impl<B: AutodiffBackend, M: TrainModel<B>> Loop<'_, '_, B, M> {
         match resume {
             Some(r) => {
                 if r.position.task > n_tasks {
-                    return Err(TrainError::Checkpoint(format!(
-                        "the checkpoint is at task {} of a {n_tasks}-task run",
-                        r.position.task + 1
-                    )));
+                    return Err(CheckpointError::PastEnd {
+                        task: r.position.task + 1,
+                        tasks: n_tasks,
+                    }
+                    .into());
                 }
                 if let Some(reg) = self.regularizer.as_deref_mut() {
-                    let st = r.regularizer.as_ref().ok_or_else(|| {
-                        TrainError::Checkpoint("the checkpoint has no regulariser state".into())
-                    })?;
+                    let st = r
+                        .regularizer
+                        .as_ref()
+                        .ok_or(CheckpointError::NoRegularizerState)?;
                     reg.load_state(&r.model, st)
-                        .map_err(|e| TrainError::Checkpoint(format!("checkpoint: {e}")))?;
+                        .map_err(CheckpointError::Regularizer)?;
                 }
                 let mut exec = step::for_run(self.cfg, self.regularizer.as_deref_mut());
                 exec.load(r.optim);
@@ -595,8 +601,8 @@ impl<B: AutodiffBackend, M: TrainModel<B>> Loop<'_, '_, B, M> {
             let model = run
                 .exec
                 .step(model, grads, self.regularizer.as_deref_mut())
-                .map_err(|param| TrainError::NonFiniteGradient {
-                    param,
+                .map_err(|e| TrainError::NonFiniteGradient {
+                    param: e.param,
                     task: t + 1,
                     epoch: epoch + 1,
                     step: step + 1,
@@ -753,7 +759,7 @@ impl<B: AutodiffBackend, M: TrainModel<B>> Loop<'_, '_, B, M> {
             rng: &run.rng,
             position,
         };
-        sink.save(state, reason).map_err(TrainError::Checkpoint)
+        Ok(sink.save(state, reason)?)
     }
 }
 

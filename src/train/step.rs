@@ -11,16 +11,24 @@ use super::{AdamOptim, AdamRecord, TrainConfig};
 use crate::model::TrainModel;
 use crate::regularizer::{walk_params, Regularizer};
 
+/// A gradient that is NaN or infinite, found before the step changed anything.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("gradient of parameter '{param}' is not finite (NaN or inf)")]
+pub struct BadGradient {
+    /// Module path of the first such parameter.
+    pub param: String,
+}
+
 /// Executes optimizer steps and owns Adam's state.
 pub trait StepExec<B: AutodiffBackend, M: TrainModel<B>> {
     /// One step on `model` with the task-loss gradients `grads` (and the regulariser's hooks);
-    /// `Err(path)` names the first parameter whose gradient is not finite, before any change.
+    /// the error names the first parameter whose gradient is not finite, before any change.
     fn step(
         &mut self,
         model: M,
         grads: GradientsParams,
         reg: Option<&mut dyn Regularizer<B, M>>,
-    ) -> Result<M, String>;
+    ) -> Result<M, BadGradient>;
     /// Forgets Adam's moments and step count (a task start with `reset_optimizer`, a fresh
     /// network).
     fn reset(&mut self);
@@ -83,9 +91,9 @@ impl<B: AutodiffBackend, M: TrainModel<B>> StepExec<B, M> for GenericStep<B, M> 
         model: M,
         mut grads: GradientsParams,
         mut reg: Option<&mut dyn Regularizer<B, M>>,
-    ) -> Result<M, String> {
+    ) -> Result<M, BadGradient> {
         if let Some(param) = non_finite_gradient::<B, M>(&model, &mut grads) {
-            return Err(param);
+            return Err(BadGradient { param });
         }
         let grads = match reg.as_deref_mut() {
             Some(r) => r.before_step(&model, grads),
@@ -126,7 +134,7 @@ impl<B: AutodiffBackend, M: TrainModel<B>> StepExec<B, M> for FusedStep<B, M> {
         model: M,
         grads: GradientsParams,
         reg: Option<&mut dyn Regularizer<B, M>>,
-    ) -> Result<M, String> {
+    ) -> Result<M, BadGradient> {
         let mut hooks = reg.and_then(|r| fused::hooks::<B, M>(r));
         fused::step::<B, M>(
             model,

@@ -634,7 +634,7 @@ impl CheckpointSink<B, Mlp<B>> for StopAtEpoch {
         &mut self,
         state: TrainState<'_, B, Mlp<B>>,
         reason: SaveReason,
-    ) -> Result<bool, String> {
+    ) -> Result<bool, crate::checkpoint::CheckpointError> {
         let go = CheckpointSink::<B, Mlp<B>>::save(&mut self.inner, state, reason)?;
         if reason == SaveReason::Epoch {
             self.seen += 1;
@@ -802,6 +802,7 @@ fn missing_or_corrupt_manifest_is_a_one_line_error() {
         crate::checkpoint::load::<B, Mlp<B>>(dir, mlp(10), &Default::default())
             .err()
             .expect("no checkpoint to load")
+            .to_string()
     };
     let e = load(tmp.path());
     assert!(

@@ -1,0 +1,270 @@
+//! The one-line messages the CLI prints for the library's typed errors. The library names a
+//! setting by its config key (`lr`, `si_cap`); here the remedy names the flag that sets it
+//! (`--lr`, `--si-cap`).
+
+use std::error::Error;
+
+use clap::CommandFactory;
+
+use crate::checkpoint::CheckpointError;
+use crate::config::{ConfigError, OptionError};
+use crate::method::MethodError;
+use crate::regularizer::{ExcludeError, NonFinite, StateError};
+use crate::train::TrainError;
+
+/// The flag that sets config key `key` (`si_cap` → `--si-cap`); a key no flag sets (it is
+/// only read from config files) stays as it is.
+pub(super) fn flag(key: &str) -> String {
+    // `--fisher-samples` also sizes the importance measurement.
+    let key = if key == "importance_samples" {
+        "fisher_samples"
+    } else {
+        key
+    };
+    let long = key.replace('_', "-");
+    let cmd = super::Cli::command();
+    let known = cmd.find_subcommand("run").is_some_and(|c| {
+        c.get_arguments()
+            .any(|a| a.get_long() == Some(long.as_str()))
+    });
+    if known {
+        format!("--{long}")
+    } else {
+        key.to_string()
+    }
+}
+
+/// `e` as one message, its causes joined by ": ", with typed library errors in flag terms.
+pub(super) fn describe(e: &anyhow::Error) -> String {
+    let mut parts = Vec::new();
+    for cause in e.chain() {
+        match in_flags(cause) {
+            // A typed error's text already covers its causes.
+            Some(text) => {
+                parts.push(text);
+                break;
+            }
+            None => parts.push(cause.to_string()),
+        }
+    }
+    parts.join(": ")
+}
+
+/// The CLI's wording of a library error that names settings, if `e` is one.
+fn in_flags(e: &(dyn Error + 'static)) -> Option<String> {
+    if let Some(e) = e.downcast_ref::<TrainError>() {
+        return train(e);
+    }
+    if let Some(e) = e.downcast_ref::<ConfigError>() {
+        return config(e);
+    }
+    if let Some(e) = e.downcast_ref::<MethodError>() {
+        return method(e);
+    }
+    if let Some(e) = e.downcast_ref::<OptionError>() {
+        return Some(option(e));
+    }
+    if let Some(e) = e.downcast_ref::<CheckpointError>() {
+        return checkpoint(e);
+    }
+    if let Some(e) = e.downcast_ref::<StateError>() {
+        return state(e);
+    }
+    if let Some(e) = e.downcast_ref::<NonFinite>() {
+        return Some(non_finite(e));
+    }
+    e.downcast_ref::<ExcludeError>().map(exclude)
+}
+
+fn train(e: &TrainError) -> Option<String> {
+    Some(match e {
+        TrainError::NonFiniteLoss { task, epoch, step } => format!(
+            "loss is not finite (NaN or inf) at task {task}, epoch {epoch}, step {step}: lower {} or {}",
+            flag("lr"),
+            flag("c")
+        ),
+        TrainError::NonFiniteGradient {
+            param,
+            task,
+            epoch,
+            step,
+        } => format!(
+            "gradient of parameter '{param}' is not finite (NaN or inf) at task {task}, epoch {epoch}, step {step}: lower {}, or look for a square root or log of zero in the model",
+            flag("lr")
+        ),
+        TrainError::EmptyTask { task, name, what } => format!(
+            "task {task} ({name}) has no {what} examples: the dataset lacks its labels; check {}, {} and {}",
+            flag("data_dir"),
+            flag("train_limit"),
+            flag("test_limit")
+        ),
+        TrainError::Regularizer(e) => non_finite(e),
+        TrainError::Exclude(e) => exclude(e),
+        TrainError::Checkpoint(e) => return checkpoint(e),
+        TrainError::Method(e) => return method(e),
+        _ => return None,
+    })
+}
+
+fn config(e: &ConfigError) -> Option<String> {
+    Some(match e {
+        ConfigError::Option(e) => option(e),
+        ConfigError::Method(e) => return method(e),
+        ConfigError::NoEffect {
+            key,
+            origin,
+            method,
+            help,
+            users,
+        } => format!(
+            "{} ({origin}) has no effect with {} {method}: it is {help} (used by {})",
+            flag(key),
+            flag("method"),
+            users.join(", ")
+        ),
+        ConfigError::HiddenOnCnn { benchmark } => format!(
+            "{} has no effect on {benchmark}: it trains the paper's CNN, whose widths are fixed",
+            flag("hidden")
+        ),
+        ConfigError::NoCuda => format!(
+            "{b} cuda: this binary was built without CUDA: rebuild with `CUDARC_CUDA_VERSION=13000 cargo build --release --features cuda`, or use {b} cpu",
+            b = flag("backend")
+        ),
+        ConfigError::NoBenchmark => format!(
+            "no benchmark given: pass {} split-mnist, permuted-mnist, split-cifar, …",
+            flag("benchmark")
+        ),
+        ConfigError::In { origin, error } => {
+            format!("{origin}: {}", config(error).unwrap_or_else(|| error.to_string()))
+        }
+        ConfigError::Invalid(_) | ConfigError::Name(_) => return None,
+    })
+}
+
+fn method(e: &MethodError) -> Option<String> {
+    match e {
+        MethodError::Option(e) => Some(option(e)),
+        _ => None,
+    }
+}
+
+fn option(e: &OptionError) -> String {
+    format!("{} must be {}, got {}", flag(&e.key), e.allowed, e.value)
+}
+
+fn non_finite(e: &NonFinite) -> String {
+    format!(
+        "{} of parameter '{}' is not finite (NaN or inf) at the end of task {}: lower {} or the penalty strength, or raise {}",
+        e.what,
+        e.param,
+        e.task,
+        flag("lr"),
+        flag("xi")
+    )
+}
+
+fn exclude(e: &ExcludeError) -> String {
+    format!(
+        "{} '{}' matches no parameter; the model's parameters are: {}",
+        flag("exclude"),
+        e.pattern,
+        e.params.join(", ")
+    )
+}
+
+fn checkpoint(e: &CheckpointError) -> Option<String> {
+    match e {
+        CheckpointError::Regularizer(s) => state(s).map(|s| format!("checkpoint: {s}")),
+        _ => None,
+    }
+}
+
+fn state(e: &StateError) -> Option<String> {
+    match e {
+        StateError::NoImportanceObserver => Some(format!(
+            "the checkpoint holds no importance observer: it was saved by a run without {}",
+            flag("save_importance")
+        )),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_become_flags() {
+        assert_eq!(flag("si_cap"), "--si-cap");
+        assert_eq!(flag("lr"), "--lr");
+        assert_eq!(flag("importance_samples"), "--fisher-samples");
+    }
+
+    #[test]
+    fn config_errors_name_flags() {
+        let e = anyhow::Error::from(ConfigError::from(OptionError::new(
+            "batch_size",
+            0,
+            "between 1 and 1048576",
+        )));
+        assert_eq!(
+            e.to_string(),
+            "batch_size must be between 1 and 1048576, got 0"
+        );
+        assert_eq!(
+            describe(&e),
+            "--batch-size must be between 1 and 1048576, got 0"
+        );
+        let e = anyhow::Error::from(ConfigError::In {
+            origin: "config file a.toml".into(),
+            error: Box::new(ConfigError::Method(MethodError::Option(OptionError::new(
+                "c", -1, "positive",
+            )))),
+        });
+        assert_eq!(
+            describe(&e),
+            "config file a.toml: --c must be positive, got -1"
+        );
+    }
+
+    #[test]
+    fn train_errors_name_flags_and_keep_context() {
+        let e = anyhow::Error::from(TrainError::NonFiniteLoss {
+            task: 1,
+            epoch: 2,
+            step: 3,
+        });
+        assert!(!e.to_string().contains("--"), "{e}");
+        assert_eq!(
+            describe(&e),
+            "loss is not finite (NaN or inf) at task 1, epoch 2, step 3: lower --lr or --c"
+        );
+        let e = anyhow::Error::from(TrainError::Regularizer(NonFinite {
+            what: "importance Ω",
+            param: "l.weight".into(),
+            task: 2,
+        }))
+        .context("si");
+        let d = describe(&e);
+        assert!(
+            d.starts_with("si: importance Ω of parameter 'l.weight'"),
+            "{d}"
+        );
+        assert!(d.contains("lower --lr") && d.contains("raise --xi"), "{d}");
+        let e = anyhow::Error::from(TrainError::Exclude(ExcludeError {
+            pattern: "head.*".into(),
+            params: vec!["l.weight".into(), "l.bias".into()],
+        }));
+        assert_eq!(
+            describe(&e),
+            "--exclude 'head.*' matches no parameter; the model's parameters are: l.weight, l.bias"
+        );
+        let e = anyhow::Error::from(TrainError::Checkpoint(CheckpointError::Regularizer(
+            StateError::NoImportanceObserver,
+        )));
+        assert!(describe(&e).ends_with("without --save-importance"), "{e}");
+        // Errors without settings in them read as their own text.
+        let e = anyhow::anyhow!("plain").context("outer");
+        assert_eq!(describe(&e), format!("{e:#}"));
+    }
+}
