@@ -1,6 +1,7 @@
 //! The continual training loop: Adam over a task stream, a regulariser's hooks around each step,
 //! and evaluation of every task after every task.
 
+use std::path::PathBuf;
 use std::time::Instant;
 
 use burn::module::AutodiffModule;
@@ -13,11 +14,12 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::checkpoint::CheckpointError;
 use crate::method::MethodError;
 pub use crate::method::Mode;
 use crate::model::{output_mask, row_masks, TrainModel};
-use crate::regularizer::{ExcludeError, NonFinite, Regularizer, RegularizerState, TaskSamples};
+use crate::regularizer::{
+    ExcludeError, NonFinite, Regularizer, RegularizerState, StateError, TaskSamples,
+};
 use crate::scenario::TaskStream;
 
 pub mod eval;
@@ -52,6 +54,104 @@ pub struct TrainConfig {
 
 /// Why a task-end hook failed (e.g. could not write its files).
 pub type HookError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Why a checkpoint could not be written, read or resumed from.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckpointError {
+    /// A part of the state could not be encoded.
+    #[error("cannot encode {what}: {message}")]
+    Encode {
+        /// The part: "the model", "Adam's state", "the position", "the manifest".
+        what: &'static str,
+        /// The encoder's message.
+        message: String,
+    },
+    /// A file of the checkpoint folder could not be written.
+    #[error("cannot write checkpoint {}: {error}", dir.display())]
+    Write {
+        /// The checkpoint folder.
+        dir: PathBuf,
+        /// What the file system said.
+        error: std::io::Error,
+    },
+    /// The manifest could not be read: no complete checkpoint.
+    #[error("cannot read checkpoint manifest {}: {error}; the run has no complete checkpoint", path.display())]
+    NoManifest {
+        /// The manifest's path.
+        path: PathBuf,
+        /// What the file system said.
+        error: std::io::Error,
+    },
+    /// The manifest does not parse.
+    #[error("checkpoint manifest {} is corrupt ({message}); the checkpoint cannot be resumed", path.display())]
+    CorruptManifest {
+        /// The manifest's path.
+        path: PathBuf,
+        /// The parser's message.
+        message: String,
+    },
+    /// The manifest is of another layout version.
+    #[error("checkpoint manifest {} has format {found}, this synaptic reads {reads}", path.display())]
+    Format {
+        /// The manifest's path.
+        path: PathBuf,
+        /// Its version.
+        found: u32,
+        /// The version this build reads.
+        reads: u32,
+    },
+    /// A file the manifest names could not be read.
+    #[error("cannot read checkpoint file {}: {error}", path.display())]
+    ReadFile {
+        /// The file's path.
+        path: PathBuf,
+        /// What the file system said.
+        error: std::io::Error,
+    },
+    /// A file differs from its hash in the manifest.
+    #[error("checkpoint file {} does not match its SHA-256 in {manifest}: it is corrupt", path.display())]
+    Checksum {
+        /// The file's path.
+        path: PathBuf,
+        /// The manifest's file name.
+        manifest: &'static str,
+    },
+    /// The manifest names no file of a role the run needs.
+    #[error("checkpoint {} lacks its {role} file", dir.display())]
+    MissingPart {
+        /// The checkpoint folder.
+        dir: PathBuf,
+        /// `model`, `adam` or `state`.
+        role: &'static str,
+    },
+    /// A file was read but its content does not decode.
+    #[error("checkpoint {what} in {} is unreadable: {message}", dir.display())]
+    Unreadable {
+        /// The part: "model", "Adam state", "regulariser state", "state".
+        what: &'static str,
+        /// The checkpoint folder.
+        dir: PathBuf,
+        /// The decoder's message.
+        message: String,
+    },
+    /// The checkpoint's position lies past the run's last task.
+    #[error("the checkpoint is at task {task} of a {tasks}-task run")]
+    PastEnd {
+        /// 1-based task of the position.
+        task: usize,
+        /// Tasks of the run.
+        tasks: usize,
+    },
+    /// The run has a regulariser but the checkpoint no state for it.
+    #[error("the checkpoint has no regulariser state")]
+    NoRegularizerState,
+    /// The regulariser rejected its saved state.
+    #[error("checkpoint: {0}")]
+    Regularizer(StateError),
+    /// A checkpoint sink defined outside this crate failed.
+    #[error("{0}")]
+    Sink(String),
+}
 
 /// Why a run stopped early. Remedies name the settings by their config keys (`lr`, `c`).
 #[derive(Debug, thiserror::Error)]
