@@ -27,21 +27,25 @@ pub enum BackendKind {
 }
 
 impl std::str::FromStr for BackendKind {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = crate::names::UnknownName;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
             "cpu" | "flex" => Ok(Self::Cpu),
             "cuda" => Ok(Self::Cuda),
-            "wgpu" => Err("backend 'wgpu' is not built into this binary: use cpu or cuda".into()),
-            _ => Err(format!("unknown backend '{s}': use cpu or cuda")),
+            // burn's wgpu backend is not compiled in: the same answer as any other name.
+            _ => Err(crate::names::UnknownName::new(
+                "backend",
+                s,
+                &["cpu", "cuda"],
+            )),
         }
     }
 }
 
 /// Parsed as from the command line, so that a config file's bad value gets the same message.
 impl TryFrom<String> for BackendKind {
-    type Error = String;
-    fn try_from(s: String) -> Result<Self, String> {
+    type Error = crate::names::UnknownName;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
         s.parse()
     }
 }

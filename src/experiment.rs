@@ -120,7 +120,8 @@ fn importance_dir<'a>(
             Ok(Some(dir))
         }
         (true, None) => Err(TrainError::Config(
-            "save_importance needs a folder to save into: run with synaptic run --out".into(),
+            "save_importance needs a folder to save into: pass the run's folder as `importance`"
+                .into(),
         )),
     }
 }

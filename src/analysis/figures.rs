@@ -130,7 +130,11 @@ fn between(a: &Analysis) -> Row<HeatMap> {
 }
 
 /// Draws every figure into `out`; returns the file names written.
-pub fn draw_all(saved: &Saved, a: &Analysis, out: &Path) -> Result<Vec<String>, String> {
+pub fn draw_all(
+    saved: &Saved,
+    a: &Analysis,
+    out: &Path,
+) -> Result<Vec<String>, super::AnalysisError> {
     let mut files = Vec::new();
     let mut written = |paths: std::io::Result<[std::path::PathBuf; 2]>, stem: &str| {
         let paths = paths.map_err(|e| format!("cannot write {}: {e}", out.join(stem).display()))?;

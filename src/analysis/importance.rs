@@ -43,7 +43,7 @@ pub struct Saved {
 
 impl Saved {
     /// Loads `RUN/importance/` (or `RUN` itself when it holds `index.json`).
-    pub fn load(run: &Path) -> Result<Self, String> {
+    pub fn load(run: &Path) -> Result<Self, super::AnalysisError> {
         let dir = if run.join("index.json").exists() {
             run.to_path_buf()
         } else {
@@ -51,15 +51,13 @@ impl Saved {
         };
         let index_path = dir.join("index.json");
         if !run.exists() {
-            return Err(format!("--run {} does not exist", run.display()));
+            return Err(super::AnalysisError::NoRun(run.to_path_buf()));
         }
-        let bytes = std::fs::read(&index_path).map_err(|_| {
-            format!(
-                "{} holds no saved importances ({} is missing): run it with synaptic run --save-importance",
-                run.display(),
-                index_path.display()
-            )
-        })?;
+        let bytes =
+            std::fs::read(&index_path).map_err(|_| super::AnalysisError::NoImportances {
+                run: run.to_path_buf(),
+                index: index_path.clone(),
+            })?;
         let index: ImportanceIndex = serde_json::from_slice(&bytes)
             .map_err(|e| format!("{} is corrupt: {e}", index_path.display()))?;
         if index.format != FORMAT {
@@ -68,13 +66,15 @@ impl Saved {
                 index_path.display(),
                 index.format,
                 FORMAT
-            ));
+            )
+            .into());
         }
         if index.tasks.is_empty() {
             return Err(format!(
                 "{} lists no finished task yet: let the run finish a task",
                 index_path.display()
-            ));
+            )
+            .into());
         }
         let mut data = BTreeMap::new();
         for t in &index.tasks {
@@ -94,7 +94,8 @@ impl Saved {
                             "{}: shape {shape:?}, index.json says {:?}",
                             dir.join(rel).display(),
                             p.shape
-                        ));
+                        )
+                        .into());
                     }
                     data.insert((t.task, est.clone(), p.path.clone()), v);
                 }

@@ -24,11 +24,52 @@ use std::path::Path;
 
 pub use index::{ImportanceIndex, ParamInfo, TaskEntry, ESTIMATORS, FORMAT};
 
+/// Why saved importances could not be read or analysed.
+#[derive(Debug, thiserror::Error)]
+pub enum AnalysisError {
+    /// The run folder does not exist.
+    #[error("run folder {} does not exist", .0.display())]
+    NoRun(std::path::PathBuf),
+    /// The run saved no importances.
+    #[error("{} holds no saved importances ({} is missing): train it with importance saving on", run.display(), index.display())]
+    NoImportances {
+        /// The run folder.
+        run: std::path::PathBuf,
+        /// The index file looked for.
+        index: std::path::PathBuf,
+    },
+    /// An output folder cannot be created.
+    #[error("cannot create {}: {error}", path.display())]
+    CreateDir {
+        /// The folder.
+        path: std::path::PathBuf,
+        /// Why.
+        error: std::io::Error,
+    },
+    /// A saved file is unusable, or an output cannot be written (the message says which).
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl From<npy::NpyError> for AnalysisError {
+    fn from(e: npy::NpyError) -> Self {
+        AnalysisError::Invalid(e.0)
+    }
+}
+
+impl From<String> for AnalysisError {
+    fn from(message: String) -> Self {
+        AnalysisError::Invalid(message)
+    }
+}
+
 /// Runs the whole analysis of `run` into `out`: tables, JSON and figures. Returns the analysis.
-pub fn analyze_run(run: &Path, out: &Path) -> Result<importance::Analysis, String> {
+pub fn analyze_run(run: &Path, out: &Path) -> Result<importance::Analysis, AnalysisError> {
     let saved = importance::Saved::load(run)?;
-    std::fs::create_dir_all(out)
-        .map_err(|e| format!("cannot create --out {}: {e}", out.display()))?;
+    std::fs::create_dir_all(out).map_err(|error| AnalysisError::CreateDir {
+        path: out.to_path_buf(),
+        error,
+    })?;
     let mut a = importance::analyze(&saved);
     a.figures = figures::draw_all(&saved, &a, out)?;
     let write = |name: &str, bytes: &[u8]| {
@@ -39,7 +80,7 @@ pub fn analyze_run(run: &Path, out: &Path) -> Result<importance::Analysis, Strin
     write("importance.md", importance::markdown(&a).as_bytes())?;
     write(
         "importance.json",
-        &serde_json::to_vec_pretty(&a).map_err(|e| e.to_string())?,
+        &serde_json::to_vec_pretty(&a).map_err(|e| AnalysisError::Invalid(e.to_string()))?,
     )?;
     Ok(a)
 }

@@ -44,7 +44,31 @@ pub fn encode_f32(shape: &[usize], data: &[f32]) -> Vec<u8> {
 }
 
 /// Parses an `.npy` file of little-endian f32 in C order (versions 1.0 and 2.0): shape and data.
-pub fn decode_f32(bytes: &[u8]) -> Result<(Vec<usize>, Vec<f32>), String> {
+/// A `.npy` file this reader cannot use (the message says why).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{0}")]
+pub struct NpyError(pub String);
+
+impl From<String> for NpyError {
+    fn from(message: String) -> Self {
+        NpyError(message)
+    }
+}
+
+impl From<&str> for NpyError {
+    fn from(message: &str) -> Self {
+        NpyError(message.to_string())
+    }
+}
+
+impl From<NpyError> for String {
+    fn from(e: NpyError) -> Self {
+        e.0
+    }
+}
+
+/// Decodes an `.npy` file of little-endian f32 (version 1.0-3.0, C order) into its shape and data.
+pub fn decode_f32(bytes: &[u8]) -> Result<(Vec<usize>, Vec<f32>), NpyError> {
     if bytes.len() < 10 || &bytes[..6] != MAGIC {
         return Err("not an .npy file (bad magic)".into());
     }
@@ -54,13 +78,13 @@ pub fn decode_f32(bytes: &[u8]) -> Result<(Vec<usize>, Vec<f32>), String> {
             u32::from_le_bytes(bytes[8..12].try_into().expect("4 bytes")) as usize,
             12,
         ),
-        v => return Err(format!("unsupported .npy version {v}")),
+        v => return Err(format!("unsupported .npy version {v}").into()),
     };
     let header = bytes
         .get(start..start + hlen)
         .ok_or(".npy header is truncated")?;
     let header = std::str::from_utf8(header).map_err(|_| ".npy header is not text")?;
-    let field = |key: &str| -> Result<&str, String> {
+    let field = |key: &str| -> Result<&str, NpyError> {
         let at = header
             .find(&format!("'{key}'"))
             .ok_or_else(|| format!(".npy header has no '{key}'"))?;
@@ -73,7 +97,8 @@ pub fn decode_f32(bytes: &[u8]) -> Result<(Vec<usize>, Vec<f32>), String> {
         return Err(format!(
             ".npy data type {} is not little-endian f32 ('<f4')",
             descr.split(',').next().unwrap_or("?")
-        ));
+        )
+        .into());
     }
     if !field("fortran_order")?.starts_with("False") {
         return Err(".npy array is in Fortran order; only C order is read".into());
@@ -96,7 +121,8 @@ pub fn decode_f32(bytes: &[u8]) -> Result<(Vec<usize>, Vec<f32>), String> {
             ".npy data holds {} bytes, the shape {shape:?} needs {}",
             body.len(),
             4 * n
-        ));
+        )
+        .into());
     }
     let data = body
         .chunks_exact(4)
@@ -111,9 +137,9 @@ pub fn write_f32(path: &Path, shape: &[usize], data: &[f32]) -> std::io::Result<
 }
 
 /// Reads an `.npy` file of f32; the error names the file.
-pub fn read_f32(path: &Path) -> Result<(Vec<usize>, Vec<f32>), String> {
+pub fn read_f32(path: &Path) -> Result<(Vec<usize>, Vec<f32>), NpyError> {
     let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    decode_f32(&bytes).map_err(|e| format!("{}: {e}", path.display()))
+    decode_f32(&bytes).map_err(|e| NpyError(format!("{}: {e}", path.display())))
 }
 
 #[cfg(test)]
@@ -151,10 +177,10 @@ mod tests {
 
     #[test]
     fn npy_decode_rejects_bad_files() {
-        assert!(decode_f32(b"hello world").unwrap_err().contains("magic"));
+        assert!(decode_f32(b"hello world").unwrap_err().0.contains("magic"));
         let mut b = encode_f32(&[2], &[1.0, 2.0]);
         b.pop();
-        assert!(decode_f32(&b).unwrap_err().contains("bytes"));
+        assert!(decode_f32(&b).unwrap_err().0.contains("bytes"));
         let f8 = encode_f32(&[1], &[1.0]);
         let s = String::from_utf8_lossy(&f8).replace("<f4", "<f8");
         assert!(decode_f32(s.as_bytes()).is_err());

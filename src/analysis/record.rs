@@ -210,7 +210,7 @@ impl ImportanceRecorder {
         samples: &dyn TaskSamples<B>,
         before: &[ParamImportance],
         after: &[ParamImportance],
-    ) -> Result<(), String>
+    ) -> Result<(), super::AnalysisError>
     where
         B: AutodiffBackend,
         M: AutodiffModule<B> + Classifier<B>,
@@ -293,7 +293,7 @@ impl ImportanceRecorder {
         });
         let bytes = serde_json::to_vec_pretty(&index).map_err(|e| e.to_string())?;
         crate::fsutil::write_atomic(&index_path, &bytes)
-            .map_err(|e| format!("cannot write {}: {e}", index_path.display()))
+            .map_err(|e| format!("cannot write {}: {e}", index_path.display()).into())
     }
 }
 

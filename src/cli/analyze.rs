@@ -33,7 +33,8 @@ pub fn cmd_analyze(args: AnalyzeArgs) -> anyhow::Result<()> {
     match args.what {
         Analysis::Importance { run, out, quiet } => {
             let out = out.unwrap_or_else(|| crate::run_dir::RunDir::new(&run).analysis());
-            let a = crate::analysis::analyze_run(&run, &out).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let a = crate::analysis::analyze_run(&run, &out)
+                .map_err(|e| anyhow::anyhow!(flagged(e)))?;
             if !quiet {
                 println!(
                     "{} {} (seed {}), {} tasks: Spearman ρ per layer, mean over tasks",
@@ -51,5 +52,22 @@ pub fn cmd_analyze(args: AnalyzeArgs) -> anyhow::Result<()> {
             }
             Ok(())
         }
+    }
+}
+
+/// The library's analysis error as the one line this command prints, naming its flags.
+fn flagged(e: crate::analysis::AnalysisError) -> String {
+    use crate::analysis::AnalysisError;
+    match e {
+        AnalysisError::NoRun(run) => format!("--run {} does not exist", run.display()),
+        AnalysisError::NoImportances { run, index } => format!(
+            "{} holds no saved importances ({} is missing): run it with synaptic run --save-importance",
+            run.display(),
+            index.display()
+        ),
+        AnalysisError::CreateDir { path, error } => {
+            format!("cannot create --out {}: {error}", path.display())
+        }
+        other => other.to_string(),
     }
 }

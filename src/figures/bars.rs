@@ -3,7 +3,7 @@
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::{color, draw_caption, err, font, Figure};
+use super::{color, draw_caption, err, font, DrawError, Figure};
 
 /// One set of bars of a [`BarChart`]: a value (mean, ± error) per category.
 #[derive(Debug, Clone)]
@@ -44,7 +44,7 @@ impl Figure for BarChart {
         self.size
     }
 
-    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String> {
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), DrawError> {
         let area = draw_caption(root, &self.title)?;
         let n = self.categories.len().max(1);
         // Room on the right for the legend, clear of the bars.

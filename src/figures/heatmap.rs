@@ -4,7 +4,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use super::{draw_caption, err, font, Figure};
+use super::{draw_caption, err, font, DrawError, Figure};
 
 /// How a cell's value maps to its colour.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,7 +90,7 @@ impl Figure for HeatMap {
         self.size
     }
 
-    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String> {
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), DrawError> {
         let area = draw_caption(root, &self.title)?;
         let (nr, nc) = (self.rows.len().max(1), self.cols.len().max(1));
         let mut chart = ChartBuilder::on(&area)

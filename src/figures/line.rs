@@ -3,7 +3,7 @@
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::{color, draw_caption, err, font, Figure};
+use super::{color, draw_caption, err, font, DrawError, Figure};
 
 /// How a series' line is drawn.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,7 +53,7 @@ impl Figure for LineChart {
         self.size
     }
 
-    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String> {
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), DrawError> {
         let area = draw_caption(root, &self.title)?;
         let mut chart = ChartBuilder::on(&area)
             .x_label_area_size(50)

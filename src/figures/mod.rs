@@ -91,7 +91,7 @@ pub trait Figure {
     /// Width and height in pixels.
     fn size(&self) -> (u32, u32);
     /// Draws the whole figure on `root`.
-    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String>;
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), DrawError>;
 }
 
 /// Draws `fig` into `base.png` and `base.svg` (each written atomically); returns both paths.
@@ -124,7 +124,7 @@ pub fn write_figures(
     let drawn = (|| {
         let root = BitMapBackend::new(&tmp, png_fig.size()).into_drawing_area();
         png_fig.draw(&root)?;
-        root.present().map_err(|e| e.to_string())
+        root.present().map_err(err)
     })();
     if let Err(e) = drawn {
         let _ = std::fs::remove_file(&tmp);
@@ -165,7 +165,7 @@ impl<F: Figure> Figure for Row<F> {
         self.size
     }
 
-    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String> {
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), DrawError> {
         let area = draw_caption(root, &self.title)?;
         let areas = area.split_evenly((1, self.panels.len().max(1)));
         for (a, p) in areas.iter().zip(&self.panels) {
@@ -175,8 +175,14 @@ impl<F: Figure> Figure for Row<F> {
     }
 }
 
-fn err<E: std::fmt::Display>(e: E) -> String {
-    e.to_string()
+/// plotters could not draw a figure (its backend's message; plotters' errors are generic over
+/// the backend, so the message is what travels).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{0}")]
+pub struct DrawError(pub String);
+
+fn err<E: std::fmt::Display>(e: E) -> DrawError {
+    DrawError(e.to_string())
 }
 
 fn font(size: u32) -> TextStyle<'static> {
@@ -187,7 +193,7 @@ fn font(size: u32) -> TextStyle<'static> {
 fn draw_caption<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     title: &str,
-) -> Result<DrawingArea<DB, Shift>, String> {
+) -> Result<DrawingArea<DB, Shift>, DrawError> {
     root.fill(&WHITE).map_err(err)?;
     let (w, _) = root.dim_in_pixel();
     // Panels of a row are narrower than whole figures: a smaller title still fits.
@@ -217,7 +223,7 @@ mod tests {
         fn size(&self) -> (u32, u32) {
             (200, 100)
         }
-        fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String> {
+        fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), DrawError> {
             draw_caption(root, "blank").map(|_| ())
         }
     }

@@ -4,7 +4,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use super::{color, draw_caption, err, font, Figure};
+use super::{color, draw_caption, err, font, DrawError, Figure};
 
 /// One set of points of a [`Scatter`].
 #[derive(Debug, Clone)]
@@ -85,7 +85,7 @@ impl Scatter {
         area: &DrawingArea<DB, Shift>,
         x: X,
         y: Y,
-    ) -> Result<(), String>
+    ) -> Result<(), DrawError>
     where
         X: plotters::coord::ranged1d::Ranged<ValueType = f64>
             + plotters::coord::ranged1d::ValueFormatter<f64>,
@@ -192,7 +192,7 @@ impl Figure for Scatter {
         self.size
     }
 
-    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String> {
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), DrawError> {
         let area = draw_caption(root, &self.title)?;
         let all = || self.series.iter().flat_map(|s| s.points.iter());
         let (x0, x1) = data_range(all().map(|p| p.0), self.log_x);
