@@ -73,6 +73,15 @@ fn in_flags(e: &(dyn Error + 'static)) -> Option<String> {
     if let Some(e) = e.downcast_ref::<NonFinite>() {
         return Some(non_finite(e));
     }
+    if let Some(e) = e.downcast_ref::<crate::data::DataError>() {
+        // The library speaks of "a data folder"; here it is a flag.
+        return Some(format!("{e} (the data folder is {} DIR)", flag("data_dir")));
+    }
+    if let Some(e @ crate::data::fetch::FetchError::Io { .. }) =
+        e.downcast_ref::<crate::data::fetch::FetchError>()
+    {
+        return Some(format!("{e} (the data folder is {} DIR)", flag("data_dir")));
+    }
     e.downcast_ref::<ExcludeError>().map(exclude)
 }
 

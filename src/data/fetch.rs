@@ -96,7 +96,7 @@ pub enum FetchError {
     Http { url: String, status: u16 },
     /// Reading or writing a local file failed.
     #[error(
-        "{}: {source}; check that the folder is writable and has space, or pass --data-dir DIR",
+        "{}: {source}; check that the folder is writable and has space, or fetch into another folder",
         .path.display()
     )]
     Io { path: PathBuf, source: io::Error },

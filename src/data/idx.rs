@@ -292,7 +292,7 @@ pub(crate) mod tests {
             &p,
             "truncated: header says 3 images of 2x2 = 12 bytes, file has 11",
         );
-        assert_names(&err, &p, "--data-dir");
+        assert_names(&err, &p, "data folder");
         let p = write(dir.path(), "hdr", &images(3, 2, 2, &[])[..10]);
         let err = read_images(&p).unwrap_err();
         assert!(

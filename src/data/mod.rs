@@ -27,7 +27,7 @@ pub enum DataKind {
     Cifar10And100,
 }
 
-const FIX: &str = "re-download it or point --data-dir at a folder with valid MNIST IDX files";
+const FIX: &str = "re-download it or use a data folder with valid MNIST IDX files";
 
 /// Everything that can go wrong locating, reading or validating a dataset; each message is one line.
 // Variant fields are named for what they hold and shown in the messages.
@@ -42,7 +42,7 @@ pub enum DataError {
     },
     /// Neither the plain nor the gzip file exists.
     #[error(
-        "{}: neither {name}.gz nor {name} found; pass --data-dir DIR or set SYNAPTIC_DATA to a folder holding the MNIST IDX files",
+        "{}: neither {name}.gz nor {name} found; pass a data folder or set SYNAPTIC_DATA to a folder holding the MNIST IDX files",
         .dir.display()
     )]
     Missing { dir: PathBuf, name: String },
@@ -118,7 +118,7 @@ pub enum DataError {
     },
     /// A CIFAR file is not a whole, non-zero number of records.
     #[error(
-        "{}: not a {kind} binary file: {actual} bytes is not a whole, non-zero number of {record}-byte records; re-download it, or point --data-dir at a folder with the {kind} binary files",
+        "{}: not a {kind} binary file: {actual} bytes is not a whole, non-zero number of {record}-byte records; re-download it, or use a data folder with the {kind} binary files",
         .path.display()
     )]
     CifarRecords {
@@ -492,7 +492,7 @@ mod tests {
         for needle in [
             format!("{TEST_LABELS}.gz nor {TEST_LABELS} found"),
             dir.path().display().to_string(),
-            "--data-dir".into(),
+            "pass a data folder".into(),
             "SYNAPTIC_DATA".into(),
         ] {
             assert!(msg.contains(&needle), "{needle:?} not in {msg}");

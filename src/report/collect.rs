@@ -75,7 +75,7 @@ pub fn find_results(dirs: &[PathBuf]) -> Result<Vec<Found>, ReportError> {
             .map_err(|e| ReportError(format!("cannot read {}: {e}", dir.display())))?;
         if paths.len() == before {
             return Err(ReportError(format!(
-                "{} holds no result.json (searched 8 folders deep): point at the --out folder of a finished run, compare or reproduce",
+                "{} holds no result.json (searched 8 folders deep): point at the output folder of a finished run, compare or reproduce",
                 dir.display()
             )));
         }
