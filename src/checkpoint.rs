@@ -19,6 +19,7 @@ use sha2::{Digest, Sha256};
 
 use crate::fsutil::write_atomic;
 use crate::regularizer::RegularizerState;
+use crate::run_clock::{ClockRecord, RunClock};
 use crate::train::{AdamRecord, CheckpointSink, Position, Resumed, SaveReason, TrainState};
 
 /// Name of the manifest inside the checkpoint folder.
@@ -60,6 +61,9 @@ pub struct Manifest {
 struct StateFile {
     position: Position,
     rng: ChaCha8Rng,
+    /// The run's wall clock at the save (absent in checkpoints of older versions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    clock: Option<ClockRecord>,
 }
 
 pub use crate::train::CheckpointError;
@@ -80,6 +84,7 @@ pub struct FileCheckpoints {
     every: Option<usize>,
     stop_after_task: Option<usize>,
     interrupted: Option<Arc<AtomicBool>>,
+    clock: Option<RunClock>,
 }
 
 impl FileCheckpoints {
@@ -93,6 +98,7 @@ impl FileCheckpoints {
             every: None,
             stop_after_task: None,
             interrupted: None,
+            clock: None,
         })
     }
 
@@ -114,6 +120,11 @@ impl FileCheckpoints {
         self
     }
 
+    /// Record `clock` in every checkpoint, so that a resumed run counts this process's time.
+    pub fn set_clock(&mut self, clock: RunClock) {
+        self.clock = Some(clock);
+    }
+
     fn write<B: AutodiffBackend, M: AutodiffModule<B>>(
         &mut self,
         state: &TrainState<'_, B, M>,
@@ -131,6 +142,7 @@ impl FileCheckpoints {
         let json = serde_json::to_vec(&StateFile {
             position: state.position.clone(),
             rng: state.rng.clone(),
+            clock: self.clock.map(|c| c.record()),
         })
         .map_err(|e| encode("the position", &e))?;
         let mut parts = vec![("model", "mpk", model), ("adam", "mpk", adam)];
@@ -257,6 +269,21 @@ fn read_part(dir: &Path, m: &Manifest, role: &str) -> Result<Option<Vec<u8>>, Ch
         });
     }
     Ok(Some(bytes))
+}
+
+/// The run's wall clock as the latest checkpoint of `dir` recorded it (`None` from a version
+/// that did not record it).
+pub fn read_clock(dir: &Path) -> Result<Option<ClockRecord>, CheckpointError> {
+    let m = read_manifest(dir)?;
+    let Some(bytes) = read_part(dir, &m, "state")? else {
+        return Ok(None);
+    };
+    let st: StateFile = serde_json::from_slice(&bytes).map_err(|e| CheckpointError::Unreadable {
+        what: "state",
+        dir: dir.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    Ok(st.clock)
 }
 
 /// Loads the latest checkpoint of `dir` into `model` (a freshly built model of the same shape).

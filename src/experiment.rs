@@ -14,6 +14,7 @@ use crate::metrics;
 use crate::model::{Cnn, CnnConfig, Mlp, MlpConfig};
 use crate::regularizer::{check_exclude, Regularizer};
 use crate::report::RunResult;
+use crate::run_clock::RunClock;
 use crate::scenario::{ModelKind, StreamOptions, TaskStream};
 use crate::train::{CheckpointSink, Loop, Observer, TaskHook, TrainError, TrainOutcome};
 
@@ -43,7 +44,8 @@ pub fn build_stream(cfg: &RunConfig, dataset: Arc<Dataset>) -> TaskStream {
     )
 }
 
-/// Runs `cfg` on backend `B`; `started` is when the process began (for `total_seconds`).
+/// Runs `cfg` on backend `B`; `started` is when the process began (for `total_seconds`, to
+/// which a resumed run adds the seconds of its earlier processes).
 pub fn run<B: AutodiffBackend>(
     cfg: &RunConfig,
     dataset: Arc<Dataset>,
@@ -89,14 +91,33 @@ pub fn run_saving<B: AutodiffBackend>(
     ckpt: Option<&mut Checkpointing>,
     importance: Option<&Path>,
 ) -> Result<RunResult, TrainError> {
+    let mut ckpt = ckpt;
     let resuming = ckpt.as_deref().is_some_and(|c| c.resume);
+    let clock = run_clock(ckpt.as_deref_mut(), started)?;
     let importance = importance_dir(cfg, importance, resuming)?;
     let stream = build_stream(cfg, dataset.clone());
     B::seed(device, cfg.train.seed);
     let out = train_per_model::<B>(registry, cfg, &stream, device, observer, ckpt, importance)?;
-    Ok(run_result::<B>(
-        cfg, &stream, &dataset, device, out, started,
-    ))
+    Ok(run_result::<B>(cfg, &stream, &dataset, device, out, &clock))
+}
+
+/// The run's clock: continued from the checkpoint when resuming (so that `total_seconds` and
+/// `started_unix` cover every process of the run), and recorded in every checkpoint.
+fn run_clock(ckpt: Option<&mut Checkpointing>, started: Instant) -> Result<RunClock, TrainError> {
+    let Some(c) = ckpt else {
+        return Ok(RunClock::starting(started));
+    };
+    let record = if c.resume {
+        crate::checkpoint::read_clock(&c.dir)?
+    } else {
+        None
+    };
+    let clock = match record {
+        Some(r) => RunClock::continuing(started, r),
+        None => RunClock::starting(started),
+    };
+    c.sink.set_clock(clock);
+    Ok(clock)
 }
 
 /// The folder to save importances into, created (and emptied unless `resuming`), or `None`
@@ -173,7 +194,7 @@ fn run_result<B: AutodiffBackend>(
     dataset: &Dataset,
     device: &B::Device,
     out: TrainOutcome,
-    started: Instant,
+    clock: &RunClock,
 ) -> RunResult {
     let m = metrics::compute(&out.accuracy_matrix, &out.initial_accuracy);
     RunResult {
@@ -195,16 +216,12 @@ fn run_result<B: AutodiffBackend>(
         final_penalty: out.final_penalty,
         train_seconds: out.train_seconds,
         eval_seconds: out.eval_seconds,
-        total_seconds: started.elapsed().as_secs_f64(),
+        total_seconds: clock.total_seconds(),
         steps: out.steps,
         backend: format!("{} ({})", cfg.backend.name(), B::name(device)),
         threads: rayon_threads(),
         data_dir: dataset.dir.display().to_string(),
-        started_unix: std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0)
-            .saturating_sub(started.elapsed().as_secs()),
+        started_unix: clock.started_unix(),
         burn_version: crate::report::BURN_VERSION.to_string(),
         machine: crate::report::Machine::current(),
     }

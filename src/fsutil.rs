@@ -66,7 +66,7 @@ fn create(p: &Path) -> std::io::Result<Box<dyn Sink>> {
 }
 
 /// Writes `bytes` next to `path` under a temporary name, synced; returns that name.
-fn stage(path: &Path, bytes: &[u8]) -> std::io::Result<PathBuf> {
+pub(crate) fn stage(path: &Path, bytes: &[u8]) -> std::io::Result<PathBuf> {
     stage_with(path, bytes, &create)
 }
 

@@ -26,6 +26,8 @@ pub mod model;
 pub mod names;
 pub mod regularizer;
 pub mod report;
+pub mod run_clock;
 pub mod run_dir;
+pub mod run_lock;
 pub mod scenario;
 pub mod train;

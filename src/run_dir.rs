@@ -22,6 +22,9 @@ impl RunDir {
     pub const IMPORTANCE: &'static str = "importance";
     /// Folder name of `synaptic analyze importance`'s output when no `--out` is given.
     pub const ANALYSIS: &'static str = "analysis";
+    /// File name of the lock a process holds while it trains into the folder
+    /// ([`crate::run_lock`]).
+    pub const LOCK: &'static str = "run.lock";
 
     /// The run folder at `path` (nothing is created).
     pub fn new(path: impl Into<PathBuf>) -> Self {
@@ -68,7 +71,13 @@ impl RunDir {
         self.path.join(Self::ANALYSIS)
     }
 
-    /// The files a finished run writes at its top level (what `--overwrite` removes).
+    /// `run.lock`.
+    pub fn lock(&self) -> PathBuf {
+        self.path.join(Self::LOCK)
+    }
+
+    /// The files a finished run writes at its top level (what `--overwrite` removes), the
+    /// result first: without it the folder no longer claims a finished run.
     pub fn top_level_files(&self) -> [PathBuf; 3] {
         [self.result(), self.accuracy_csv(), self.config()]
     }
@@ -96,6 +105,7 @@ mod tests {
                 rel(r.checkpoint_manifest()),
                 rel(r.importance()),
                 rel(r.analysis()),
+                rel(r.lock()),
             ],
             [
                 "result.json",
@@ -105,6 +115,7 @@ mod tests {
                 "checkpoints/checkpoint.json",
                 "importance",
                 "analysis",
+                "run.lock",
             ]
         );
     }

@@ -1,16 +1,23 @@
 //! `synaptic compare` (several methods × seeds, tabulated) and `synaptic sweep` (a
 //! hyperparameter grid × seeds on the validation split). Both run a grid of ordinary runs, one
-//! folder each, and skip the runs whose `result.json` is already there with the same config, so
-//! an interrupted grid resumes where it stopped.
+//! folder each, locked and checkpointed as `run` does; they skip the runs whose `result.json` is
+//! already there with the same config and continue an unfinished one from its checkpoint, so an
+//! interrupted grid resumes where it stopped.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{anyhow, bail, Context};
 use clap::Args;
 
-use super::{check_out, execute, RunFlags};
+use super::{
+    check_out, interrupt_flag, lock_run, resume_point, train_in, Interrupted, RunFlags, SavedRun,
+};
+use crate::checkpoint::{read_manifest, CheckpointError, Manifest};
 use crate::config::{RunConfig, Settings};
+use crate::data::Dataset;
 use crate::fsutil::write_atomic;
 use crate::method::{OptionKind, Registry};
 use crate::report::summary::{label, GridValue, Setting, Summary, Sweep, SweepPoint};
@@ -143,19 +150,53 @@ fn finished(job: &Job) -> anyhow::Result<Option<RunResult>> {
             path.display()
         )
     })?;
-    let want = as_stored(&job.cfg)?;
-    let mut have = r.config.clone();
-    have.threads = want.threads;
-    if have != want {
-        bail!(
-            "{dir} holds a run with a different config ({}): use another --out or delete that folder",
-            first_difference(&want, &r.config)
-        );
-    }
+    same_config(job, &r.config)?;
     Ok(Some(r))
 }
 
+/// Refuses `job`'s folder if the run there (`have`, its config) is not `job`'s (threads aside).
+fn same_config(job: &Job, have: &RunConfig) -> anyhow::Result<()> {
+    let want = as_stored(&job.cfg)?;
+    let mut threadless = have.clone();
+    threadless.threads = want.threads;
+    if threadless != want {
+        bail!(
+            "{} holds a run with a different config ({}): use another --out or delete that folder",
+            job.dir.display(),
+            first_difference(&want, have)
+        );
+    }
+    Ok(())
+}
+
+/// The latest checkpoint of an unfinished run of `job` in its folder, or `None` when there is
+/// none to continue (an empty folder, or a start that never reached a checkpoint); an error if
+/// the folder holds an unfinished run of another config.
+fn checkpoint_of(job: &Job) -> anyhow::Result<Option<Manifest>> {
+    let path = RunDir::new(&job.dir).config();
+    let bytes = match std::fs::read(&path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => bail!("cannot read {}: {e}", path.display()),
+    };
+    let saved: SavedRun = serde_json::from_slice(&bytes).map_err(|e| {
+        anyhow!(
+            "{} is corrupt ({e}): use another --out or delete {}",
+            path.display(),
+            job.dir.display()
+        )
+    })?;
+    same_config(job, &saved.config)?;
+    match read_manifest(&RunDir::new(&job.dir).checkpoints()) {
+        Ok(m) => Ok(Some(m)),
+        Err(CheckpointError::NoManifest { .. }) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// Runs every job not already done, in order, on one copy of the data; returns all results.
+/// Ctrl-C stops the grid after the running job saved a checkpoint (or between jobs), with a
+/// line saying that the same command continues it.
 pub(super) fn run_grid(
     jobs: &[Job],
     flags: &RunFlags,
@@ -171,27 +212,80 @@ pub(super) fn run_grid(
     } else {
         None
     };
+    let stop = interrupt_flag();
     let total = jobs.len();
     let mut results = Vec::with_capacity(total);
     for (k, (job, prior)) in jobs.iter().zip(done).enumerate() {
-        let k = k + 1;
+        let tag = format!("[{}/{total}]", k + 1);
         if let Some(r) = prior {
             if !quiet {
-                eprintln!("[{k}/{total}] skip {}: already done", job.label);
+                eprintln!("{tag} skip {}: already done", job.label);
             }
             results.push(r);
             continue;
         }
-        if !quiet {
-            eprintln!("[{k}/{total}] {}", job.label);
+        if stop.load(Ordering::SeqCst) {
+            return Err(interrupted().into());
         }
         let data = dataset.clone().expect("loaded when a run is left");
-        let r = execute(&job.cfg, data, &job.dir, quiet, Instant::now())
-            .map_err(|e| e.context(job.label.clone()))?;
+        let r = run_job(job, flags, data, &tag)?;
         // As a later rerun would read it back, so that a resumed grid summarises identically.
         results.push(serde_json::from_slice(&serde_json::to_vec(&r)?)?);
     }
     Ok(results)
+}
+
+/// How to continue an interrupted grid: the same command again.
+fn interrupted() -> Interrupted {
+    Interrupted(format!(
+        "continue with the same command: {}",
+        command_line()
+    ))
+}
+
+/// Trains `job` in its folder under the folder's lock, as `run` would: afresh, or from the
+/// checkpoint of an interrupted run of the same config; a run another process finished
+/// meanwhile is read back.
+fn run_job(
+    job: &Job,
+    flags: &RunFlags,
+    data: Arc<Dataset>,
+    tag: &str,
+) -> anyhow::Result<RunResult> {
+    let quiet = flags.quiet;
+    std::fs::create_dir_all(&job.dir)
+        .map_err(|e| anyhow!("cannot create {}: {e}", job.dir.display()))?;
+    let _lock = lock_run(&job.dir, quiet).with_context(|| job.label.clone())?;
+    if let Some(r) = finished(job)? {
+        if !quiet {
+            eprintln!("{tag} skip {}: already done", job.label);
+        }
+        return Ok(r);
+    }
+    let resume = checkpoint_of(job)?;
+    if !quiet {
+        match &resume {
+            Some(m) => eprintln!(
+                "{tag} {}: resuming {}",
+                job.label,
+                resume_point(m, job.cfg.tasks)
+            ),
+            None => eprintln!("{tag} {}", job.label),
+        }
+    }
+    let saved = SavedRun {
+        config: job.cfg.clone(),
+        data_dir: flags.data_dir(job.cfg.benchmark),
+        checkpoint_every: None,
+    };
+    let started = Instant::now();
+    train_in(&job.dir, &saved, data, quiet, started, resume.is_some()).map_err(|e| {
+        if e.downcast_ref::<Interrupted>().is_some() {
+            interrupted().into()
+        } else {
+            e.context(job.label.clone())
+        }
+    })
 }
 
 /// Writes `name.json` and `name.md` into `out` atomically and prints the markdown.

@@ -26,6 +26,7 @@ use crate::experiment::Checkpointing;
 use crate::method::{OptionKind, Registry};
 use crate::report::{write_run, RunResult};
 use crate::run_dir::RunDir;
+use crate::run_lock::RunLock;
 use crate::scenario::Benchmark;
 use crate::train::{EpochReport, Observer};
 
@@ -123,17 +124,20 @@ struct SavedRun {
     checkpoint_every: Option<usize>,
 }
 
-/// The run stopped after saving a checkpoint in `0`.
+/// The run stopped after saving a checkpoint; the text says how to continue.
 #[derive(Debug)]
-struct Interrupted(PathBuf);
+struct Interrupted(String);
+
+impl Interrupted {
+    /// A `run` into `dir`: continued by `run --resume`.
+    fn run(dir: &Path) -> Self {
+        Interrupted(format!("resume with synaptic run --resume {}", dir.display()))
+    }
+}
 
 impl std::fmt::Display for Interrupted {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "interrupted: resume with synaptic run --resume {}",
-            self.0.display()
-        )
+        write!(f, "interrupted: {}", self.0)
     }
 }
 
@@ -435,36 +439,69 @@ fn cmd_run(args: RunArgs, given: &[String], started: Instant) -> anyhow::Result<
     crate::backend::init_cpu_threads(cfg.compute_threads());
     // Checked before training, so that an hour of work is not lost to a bad --out.
     check_out(&out)?;
-    check_previous(&out, &cfg, args.overwrite)?;
+    let _lock = lock_run(&out, args.flags.quiet)?;
+    if check_previous(&out, &cfg, args.overwrite)? == Previous::Finished {
+        if !args.flags.quiet {
+            eprintln!(
+                "already finished: {} holds this run; nothing to do (pass --overwrite to run it again)",
+                RunDir::new(&out).result().display()
+            );
+        }
+        return Ok(());
+    }
     let data_dir = args.flags.data_dir(cfg.benchmark);
     let dataset = args.flags.load(cfg.benchmark)?;
     let saved = SavedRun {
-        config: cfg.clone(),
+        config: cfg,
         data_dir,
         checkpoint_every: args.checkpoint_every,
     };
-    // A fresh run: older checkpoints must not be mistaken for this run's.
-    let ckdir = RunDir::new(&out).checkpoints();
-    if ckdir.exists() {
-        std::fs::remove_dir_all(&ckdir).map_err(|e| {
-            anyhow::anyhow!("cannot remove old checkpoints {}: {e}", ckdir.display())
-        })?;
-    }
-    crate::fsutil::write_atomic(
-        &RunDir::new(&out).config(),
-        &serde_json::to_vec_pretty(&saved)?,
-    )
-    .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", RunDir::new(&out).config().display()))?;
-    let mut ckpt = checkpointing(&out, &saved, false)?;
-    execute_with(
-        &cfg,
-        dataset,
-        &out,
-        args.flags.quiet,
-        started,
-        Some(&mut ckpt),
-    )?;
+    train_in(&out, &saved, dataset, args.flags.quiet, started, false)?;
     Ok(())
+}
+
+/// Trains `saved.config` into the run folder `out`, whose lock the caller holds, checkpointing
+/// after every task (Ctrl-C: a checkpoint, then [`Interrupted`]): afresh (older checkpoints
+/// removed, `run-config.json` written first) or, when `resume`, from the latest checkpoint.
+fn train_in(
+    out: &Path,
+    saved: &SavedRun,
+    dataset: Arc<Dataset>,
+    quiet: bool,
+    started: Instant,
+    resume: bool,
+) -> anyhow::Result<RunResult> {
+    if !resume {
+        // A fresh run: older checkpoints must not be mistaken for this run's.
+        let ckdir = RunDir::new(out).checkpoints();
+        if ckdir.exists() {
+            std::fs::remove_dir_all(&ckdir).map_err(|e| {
+                anyhow::anyhow!("cannot remove old checkpoints {}: {e}", ckdir.display())
+            })?;
+        }
+        let path = RunDir::new(out).config();
+        crate::fsutil::write_atomic(&path, &serde_json::to_vec_pretty(saved)?)
+            .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+    }
+    let mut ckpt = checkpointing(out, saved, resume)?;
+    execute_with(&saved.config, dataset, out, quiet, started, Some(&mut ckpt))
+}
+
+/// Takes the lock of the run folder `dir` (see [`RunLock`]) for as long as the guard lives,
+/// saying so when it takes over the lock of a process that died. From here on Ctrl-C is this
+/// program's: a second one, which exits at once, frees the folder first.
+fn lock_run(dir: &Path, quiet: bool) -> anyhow::Result<RunLock> {
+    let _ = interrupt_flag();
+    let lock = RunLock::acquire(dir)?;
+    if let Some(h) = lock.took_over() {
+        if !quiet {
+            eprintln!(
+                "taking over the lock of {}: its holder, {h}, no longer runs",
+                dir.display()
+            );
+        }
+    }
+    Ok(lock)
 }
 
 /// `synaptic run --resume DIR`: the run as DIR/run-config.json describes it, from the latest
@@ -493,37 +530,44 @@ fn cmd_resume(
             path.display()
         )
     })?;
-    let saved: SavedRun = serde_json::from_slice(&bytes)
+    let mut saved: SavedRun = serde_json::from_slice(&bytes)
         .map_err(|e| anyhow::anyhow!("{} is corrupt: {e}", path.display()))?;
-    let mut cfg = saved.config.clone();
-    if let Some(t) = args.flags.threads {
-        cfg.threads = t;
+    let _lock = lock_run(dir, args.flags.quiet)?;
+    let result = RunDir::new(dir).result();
+    if result.exists() {
+        if !args.flags.quiet {
+            eprintln!(
+                "already finished: {} holds this run; nothing to resume",
+                result.display()
+            );
+        }
+        return Ok(());
     }
+    if let Some(t) = args.flags.threads {
+        saved.config.threads = t;
+    }
+    let cfg = &saved.config;
     crate::backend::init_cpu_threads(cfg.compute_threads());
     let m = read_manifest(&RunDir::new(dir).checkpoints())?;
     if !args.flags.quiet {
-        eprintln!(
-            "resuming {} at task {}/{}, epoch {}, after {} steps of that epoch ({} checkpoint)",
-            dir.display(),
-            (m.task + 1).min(cfg.tasks.max(1)),
-            cfg.tasks,
-            m.epoch + 1,
-            m.step,
-            m.reason
-        );
+        eprintln!("resuming {} {}", dir.display(), resume_point(&m, cfg.tasks));
     }
     check_out(dir)?;
     let dataset = Arc::new(load_for(cfg.benchmark.data(), &saved.data_dir)?);
-    let mut ckpt = checkpointing(dir, &saved, true)?;
-    execute_with(
-        &cfg,
-        dataset,
-        dir,
-        args.flags.quiet,
-        started,
-        Some(&mut ckpt),
-    )?;
+    train_in(dir, &saved, dataset, args.flags.quiet, started, true)?;
     Ok(())
+}
+
+/// Where a checkpoint continues a run of `tasks` tasks, as `at task 2/3, epoch 1, …`.
+fn resume_point(m: &crate::checkpoint::Manifest, tasks: usize) -> String {
+    format!(
+        "at task {}/{}, epoch {}, after {} steps of that epoch ({} checkpoint)",
+        (m.task + 1).min(tasks.max(1)),
+        tasks,
+        m.epoch + 1,
+        m.step,
+        m.reason
+    )
 }
 
 /// Checkpoints into `out/checkpoints`, with Ctrl-C handling and the test hook.
@@ -571,6 +615,7 @@ fn interrupt_flag() -> Arc<AtomicBool> {
         let f = flag.clone();
         let _ = ctrlc::set_handler(move || match on_interrupt(&f) {
             Interrupt::ExitNow => {
+                crate::run_lock::release_all();
                 eprintln!("interrupted again: exiting now (saved checkpoints are intact)");
                 std::process::exit(EXIT_INTERRUPTED);
             }
@@ -583,8 +628,19 @@ fn interrupt_flag() -> Arc<AtomicBool> {
     .clone()
 }
 
-/// Refuses an `--out` that holds a run with another config, unless `overwrite`.
-fn check_previous(out: &Path, cfg: &RunConfig, overwrite: bool) -> anyhow::Result<()> {
+/// What a fresh `run` finds in its `--out`.
+#[derive(Debug, PartialEq, Eq)]
+enum Previous {
+    /// Nothing of this run (or it was removed for `--overwrite`): train.
+    Nothing,
+    /// This very run, finished: nothing to do.
+    Finished,
+}
+
+/// Refuses an `--out` that holds a run with another config or this run unfinished, unless
+/// `overwrite`, which removes the old run's top-level files (`result.json` first, so that a
+/// kill midway cannot leave it beside the new run's checkpoints).
+fn check_previous(out: &Path, cfg: &RunConfig, overwrite: bool) -> anyhow::Result<Previous> {
     let want = compare::as_stored(cfg)?;
     let differs = |have: &RunConfig| {
         let mut threadless = want.clone();
@@ -606,23 +662,22 @@ fn check_previous(out: &Path, cfg: &RunConfig, overwrite: bool) -> anyhow::Resul
     } else {
         None
     };
-    let unfinished =
-        !RunDir::new(out).result().exists() && RunDir::new(out).checkpoint_manifest().exists();
-    let Some(why) = conflict else {
+    let finished = RunDir::new(out).result().exists();
+    let unfinished = !finished && RunDir::new(out).checkpoint_manifest().exists();
+    match conflict {
+        None if overwrite => {}
+        None if finished => return Ok(Previous::Finished),
         // Same settings, checkpoints, no result: hours of work that a rerun would throw away.
-        if unfinished && !overwrite {
-            anyhow::bail!(
-                "--out {0} holds an unfinished run with these settings: continue it with `synaptic run --resume {0}`, or pass --overwrite to start again",
-                out.display()
-            );
-        }
-        return Ok(());
-    };
-    if !overwrite {
-        anyhow::bail!(
+        None if unfinished => anyhow::bail!(
+            "--out {0} holds an unfinished run with these settings: continue it with `synaptic run --resume {0}`, or pass --overwrite to start again",
+            out.display()
+        ),
+        None => return Ok(Previous::Nothing),
+        Some(why) if !overwrite => anyhow::bail!(
             "--out {} holds a different run ({why}): pass --overwrite to replace it, or another --out",
             out.display()
-        );
+        ),
+        Some(_) => {}
     }
     for p in RunDir::new(out).top_level_files() {
         if p.exists() {
@@ -630,7 +685,7 @@ fn check_previous(out: &Path, cfg: &RunConfig, overwrite: bool) -> anyhow::Resul
                 .map_err(|e| anyhow::anyhow!("cannot remove {}: {e}", p.display()))?;
         }
     }
-    Ok(())
+    Ok(Previous::Nothing)
 }
 
 /// Passes everything to `inner`; `step` also says stop once `flag` is set.
@@ -669,18 +724,7 @@ fn check_out(out: &Path) -> anyhow::Result<()> {
 
 /// Trains one resolved config on `dataset`, writes `result.json` and `accuracy.csv` into `out`
 /// and, unless `quiet`, shows progress and a one-line summary; `started` counts toward
-/// `total_seconds`.
-fn execute(
-    cfg: &RunConfig,
-    dataset: Arc<Dataset>,
-    out: &Path,
-    quiet: bool,
-    started: Instant,
-) -> anyhow::Result<RunResult> {
-    execute_with(cfg, dataset, out, quiet, started, None)
-}
-
-/// [`execute`] with checkpoints (and Ctrl-C: checkpoint, then the [`Interrupted`] error).
+/// `total_seconds`. With checkpoints, Ctrl-C saves one and returns the [`Interrupted`] error.
 fn execute_with(
     cfg: &RunConfig,
     dataset: Arc<Dataset>,
@@ -730,7 +774,7 @@ fn execute_with(
                     Some(crate::train::TrainError::Interrupted)
                 ) =>
         {
-            return Err(Interrupted(out.to_path_buf()).into());
+            return Err(Interrupted::run(out).into());
         }
         r => r?,
     };

@@ -56,7 +56,8 @@ pub struct RunResult {
     pub train_seconds: f64,
     /// Seconds in evaluation.
     pub eval_seconds: f64,
-    /// Seconds for the whole run, data loading included.
+    /// Wall seconds of the whole run, data loading included; a resumed run's sum over its
+    /// processes (each up to its last checkpoint).
     pub total_seconds: f64,
     /// Optimizer steps.
     pub steps: usize,
@@ -66,7 +67,7 @@ pub struct RunResult {
     pub threads: usize,
     /// Data folder read.
     pub data_dir: String,
-    /// Start time, seconds since the Unix epoch.
+    /// Start time of the run's first process, seconds since the Unix epoch.
     pub started_unix: u64,
     /// Version of the burn framework the binary was built with (empty in files written before
     /// it was recorded).
