@@ -278,11 +278,12 @@ pub fn read_clock(dir: &Path) -> Result<Option<ClockRecord>, CheckpointError> {
     let Some(bytes) = read_part(dir, &m, "state")? else {
         return Ok(None);
     };
-    let st: StateFile = serde_json::from_slice(&bytes).map_err(|e| CheckpointError::Unreadable {
-        what: "state",
-        dir: dir.to_path_buf(),
-        message: e.to_string(),
-    })?;
+    let st: StateFile =
+        serde_json::from_slice(&bytes).map_err(|e| CheckpointError::Unreadable {
+            what: "state",
+            dir: dir.to_path_buf(),
+            message: e.to_string(),
+        })?;
     Ok(st.clock)
 }
 

@@ -396,8 +396,7 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let lock = RunLock::acquire(d.path()).unwrap();
         assert!(lock.took_over().is_none());
-        let on_disk: Holder =
-            serde_json::from_slice(&std::fs::read(lock.path()).unwrap()).unwrap();
+        let on_disk: Holder = serde_json::from_slice(&std::fs::read(lock.path()).unwrap()).unwrap();
         assert_eq!(on_disk.pid, std::process::id());
         let e = RunLock::acquire(d.path()).unwrap_err();
         let LockError::Held { holder, .. } = &e else {

@@ -98,13 +98,14 @@ struct RunArgs {
     #[arg(long, required_unless_present = "resume")]
     out: Option<PathBuf>,
     /// Continue the run in DIR from its latest checkpoint (only --quiet and --threads may go
-    /// with it).
+    /// with it); a finished run is left as it is.
     #[arg(long, value_name = "DIR")]
     resume: Option<PathBuf>,
     /// Also checkpoint every N epochs inside a task (a checkpoint follows every task anyway).
     #[arg(long, value_name = "N")]
     checkpoint_every: Option<usize>,
-    /// Replace a different or unfinished run (result.json, checkpoints) already in --out.
+    /// Replace the run already in --out: a different or unfinished one (refused without this
+    /// flag) or this very run finished (left as it is without this flag).
     #[arg(long)]
     overwrite: bool,
     /// At the end of every task, save SI's importance, the diagonal Fisher and MAS's importance
@@ -131,7 +132,10 @@ struct Interrupted(String);
 impl Interrupted {
     /// A `run` into `dir`: continued by `run --resume`.
     fn run(dir: &Path) -> Self {
-        Interrupted(format!("resume with synaptic run --resume {}", dir.display()))
+        Interrupted(format!(
+            "resume with synaptic run --resume {}",
+            dir.display()
+        ))
     }
 }
 
