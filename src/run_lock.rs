@@ -39,6 +39,10 @@ pub struct Holder {
     /// process under the same pid.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub process_start: Option<u64>,
+    /// Linux's pid namespace of the process: a process of another namespace (another
+    /// container under the same host name) cannot be seen by its pid.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid_namespace: Option<String>,
 }
 
 impl Holder {
@@ -53,11 +57,13 @@ impl Holder {
                 .map_or(0, |d| d.as_secs()),
             boot_id: boot_id(),
             process_start: process_start(pid),
+            pid_namespace: pid_namespace(),
         }
     }
 
     /// Whether the holder is known to have ended: it ran on this host and its process is gone
-    /// (or the host rebooted since). A holder on another host is never known to have ended.
+    /// (or the host rebooted since). A holder on another host, or in another pid namespace, is
+    /// never known to have ended.
     pub fn is_gone(&self) -> bool {
         if self.host != host_name() {
             return false;
@@ -65,6 +71,11 @@ impl Holder {
         if let (Some(then), Some(now)) = (&self.boot_id, boot_id()) {
             if *then != now {
                 return true;
+            }
+        }
+        if let (Some(theirs), Some(ours)) = (&self.pid_namespace, pid_namespace()) {
+            if *theirs != ours {
+                return false;
             }
         }
         if !alive(self.pid) {
@@ -118,7 +129,7 @@ pub enum LockError {
         /// The lock file.
         path: PathBuf,
         /// Who holds it.
-        holder: Holder,
+        holder: Box<Holder>,
     },
     /// The lock file is there but does not say who holds it.
     #[error("lock file {} is unreadable ({message}): delete it if no synaptic process uses {}", path.display(), path.parent().unwrap_or(Path::new(".")).display())]
@@ -202,7 +213,7 @@ impl RunLock {
                 return Err(LockError::Held {
                     dir: dir.to_path_buf(),
                     path,
-                    holder,
+                    holder: Box::new(holder),
                 });
             }
             if remove_if_unchanged(dir, &path, &old) {
@@ -326,6 +337,12 @@ fn boot_id() -> Option<String> {
     Some(id.trim().to_string()).filter(|s| !s.is_empty())
 }
 
+/// Linux's id of this process's pid namespace, e.g. `pid:[4026531836]`.
+fn pid_namespace() -> Option<String> {
+    let link = std::fs::read_link("/proc/self/ns/pid").ok()?;
+    Some(link.to_string_lossy().into_owned())
+}
+
 /// Fields of `/proc/PID/stat` after the command name (state first), if readable.
 fn proc_stat(pid: u32) -> Option<Vec<String>> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
@@ -430,7 +447,7 @@ mod tests {
     }
 
     #[test]
-    fn a_reused_pid_or_a_reboot_makes_a_lock_stale_but_another_host_never_does() {
+    fn a_reused_pid_or_a_reboot_makes_a_lock_stale_but_another_host_or_container_never_does() {
         let _serial = serial();
         let me = Holder::current();
         assert!(!me.is_gone());
@@ -455,6 +472,15 @@ mod tests {
             ..me.clone()
         };
         assert!(!elsewhere.is_gone());
+        if me.pid_namespace.is_some() {
+            // Another container: its pids are not ours to look up.
+            let contained = Holder {
+                pid: dead_pid(),
+                pid_namespace: Some("pid:[another]".into()),
+                ..me.clone()
+            };
+            assert!(!contained.is_gone());
+        }
         let d = tempfile::tempdir().unwrap();
         write_holder(d.path(), &elsewhere);
         let e = RunLock::acquire(d.path()).unwrap_err().to_string();

@@ -475,6 +475,10 @@ fn train_in(
     started: Instant,
     resume: bool,
 ) -> anyhow::Result<RunResult> {
+    // A Ctrl-C while the data loaded: stop before changing anything.
+    if interrupt_flag().load(Ordering::SeqCst) {
+        return Err(Interrupted("before training began; run the same command again".into()).into());
+    }
     if !resume {
         // A fresh run: older checkpoints must not be mistaken for this run's.
         let ckdir = RunDir::new(out).checkpoints();
