@@ -125,7 +125,8 @@ struct SavedRun {
     checkpoint_every: Option<usize>,
 }
 
-/// The run stopped after saving a checkpoint; the text says how to continue.
+/// The run stopped (after saving a checkpoint, or before training began); the text says how to
+/// continue.
 #[derive(Debug)]
 struct Interrupted(String);
 
