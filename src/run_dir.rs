@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 /// A run folder: `result.json`, `accuracy.csv`, `run-config.json`, `checkpoints/`,
-/// `importance/` and `analysis/` inside it.
+/// `importance/`, `analysis/` and `logs/` inside it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RunDir {
     path: PathBuf,
@@ -22,6 +22,8 @@ impl RunDir {
     pub const IMPORTANCE: &'static str = "importance";
     /// Folder name of `synaptic analyze importance`'s output when no `--out` is given.
     pub const ANALYSIS: &'static str = "analysis";
+    /// Folder name of the live logs (TensorBoard event files, `scalars.csv`).
+    pub const LOGS: &'static str = "logs";
 
     /// The run folder at `path` (nothing is created).
     pub fn new(path: impl Into<PathBuf>) -> Self {
@@ -68,6 +70,11 @@ impl RunDir {
         self.path.join(Self::ANALYSIS)
     }
 
+    /// `logs/`.
+    pub fn logs(&self) -> PathBuf {
+        self.path.join(Self::LOGS)
+    }
+
     /// The files a finished run writes at its top level (what `--overwrite` removes).
     pub fn top_level_files(&self) -> [PathBuf; 3] {
         [self.result(), self.accuracy_csv(), self.config()]
@@ -96,6 +103,7 @@ mod tests {
                 rel(r.checkpoint_manifest()),
                 rel(r.importance()),
                 rel(r.analysis()),
+                rel(r.logs()),
             ],
             [
                 "result.json",
@@ -105,6 +113,7 @@ mod tests {
                 "checkpoints/checkpoint.json",
                 "importance",
                 "analysis",
+                "logs",
             ]
         );
     }
