@@ -203,7 +203,11 @@ fn run_result<B: AutodiffBackend>(
         scenario: cfg.scenario.to_string(),
         method: cfg.method.name().to_string(),
         seed: cfg.train.seed,
-        config: cfg.clone(),
+        // Live logs are no part of what was computed.
+        config: RunConfig {
+            logs: Default::default(),
+            ..cfg.clone()
+        },
         task_names: stream.tasks.iter().map(|t| t.name.clone()).collect(),
         accuracy_matrix: out.accuracy_matrix,
         initial_accuracy: out.initial_accuracy,

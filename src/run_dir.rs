@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 /// A run folder: `result.json`, `accuracy.csv`, `run-config.json`, `checkpoints/`,
-/// `importance/` and `analysis/` inside it.
+/// `importance/`, `analysis/` and `logs/` inside it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RunDir {
     path: PathBuf,
@@ -25,6 +25,8 @@ impl RunDir {
     /// File name of the lock a process holds while it trains into the folder
     /// ([`crate::run_lock`]).
     pub const LOCK: &'static str = "run.lock";
+    /// Folder name of the live logs (TensorBoard event files, `scalars.csv`).
+    pub const LOGS: &'static str = "logs";
 
     /// The run folder at `path` (nothing is created).
     pub fn new(path: impl Into<PathBuf>) -> Self {
@@ -76,6 +78,11 @@ impl RunDir {
         self.path.join(Self::LOCK)
     }
 
+    /// `logs/`.
+    pub fn logs(&self) -> PathBuf {
+        self.path.join(Self::LOGS)
+    }
+
     /// The files a finished run writes at its top level (what `--overwrite` removes), the
     /// result first: without it the folder no longer claims a finished run.
     pub fn top_level_files(&self) -> [PathBuf; 3] {
@@ -106,6 +113,7 @@ mod tests {
                 rel(r.importance()),
                 rel(r.analysis()),
                 rel(r.lock()),
+                rel(r.logs()),
             ],
             [
                 "result.json",
@@ -116,6 +124,7 @@ mod tests {
                 "importance",
                 "analysis",
                 "run.lock",
+                "logs",
             ]
         );
     }

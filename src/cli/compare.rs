@@ -118,7 +118,8 @@ pub(super) fn as_stored(cfg: &RunConfig) -> anyhow::Result<RunConfig> {
     Ok(serde_json::from_str(&serde_json::to_string(cfg)?)?)
 }
 
-/// The first setting where `want` and `have` differ (threads aside), as `name: A there, B now`.
+/// The first setting where `want` and `have` differ (threads and live logs aside), as
+/// `name: A there, B now`.
 pub(super) fn first_difference(want: &RunConfig, have: &RunConfig) -> String {
     let (Ok(serde_json::Value::Object(w)), Ok(serde_json::Value::Object(h))) =
         (serde_json::to_value(want), serde_json::to_value(have))
@@ -127,7 +128,7 @@ pub(super) fn first_difference(want: &RunConfig, have: &RunConfig) -> String {
     };
     for (k, v) in &w {
         let old = h.get(k).unwrap_or(&serde_json::Value::Null);
-        if k != "threads" && old != v {
+        if !["threads", "log", "log_every"].contains(&k.as_str()) && old != v {
             return format!("{k}: {old} there, {v} now");
         }
     }

@@ -139,6 +139,13 @@ fn config(e: &ConfigError) -> Option<String> {
             "{b} cuda: this binary was built without CUDA: rebuild with `CUDARC_CUDA_VERSION=13000 cargo build --release --features cuda`, or use {b} cpu",
             b = flag("backend")
         ),
+        ConfigError::LogEveryWithoutLog => format!(
+            "{} has no effect without {}: add {} tensorboard (or csv), or drop {}",
+            flag("log_every"),
+            flag("log"),
+            flag("log"),
+            flag("log_every")
+        ),
         ConfigError::NoBenchmark => format!(
             "no benchmark given: pass {} split-mnist, permuted-mnist, split-cifar, …",
             flag("benchmark")

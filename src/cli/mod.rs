@@ -219,6 +219,13 @@ struct RunFlags {
     #[arg(long)]
     #[serde(skip)]
     config: Option<PathBuf>,
+    /// Live logs of every run under RUN/logs/, comma-separated: tensorboard (event files for
+    /// `tensorboard --logdir`) and/or csv (scalars.csv).
+    #[arg(long, value_delimiter = ',', value_name = "FORMATS")]
+    log: Option<Vec<String>>,
+    /// Steps between two samples of the training loss and penalty in the live logs (default 50).
+    #[arg(long, value_name = "N")]
+    log_every: Option<usize>,
     /// Print nothing but errors.
     #[arg(long)]
     #[serde(skip)]
@@ -719,6 +726,15 @@ impl Observer for StopOnFlag<'_> {
     fn task_end(&mut self, task: usize, accuracies: &[f64]) {
         self.inner.task_end(task, accuracies)
     }
+    fn start(&mut self, at: &crate::train::Position, resumed: bool) {
+        self.inner.start(at, resumed)
+    }
+    fn sample_every(&self) -> Option<usize> {
+        self.inner.sample_every()
+    }
+    fn sample(&mut self, sample: &crate::train::StepSample) {
+        self.inner.sample(sample)
+    }
 }
 
 /// Proves `--out` writable (creating it), with a message that names the flag.
@@ -748,8 +764,17 @@ fn execute_with(
         Some(_) => interrupt_flag(),
         None => Arc::new(AtomicBool::new(false)),
     };
+    let mut logs = live_logs(cfg, out, quiet)?;
+    let mut silent = crate::train::Silent;
+    let mut both = crate::train::Tee {
+        first: &mut progress,
+        second: match &mut logs {
+            Some(l) => l,
+            None => &mut silent,
+        },
+    };
     let mut obs = StopOnFlag {
-        inner: &mut progress,
+        inner: &mut both,
         flag,
     };
     let importance = RunDir::new(out).importance();
@@ -775,6 +800,10 @@ fn execute_with(
         ),
     };
     progress.finish();
+    if let Some(Err(e)) = logs.map(crate::log::RunLog::finish) {
+        // The run is what matters; its logs stop short.
+        eprintln!("warning: live logs stopped early: {e}");
+    }
     let result = match result {
         Err(e)
             if ckpt.is_some()
@@ -797,6 +826,24 @@ fn execute_with(
         summary(&result, out);
     }
     Ok(result)
+}
+
+/// The run's live logs under `out/logs/`, if its config asks for any.
+fn live_logs(
+    cfg: &RunConfig,
+    out: &Path,
+    quiet: bool,
+) -> anyhow::Result<Option<crate::log::RunLog>> {
+    if !cfg.logs.any() {
+        return Ok(None);
+    }
+    let dir = RunDir::new(out).logs();
+    let log = crate::log::RunLog::create(&dir, &cfg.logs, cfg)
+        .map_err(|e| anyhow::anyhow!("{e}; pass a writable --out folder"))?;
+    if !quiet {
+        eprintln!("live logs: {}", dir.display());
+    }
+    Ok(Some(log))
 }
 
 #[cfg(feature = "cuda")]

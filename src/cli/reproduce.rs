@@ -51,6 +51,12 @@ pub(super) struct ReproduceArgs {
     /// Shortened protocol: at most N evaluation examples per task.
     #[arg(long)]
     test_limit: Option<usize>,
+    /// Live logs of every run, as for `run`: tensorboard and/or csv.
+    #[arg(long, value_delimiter = ',', value_name = "FORMATS")]
+    log: Option<Vec<String>>,
+    /// Steps between two training-loss samples in the live logs (default 50).
+    #[arg(long, value_name = "N")]
+    log_every: Option<usize>,
     /// Print nothing but errors.
     #[arg(long)]
     quiet: bool,
@@ -148,6 +154,8 @@ pub(super) fn cmd_reproduce(args: ReproduceArgs) -> anyhow::Result<()> {
         epochs: args.epochs,
         train_limit: args.train_limit,
         test_limit: args.test_limit,
+        log: args.log.clone(),
+        log_every: args.log_every,
         quiet: args.quiet,
         ..Default::default()
     };

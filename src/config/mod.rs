@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::backend::BackendKind;
+use crate::log::LiveLogs;
 use crate::method::{MethodConfig, MethodError, Registry};
 use crate::model::HeadInit;
 use crate::names::UnknownName;
@@ -65,6 +66,10 @@ pub struct RunConfig {
     /// else the benchmark's default).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub importance_samples: Option<usize>,
+    /// Live logs (`log`, `log_every`): TensorBoard event files and a CSV under `OUT/logs/` (no
+    /// effect on training, and no part of the run's identity: see [`LiveLogs`]).
+    #[serde(flatten)]
+    pub logs: LiveLogs,
     /// The method and its options (`method = "si"`, `c = …`), in the same table; last, so that
     /// it receives the keys no other field takes.
     #[serde(flatten)]
@@ -105,6 +110,11 @@ pub enum ConfigError {
         /// The benchmark's name.
         benchmark: &'static str,
     },
+    /// A sampling interval for live logs that are not written.
+    #[error(
+        "log_every has no effect without log: set log to tensorboard and/or csv, or drop log_every"
+    )]
+    LogEveryWithoutLog,
     /// The CUDA backend asked of a build without it.
     #[error("backend cuda: this binary was built without CUDA: rebuild with `CUDARC_CUDA_VERSION=13000 cargo build --release --features cuda`, or use backend cpu")]
     NoCuda,
@@ -225,6 +235,7 @@ impl RunConfig {
             threads: 0,
             save_importance: false,
             importance_samples: None,
+            logs: LiveLogs::default(),
             method,
         }
     }
@@ -234,7 +245,7 @@ impl RunConfig {
         let cfg = Self::defaults(Benchmark::SplitMnist, no_method());
         let mut keys: Vec<String> = to_settings(&cfg).keys().cloned().collect();
         keys.retain(|k| k != "method");
-        keys.push("importance_samples".into());
+        keys.extend(["importance_samples", "log", "log_every"].map(String::from));
         keys
     }
 
@@ -351,6 +362,10 @@ impl RunConfig {
         in_range("eval_batch_size", self.train.eval_batch_size, 1 << 20)?;
         if let Some(n) = self.importance_samples {
             in_range("importance_samples", n, 1_000_000)?;
+        }
+        in_range("log_every", self.logs.log_every, 1_000_000_000)?;
+        if !self.logs.any() && self.logs.log_every != crate::log::DEFAULT_EVERY {
+            return Err(ConfigError::LogEveryWithoutLog);
         }
         if self.tasks == 0 || self.tasks > full {
             return Err(OptionError::new(

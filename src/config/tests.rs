@@ -250,3 +250,34 @@ fn step_flops_count_the_network_the_stream_builds() {
     let all = with(flags("permuted-mnist"), "threads", json!(4));
     assert_eq!(run(all).compute_threads(), 4);
 }
+
+#[test]
+fn live_logs_resolve_from_any_layer_and_leave_the_run_unchanged() {
+    use crate::log::LogFormat;
+    let file = parse_settings("log = \"csv\"\nlog_every = 7\n", "config file t.toml").unwrap();
+    let s = RunConfig::resolve(Some(&file), &flags("split-mnist")).unwrap();
+    assert_eq!(
+        (s.logs.log.as_slice(), s.logs.log_every),
+        (&[LogFormat::Csv][..], 7)
+    );
+    let f = with(flags("split-mnist"), "log", json!(["tensorboard", "csv"]));
+    let s = RunConfig::resolve(Some(&file), &f).unwrap();
+    assert_eq!(s.logs.log, [LogFormat::Tensorboard, LogFormat::Csv]);
+    assert_eq!(s.logs.log_every, 7);
+    // The same run with and without logs: equal, and the method takes none of the keys.
+    let plain = RunConfig::resolve(None, &flags("split-mnist")).unwrap();
+    assert_eq!(s, plain);
+    assert_eq!(s.method, plain.method);
+    assert!(serde_json::to_value(&plain).unwrap().get("log").is_none());
+    let back: RunConfig = serde_json::from_value(serde_json::to_value(&s).unwrap()).unwrap();
+    assert_eq!(back.logs.log, s.logs.log);
+    // A sampling interval without logs, and bad values, are errors.
+    let e = RunConfig::resolve(None, &with(flags("split-mnist"), "log_every", json!(10)))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("log_every has no effect without log"), "{e}");
+    let e = parse_settings("log = [\"csv\", \"x\"]\n", "config file t.toml")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("unknown log format 'x'"), "{e}");
+}

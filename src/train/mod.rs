@@ -251,8 +251,24 @@ pub struct EpochReport {
     pub steps_per_second: f64,
 }
 
+/// The loss, and the penalty where the run has a regulariser, after one optimizer step: what the
+/// loop reports every [`Observer::sample_every`] steps.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StepSample {
+    /// Optimizer steps of the run so far, this one included (1-based, counted over all tasks).
+    pub step: usize,
+    /// The step's task loss (without penalty).
+    pub loss: f64,
+    /// The regulariser's penalty after the step (`None` without a regulariser).
+    pub penalty: Option<f64>,
+}
+
 /// Receives progress from the loop; every method has a do-nothing default.
 pub trait Observer {
+    /// The loop starts at `at`: a fresh run's zero position (its outcome holds the untrained
+    /// model's accuracy) or, when `resumed`, the checkpoint's; later calls report only what
+    /// follows it.
+    fn start(&mut self, _at: &Position, _resumed: bool) {}
     /// A task starts: `steps` minibatches per epoch.
     fn task_start(&mut self, _task: usize, _name: &str, _steps: usize, _epochs: usize) {}
     /// One optimizer step finished with this task loss; return false to stop the run.
@@ -266,6 +282,73 @@ pub trait Observer {
     fn importance_start(&mut self, _task: usize, _samples: usize) {}
     /// A task finished and every task was evaluated.
     fn task_end(&mut self, _task: usize, _accuracies: &[f64]) {}
+    /// Steps between two [`Observer::sample`] calls, counted over the run (`None`, the default:
+    /// never; the loop computes the penalty for a sample only when asked).
+    fn sample_every(&self) -> Option<usize> {
+        None
+    }
+    /// After every step whose run-wide number is a multiple of `sample_every`, before `step`.
+    fn sample(&mut self, _sample: &StepSample) {}
+}
+
+/// Two observers as one: each call goes to both, `first` first; the run stops when either asks.
+pub struct Tee<'a> {
+    /// Called first.
+    pub first: &'a mut dyn Observer,
+    /// Called second.
+    pub second: &'a mut dyn Observer,
+}
+
+impl Observer for Tee<'_> {
+    fn start(&mut self, at: &Position, resumed: bool) {
+        self.first.start(at, resumed);
+        self.second.start(at, resumed);
+    }
+    fn task_start(&mut self, task: usize, name: &str, steps: usize, epochs: usize) {
+        self.first.task_start(task, name, steps, epochs);
+        self.second.task_start(task, name, steps, epochs);
+    }
+    fn step(&mut self, loss: f64) -> bool {
+        // Both see every step, whatever the first one answers.
+        let a = self.first.step(loss);
+        let b = self.second.step(loss);
+        a && b
+    }
+    fn epoch_end(&mut self, report: &EpochReport) {
+        self.first.epoch_end(report);
+        self.second.epoch_end(report);
+    }
+    fn importance_start(&mut self, task: usize, samples: usize) {
+        self.first.importance_start(task, samples);
+        self.second.importance_start(task, samples);
+    }
+    fn task_end(&mut self, task: usize, accuracies: &[f64]) {
+        self.first.task_end(task, accuracies);
+        self.second.task_end(task, accuracies);
+    }
+    fn sample_every(&self) -> Option<usize> {
+        match (self.first.sample_every(), self.second.sample_every()) {
+            (Some(a), Some(b)) => Some(gcd(a, b)),
+            (a, b) => a.or(b),
+        }
+    }
+    fn sample(&mut self, sample: &StepSample) {
+        for o in [&mut *self.first, &mut *self.second] {
+            if o.sample_every()
+                .is_some_and(|n| sample.step.is_multiple_of(n))
+            {
+                o.sample(sample);
+            }
+        }
+    }
+}
+
+fn gcd(a: usize, b: usize) -> usize {
+    if b == 0 {
+        a
+    } else {
+        gcd(b, a % b)
+    }
 }
 
 /// Sees the model at every task's end, around the regulariser's own end-of-task update: for
@@ -318,6 +401,22 @@ pub struct Position {
     pub task_losses: Vec<f64>,
     /// Everything measured in the finished tasks (and the steps and seconds so far).
     pub outcome: TrainOutcome,
+}
+
+impl Position {
+    /// Where a fresh run starts: task 0, nothing trained; `outcome` holds what was measured
+    /// before training (the untrained model's accuracy).
+    pub fn zero(outcome: TrainOutcome) -> Self {
+        Position {
+            task: 0,
+            epoch: 0,
+            step: 0,
+            order: None,
+            loss_sum: 0.0,
+            task_losses: Vec::new(),
+            outcome,
+        }
+    }
 }
 
 /// Why the loop hands its state to a [`CheckpointSink`].
@@ -517,6 +616,10 @@ impl<B: AutodiffBackend, M: TrainModel<B>> Loop<'_, '_, B, M> {
     pub fn run(mut self, resume: Option<Resumed<B, M>>) -> Result<(M, TrainOutcome), TrainError> {
         self.check_tasks()?;
         let (mut run, mut at) = self.start(resume)?;
+        match &at {
+            Some(p) => self.observer.start(p, true),
+            None => self.observer.start(&Position::zero(run.out.clone()), false),
+        }
         let start_task = at.as_ref().map_or(0, |p| p.task);
         for t in start_task..self.stream.tasks.len() {
             // A position inside this task (not at its start) continues it as it was.
@@ -679,6 +782,7 @@ impl<B: AutodiffBackend, M: TrainModel<B>> Loop<'_, '_, B, M> {
             (0, 0.0)
         };
         let batches = Batches::new(self.stream, self.mode, t, self.device);
+        let sample_every = self.observer.sample_every().filter(|&n| n > 0);
         for step in skip..steps {
             let end = ((step + 1) * cfg.batch_size).min(stage.order.len());
             let pairs = &stage.order[step * cfg.batch_size..end];
@@ -710,6 +814,14 @@ impl<B: AutodiffBackend, M: TrainModel<B>> Loop<'_, '_, B, M> {
             run.model = Some(model);
             loss_sum += loss;
             run.out.steps += 1;
+            if sample_every.is_some_and(|n| run.out.steps.is_multiple_of(n)) {
+                let penalty = self.regularizer.as_deref().map(|r| r.penalty(run.model()));
+                self.observer.sample(&StepSample {
+                    step: run.out.steps,
+                    loss,
+                    penalty,
+                });
+            }
             if !self.observer.step(loss) {
                 run.out.train_seconds += t0.elapsed().as_secs_f64();
                 let position = Position {

@@ -1026,3 +1026,133 @@ fn the_fused_step_matches_with_several_penalty_terms_offline_ewc() {
     assert_eq!(fo.accuracy_matrix, uo.accuracy_matrix);
     assert_eq!(fo.final_penalty, uo.final_penalty);
 }
+
+/// Records what the loop reports to an observer that samples every `every` steps.
+#[derive(Default)]
+struct Sampler {
+    every: usize,
+    starts: Vec<(usize, bool)>,
+    losses: Vec<f64>,
+    samples: Vec<StepSample>,
+}
+
+impl Observer for Sampler {
+    fn start(&mut self, at: &Position, resumed: bool) {
+        self.starts.push((at.outcome.steps, resumed));
+    }
+    fn step(&mut self, loss: f64) -> bool {
+        self.losses.push(loss);
+        true
+    }
+    fn sample_every(&self) -> Option<usize> {
+        Some(self.every)
+    }
+    fn sample(&mut self, s: &StepSample) {
+        self.samples.push(s.clone());
+    }
+}
+
+#[test]
+fn samples_come_every_n_steps_change_no_number_and_resume_where_they_stopped() {
+    let model = mlp(10);
+    crate::regularizer::param_paths::<B, _>(&model);
+    let full = run_once(model.clone(), "si", None, None, &mut Silent).unwrap();
+    let mut all = Sampler {
+        every: 2,
+        ..Default::default()
+    };
+    let out = run_once(model.clone(), "si", None, None, &mut all).unwrap();
+    same_numbers(&full, &out, "si sampled every 2 steps");
+    assert_eq!(all.starts, [(0, false)]);
+    let steps: Vec<usize> = all.samples.iter().map(|s| s.step).collect();
+    assert_eq!(
+        steps,
+        (1..=out.steps / 2).map(|k| 2 * k).collect::<Vec<_>>()
+    );
+    for s in &all.samples {
+        // The sampled loss is that step's; SI's penalty is there, zero on the first task only.
+        assert_eq!(s.loss, all.losses[s.step - 1]);
+        let p = s.penalty.expect("si has a penalty");
+        assert_eq!(p == 0.0, s.step <= 9, "step {}: {p}", s.step);
+    }
+    // Without a regulariser there is no penalty to sample.
+    let mut plain = Sampler {
+        every: 4,
+        ..Default::default()
+    };
+    run_once(model.clone(), "finetune", None, None, &mut plain).unwrap();
+    assert!(!plain.samples.is_empty() && plain.samples.iter().all(|s| s.penalty.is_none()));
+
+    // Stopped mid-epoch at step 13 and resumed: the observer hears of the position, and the
+    // samples after it complete the uninterrupted run's, bit for bit.
+    let tmp = tempfile::tempdir().unwrap();
+    let mut sink = crate::checkpoint::FileCheckpoints::new(tmp.path()).unwrap();
+    let mut stop = StopAtStep { after: 13, seen: 0 };
+    let mut before = Sampler {
+        every: 2,
+        ..Default::default()
+    };
+    let mut both = Tee {
+        first: &mut stop,
+        second: &mut before,
+    };
+    assert_eq!(both.sample_every(), Some(2));
+    let e = run_once(model.clone(), "si", Some(&mut sink), None, &mut both).unwrap_err();
+    assert!(matches!(e, TrainError::Interrupted), "{e}");
+    let fresh = MlpConfig {
+        inputs: 16,
+        hidden: vec![32],
+        outputs: 10,
+        head_init: HeadInit::Default,
+    }
+    .init::<B>(&Default::default());
+    let r = crate::checkpoint::load::<B, Mlp<B>>(tmp.path(), fresh.clone(), &Default::default())
+        .unwrap();
+    let mut after = Sampler {
+        every: 2,
+        ..Default::default()
+    };
+    let out = run_once(fresh, "si", Some(&mut sink), Some(r), &mut after).unwrap();
+    same_numbers(&full, &out, "si resumed with samples");
+    assert_eq!(after.starts, [(13, true)]);
+    assert_eq!(after.samples.first().map(|s| s.step), Some(14));
+    let joined: Vec<StepSample> = before.samples.into_iter().chain(after.samples).collect();
+    assert_eq!(joined, all.samples);
+}
+
+#[test]
+fn a_tee_gives_each_observer_its_own_sampling_interval() {
+    let (mut a, mut b) = (
+        Sampler {
+            every: 4,
+            ..Default::default()
+        },
+        Sampler {
+            every: 6,
+            ..Default::default()
+        },
+    );
+    let mut both = Tee {
+        first: &mut a,
+        second: &mut b,
+    };
+    assert_eq!(both.sample_every(), Some(2));
+    for step in (2..=12).step_by(2) {
+        both.sample(&StepSample {
+            step,
+            loss: 0.0,
+            penalty: None,
+        });
+    }
+    assert!(both.step(1.0));
+    let steps = |s: &Sampler| s.samples.iter().map(|s| s.step).collect::<Vec<_>>();
+    assert_eq!(steps(&a), [4, 8, 12]);
+    assert_eq!(steps(&b), [6, 12]);
+    assert_eq!((a.losses.len(), b.losses.len()), (1, 1));
+    let mut one = Tee {
+        first: &mut Silent,
+        second: &mut a,
+    };
+    assert_eq!(one.sample_every(), Some(4));
+    assert!(one.step(0.5));
+}
