@@ -3,6 +3,7 @@
 //! (`--lr`, `--si-cap`).
 
 use std::error::Error;
+use std::path::Path;
 
 use clap::CommandFactory;
 
@@ -184,6 +185,18 @@ fn exclude(e: &ExcludeError) -> String {
 fn checkpoint(e: &CheckpointError) -> Option<String> {
     match e {
         CheckpointError::Regularizer(s) => state(s).map(|s| format!("checkpoint: {s}")),
+        // The settings a resume brings are the run folder's run-config.json.
+        CheckpointError::ConfigChanged { manifest, .. } => {
+            let run = manifest
+                .parent()
+                .and_then(Path::parent)
+                .unwrap_or(Path::new("."));
+            Some(format!(
+                "{} was changed after the run started: its settings differ from those recorded in {}; restore it or start a new run with --overwrite",
+                crate::run_dir::RunDir::new(run).config().display(),
+                manifest.display()
+            ))
+        }
         _ => None,
     }
 }
