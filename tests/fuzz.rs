@@ -1,11 +1,13 @@
 //! Structure-aware property fuzzing of the untrusted-input parsers: the IDX reader
 //! (`idx::decompress`, `parse_images`, `parse_labels`, `load_idx_dataset`), the CIFAR reader
-//! (`cifar::parse_cifar`) and the config parser (`parse_settings`,
-//! `read_config_file`, `RunConfig::resolve`, `preset::parse`).
+//! (`cifar::parse_cifar`), the config parser (`parse_settings`, `read_config_file`,
+//! `RunConfig::resolve`, `preset::parse`, `RunConfig::from_stored`) and the checkpoint manifest
+//! (`checkpoint::read_manifest`); plus gzip bombs (a `.gz` inflating past its IDX header).
 //!
 //! Every property checks: no panic; on `Ok` the result is consistent (sizes match the header,
-//! labels are in range, a resolved config passes `validate()` and survives a JSON round trip);
-//! on `Err` the message is one line.
+//! labels are in range, a resolved config passes `validate()` and survives a JSON round trip and
+//! `--resume`'s reading with the same digest, a manifest names plain files); on `Err` the message
+//! is one line.
 //!
 //! The default `cargo test` run uses 2,000 cases per property (a few seconds in release mode).
 //! The full fuzzing run, 100,000 cases per property:
@@ -1189,36 +1191,47 @@ fn a_manifest_naming_a_file_outside_its_folder_is_refused() {
     }
 }
 
-proptest! {
-    #![proptest_config(config())]
-
-    /// Whatever the manifest names, it is read only as a plain name inside the folder, or
-    /// refused in one line.
-    #[test]
-    fn manifest_file_names_are_plain_or_refused(
-        name in prop_oneof![
-            2 => "[a-z0-9.-]{1,12}",
-            2 => prop::collection::vec(prop_oneof![
+/// Whatever the manifest names, it is read only as a plain name inside the folder, or refused
+/// in one line.
+#[test]
+fn manifest_file_names_are_plain_or_refused() {
+    let name = prop_oneof![
+        2 => "[a-z0-9.-]{1,12}",
+        2 => prop::collection::vec(
+            prop_oneof![
                 Just("..".to_string()),
                 Just(".".to_string()),
                 Just(String::new()),
                 "[a-z0-9.]{1,6}",
-            ], 1..4).prop_map(|parts| parts.join(if parts.len() % 2 == 0 { "/" } else { "\\" })),
-            1 => "/[a-z/.]{0,12}",
-            1 => "\\PC{0,8}",
-            1 => any::<String>(),
-        ],
-    ) {
-        let dir = tempfile::tempdir().unwrap();
-        let text = manifest_naming(&[("model", &name)]);
-        std::fs::write(dir.path().join(synaptic::checkpoint::MANIFEST), text).unwrap();
+            ],
+            1..4
+        )
+        .prop_map(|parts| parts.join(if parts.len() % 2 == 0 { "/" } else { "\\" })),
+        1 => "/[a-z/.]{0,12}",
+        1 => "\\PC{0,8}",
+        1 => any::<String>(),
+    ];
+    // One folder for every case (a folder per case costs more than the check).
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = dir.path().join(synaptic::checkpoint::MANIFEST);
+    let mut runner = proptest::test_runner::TestRunner::new(config());
+    let result = runner.run(&name, |name| {
+        std::fs::write(&manifest, manifest_naming(&[("model", &name)])).unwrap();
         match synaptic::checkpoint::read_manifest(dir.path()) {
             Ok(m) => {
                 let n = &m.files[0].name;
                 let plain = Path::new(n).file_name().and_then(|f| f.to_str()) == Some(n.as_str());
-                prop_assert!(plain && n != ".." && n != "." && !n.contains(['/', '\\']), "accepted {:?}", n);
+                prop_assert!(
+                    plain && n != ".." && n != "." && !n.contains(['/', '\\']),
+                    "accepted {:?}",
+                    n
+                );
             }
             Err(e) => one_line(&e.to_string())?,
         }
+        Ok(())
+    });
+    if let Err(e) = result {
+        panic!("{e}");
     }
 }
