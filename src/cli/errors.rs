@@ -285,6 +285,19 @@ mod tests {
             StateError::NoImportanceObserver,
         )));
         assert!(describe(&e).ends_with("without --save-importance"), "{e}");
+        let e = anyhow::Error::from(TrainError::Checkpoint(CheckpointError::ConfigChanged {
+            manifest: Path::new("out").join("checkpoints").join("checkpoint.json"),
+            recorded: "a".repeat(64),
+            now: "b".repeat(64),
+        }));
+        assert_eq!(
+            describe(&e),
+            format!(
+                "{} was changed after the run started: its settings differ from those recorded in {}; restore it or start a new run with --overwrite",
+                Path::new("out").join("run-config.json").display(),
+                Path::new("out").join("checkpoints").join("checkpoint.json").display()
+            )
+        );
         // Errors without settings in them read as their own text.
         let e = anyhow::anyhow!("plain").context("outer");
         assert_eq!(describe(&e), format!("{e:#}"));
