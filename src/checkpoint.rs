@@ -56,7 +56,7 @@ pub struct Manifest {
     /// `task`, `epoch` or `interrupt`.
     pub reason: String,
     /// Hex SHA-256 of the run's config (`RunConfig::digest`); absent in checkpoints written
-    /// before it was recorded, which resume unchecked.
+    /// before it was recorded, which resume without that check.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub config_sha256: Option<String>,
     /// The files.
