@@ -4,7 +4,10 @@
 //! and the minibatch generator). Every file is written atomically under a name carrying the
 //! checkpoint's sequence number; `checkpoint.json`, the manifest, is written last and names the
 //! files (with their SHA-256) of the latest complete checkpoint, so a crash mid-save leaves the
-//! previous checkpoint intact. Files of older checkpoints are deleted after the manifest moved on.
+//! previous checkpoint intact. Files of older checkpoints are deleted after the manifest moved on,
+//! and the temporary files of a write that a killed process left behind when a run opens the
+//! folder again. The manifest also records the digest of the run's config, so that a resume with
+//! other settings is refused ([`read_manifest_for`]).
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -53,6 +56,10 @@ pub struct Manifest {
     pub step: usize,
     /// `task`, `epoch` or `interrupt`.
     pub reason: String,
+    /// Hex SHA-256 of the run's config (`RunConfig::digest`); absent in checkpoints written
+    /// before it was recorded, which resume without that check.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_sha256: Option<String>,
     /// The files.
     pub files: Vec<ManifestFile>,
 }
@@ -85,12 +92,16 @@ pub struct FileCheckpoints {
     stop_after_task: Option<usize>,
     interrupted: Option<Arc<AtomicBool>>,
     clock: Option<RunClock>,
+    config_sha256: Option<String>,
 }
 
 impl FileCheckpoints {
     /// Checkpoints into `dir` (created if needed), continuing the numbering of a manifest there.
+    /// Temporary files that a killed writer left in `dir` are removed: the caller is the one
+    /// process writing there.
     pub fn new(dir: &Path) -> std::io::Result<Self> {
         std::fs::create_dir_all(dir)?;
+        crate::fsutil::remove_stale_temporaries(dir);
         let seq = read_manifest(dir).map_or(0, |m| m.seq + 1);
         Ok(Self {
             dir: dir.to_path_buf(),
@@ -99,7 +110,13 @@ impl FileCheckpoints {
             stop_after_task: None,
             interrupted: None,
             clock: None,
+            config_sha256: None,
         })
+    }
+
+    /// Records `digest` (the run config's `RunConfig::digest`) in every manifest written.
+    pub fn set_config_digest(&mut self, digest: String) {
+        self.config_sha256 = Some(digest);
     }
 
     /// Also checkpoint every `n` epochs inside a task.
@@ -179,6 +196,7 @@ impl FileCheckpoints {
                 SaveReason::Interrupt => "interrupt",
             }
             .into(),
+            config_sha256: self.config_sha256.clone(),
             files,
         };
         let bytes = serde_json::to_vec_pretty(&manifest).map_err(|e| encode("the manifest", &e))?;
@@ -250,7 +268,46 @@ pub fn read_manifest(dir: &Path) -> Result<Manifest, CheckpointError> {
             reads: FORMAT,
         });
     }
+    // The files are read from `dir` only: no separator, no `..`, nothing absolute.
+    if let Some(f) = m.files.iter().find(|f| !plain_name(&f.name)) {
+        let name = f.name.clone();
+        return Err(CheckpointError::UnsafeName { path, name });
+    }
+    if let Some(d) = m.config_sha256.as_deref().filter(|d| !is_sha256_hex(d)) {
+        return Err(CheckpointError::CorruptManifest {
+            path,
+            message: format!("config_sha256 {d:?} is not a hex SHA-256"),
+        });
+    }
     Ok(m)
+}
+
+/// Reads `dir/checkpoint.json` as [`read_manifest`] does and checks that the checkpoint was taken
+/// with the config of digest `config_sha256` (checkpoints that predate the record pass).
+pub fn read_manifest_for(dir: &Path, config_sha256: &str) -> Result<Manifest, CheckpointError> {
+    let m = read_manifest(dir)?;
+    match &m.config_sha256 {
+        Some(recorded) if recorded != config_sha256 => Err(CheckpointError::ConfigChanged {
+            manifest: dir.join(MANIFEST),
+            recorded: recorded.clone(),
+            now: config_sha256.to_string(),
+        }),
+        _ => Ok(m),
+    }
+}
+
+/// Whether `name` names a file directly inside a folder: one normal path component, on every
+/// platform's separators.
+fn plain_name(name: &str) -> bool {
+    let mut parts = Path::new(name).components();
+    matches!(parts.next(), Some(std::path::Component::Normal(_)))
+        && parts.next().is_none()
+        && !name.contains(['/', '\\', ':', '\0'])
+        && !name.chars().any(char::is_control)
+}
+
+fn is_sha256_hex(s: &str) -> bool {
+    s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 fn read_part(dir: &Path, m: &Manifest, role: &str) -> Result<Option<Vec<u8>>, CheckpointError> {

@@ -22,7 +22,8 @@ use crate::train::{CheckpointSink, Loop, Observer, TaskHook, TrainError, TrainOu
 pub struct Checkpointing {
     /// The checkpoint sink (folder, cadence, stop hooks).
     pub sink: FileCheckpoints,
-    /// Continue from the latest checkpoint in the sink's folder instead of starting afresh.
+    /// Continue from the latest checkpoint in the sink's folder instead of starting afresh; one
+    /// taken with other settings (its manifest records the config's digest) is refused.
     pub resume: bool,
     /// The folder holding `checkpoint.json`.
     pub dir: std::path::PathBuf,
@@ -88,10 +89,17 @@ pub fn run_saving<B: AutodiffBackend>(
     device: &B::Device,
     observer: &mut dyn Observer,
     started: Instant,
-    ckpt: Option<&mut Checkpointing>,
+    mut ckpt: Option<&mut Checkpointing>,
     importance: Option<&Path>,
 ) -> Result<RunResult, TrainError> {
-    let mut ckpt = ckpt;
+    if let Some(c) = ckpt.as_deref_mut() {
+        // Every manifest records the settings it belongs to; a resume must bring the same.
+        let digest = cfg.digest();
+        if c.resume {
+            crate::checkpoint::read_manifest_for(&c.dir, &digest)?;
+        }
+        c.sink.set_config_digest(digest);
+    }
     let resuming = ckpt.as_deref().is_some_and(|c| c.resume);
     let clock = run_clock(ckpt.as_deref_mut(), started)?;
     let importance = importance_dir(cfg, importance, resuming)?;

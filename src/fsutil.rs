@@ -42,9 +42,57 @@ pub fn write_atomic_all(files: &[(&Path, &[u8])]) -> std::io::Result<()> {
 /// Creates `dir` if needed and proves a file can be written there.
 pub fn check_writable(dir: &Path) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
-    let probe = dir.join(format!(".synaptic-probe{}", std::process::id()));
+    let probe = dir.join(format!("{PROBE}{}", std::process::id()));
     std::fs::write(&probe, b"")?;
     std::fs::remove_file(&probe)
+}
+
+/// Prefix of [`check_writable`]'s probe file (followed by the process id).
+const PROBE: &str = ".synaptic-probe";
+/// What a staged file's name carries before the process id: `.NAME.tmpPID`.
+const TMP: &str = ".tmp";
+
+/// The temporary name a staged write of `name` uses in process `pid`.
+fn temporary_name(name: &str, pid: u32) -> String {
+    format!(".{name}{TMP}{pid}")
+}
+
+/// Whether `name` is a temporary file of [`write_atomic`] / [`write_atomic_all`] or a probe of
+/// [`check_writable`] (a process killed mid-write leaves one behind).
+fn is_temporary(name: &str) -> bool {
+    let pid_after = |prefix: &str| {
+        name.strip_prefix(prefix)
+            .is_some_and(|pid| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()))
+    };
+    if pid_after(PROBE) {
+        return true;
+    }
+    let Some(rest) = name.strip_prefix('.') else {
+        return false;
+    };
+    rest.rfind(TMP).is_some_and(|at| {
+        let pid = &rest[at + TMP.len()..];
+        at > 0 && !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit())
+    })
+}
+
+/// Removes the temporary files a killed process left in `dir` (not recursive; a missing folder
+/// has none). Call it only while no other process writes into `dir` (a run holds its folder).
+/// Returns the files removed.
+pub fn remove_stale_temporaries(dir: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut removed = Vec::new();
+    for e in entries.flatten() {
+        let stale = e.file_name().to_str().is_some_and(is_temporary)
+            && e.file_type().is_ok_and(|t| t.is_file());
+        // Best effort: a leftover that cannot be removed harms nothing but disk space.
+        if stale && std::fs::remove_file(e.path()).is_ok() {
+            removed.push(e.path());
+        }
+    }
+    removed
 }
 
 /// Where staged bytes go: a file that can be synced to disk.
@@ -77,7 +125,7 @@ fn stage_with(path: &Path, bytes: &[u8], open: Opener<'_>) -> std::io::Result<Pa
         .file_name()
         .map(|n| n.to_string_lossy())
         .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
+    let tmp = dir.join(temporary_name(&name, std::process::id()));
     let result = (|| {
         let mut f = open(&tmp)?;
         f.write_all(bytes)?;
@@ -96,6 +144,52 @@ fn stage_with(path: &Path, bytes: &[u8], open: Opener<'_>) -> std::io::Result<Pa
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stale_temporaries_are_removed_and_nothing_else() {
+        let d = tempfile::tempdir().unwrap();
+        let keep = [
+            "result.json",
+            ".hidden",
+            "x.tmp123",
+            ".x.tmp",
+            ".x.tmp12a",
+            ".tmp123",
+            "000001-model.mpk",
+        ];
+        let stale = [
+            temporary_name("000001-regularizer.bin", 4242),
+            temporary_name("result.json", 7),
+            format!("{PROBE}99"),
+        ];
+        for n in keep
+            .iter()
+            .map(|s| s.to_string())
+            .chain(stale.iter().cloned())
+        {
+            std::fs::write(d.path().join(n), b"x").unwrap();
+        }
+        // A folder with a temporary's name is not a file write_atomic left.
+        std::fs::create_dir(d.path().join(temporary_name("dir", 1))).unwrap();
+        let mut removed: Vec<String> = remove_stale_temporaries(d.path())
+            .iter()
+            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        removed.sort();
+        let mut want = stale.to_vec();
+        want.sort();
+        assert_eq!(removed, want);
+        let mut left: Vec<String> = std::fs::read_dir(d.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        let mut expect: Vec<String> = keep.iter().map(|s| s.to_string()).collect();
+        expect.push(temporary_name("dir", 1));
+        expect.sort();
+        assert_eq!(left, expect);
+        assert!(remove_stale_temporaries(&d.path().join("missing")).is_empty());
+    }
 
     #[test]
     fn atomic_write_replaces_and_leaves_no_temp_file() {

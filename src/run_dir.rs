@@ -83,6 +83,16 @@ impl RunDir {
         self.path.join(Self::LOGS)
     }
 
+    /// Removes the temporary files that a process killed mid-write left in the folder, its
+    /// `checkpoints/` and its `importance/` (see [`crate::fsutil::remove_stale_temporaries`]);
+    /// for the process that holds the run, when it starts or resumes. Returns the files removed.
+    pub fn remove_stale_temporaries(&self) -> Vec<PathBuf> {
+        [self.path.clone(), self.checkpoints(), self.importance()]
+            .iter()
+            .flat_map(|d| crate::fsutil::remove_stale_temporaries(d))
+            .collect()
+    }
+
     /// The files a finished run writes at its top level (what `--overwrite` removes), the
     /// result first: without it the folder no longer claims a finished run.
     pub fn top_level_files(&self) -> [PathBuf; 3] {

@@ -943,6 +943,119 @@ fn cnn_with_dropout_resumes_to_the_same_numbers() {
     );
 }
 
+/// Copies a run folder: its files and those of `checkpoints/`.
+fn copy_run(from: &Path, to: &Path) {
+    for sub in ["", "checkpoints"] {
+        std::fs::create_dir_all(to.join(sub)).unwrap();
+        for e in std::fs::read_dir(from.join(sub)).unwrap() {
+            let e = e.unwrap();
+            if e.file_type().unwrap().is_file() {
+                std::fs::copy(e.path(), to.join(sub).join(e.file_name())).unwrap();
+            }
+        }
+    }
+}
+
+/// Replaces `from` by `to` in `path`'s text (which must hold it).
+fn edit(path: &Path, from: &str, to: &str) {
+    let text = std::fs::read_to_string(path).unwrap();
+    assert!(text.contains(from), "{from} not in {text}");
+    std::fs::write(path, text.replacen(from, to, 1)).unwrap();
+}
+
+#[test]
+fn resume_checks_run_config_and_removes_stale_temporaries() {
+    let Some(data) = mnist() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let cut = tmp.path().join("cut");
+    let args = [
+        "--benchmark",
+        "split-mnist",
+        "--tasks",
+        "2",
+        "--train-limit",
+        "100",
+        "--test-limit",
+        "50",
+        "--epochs",
+        "1",
+    ];
+    let mut c = bin();
+    c.arg("run").args(args).arg("--data-dir").arg(&data);
+    c.arg("--out")
+        .arg(&cut)
+        .env("SYNAPTIC_STOP_AFTER_TASK", "1");
+    let o = c.output().unwrap();
+    assert_eq!(o.status.code(), Some(130), "{}", stderr(&o));
+    let manifest = json(&cut.join("checkpoints/checkpoint.json"));
+    assert_eq!(manifest["config_sha256"].as_str().map(str::len), Some(64));
+    let resume = |dir: &Path| bin().args(["run", "--resume"]).arg(dir).output().unwrap();
+    let config = |dir: &Path| dir.join("run-config.json");
+
+    // Out-of-range values are refused as a fresh run's flags are, naming the file.
+    for (i, (from, to, needle)) in [
+        ("\"c\": 1.0", "\"c\": -5", "run-config.json: c must be"),
+        ("\"lr\": 0.001", "\"lr\": -1", "run-config.json: lr must be"),
+        (
+            "\"epochs\": 1",
+            "\"epochs\": 0",
+            "run-config.json: epochs must be",
+        ),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let dir = tmp.path().join(format!("bad{i}"));
+        copy_run(&cut, &dir);
+        edit(&config(&dir), from, to);
+        let o = resume(&dir);
+        assert_bad_input(&o, needle, &dir);
+        assert_bad_input(&o, "restore it or start a new run with --overwrite", &dir);
+    }
+
+    // A valid edit is caught by the digest the checkpoint recorded.
+    let dir = tmp.path().join("epochs");
+    copy_run(&cut, &dir);
+    edit(&config(&dir), "\"epochs\": 1", "\"epochs\": 2");
+    let o = resume(&dir);
+    assert_bad_input(
+        &o,
+        "run-config.json was changed after the run started",
+        &dir,
+    );
+    assert_bad_input(&o, "restore it or start a new run with --overwrite", &dir);
+
+    // A checkpoint written before the digest was recorded: still validated, still resumed.
+    let old = tmp.path().join("old");
+    copy_run(&cut, &old);
+    let m = old.join("checkpoints/checkpoint.json");
+    let mut v = json(&m);
+    v.as_object_mut().unwrap().remove("config_sha256").unwrap();
+    std::fs::write(&m, serde_json::to_vec_pretty(&v).unwrap()).unwrap();
+    let bad = tmp.path().join("old-bad");
+    copy_run(&old, &bad);
+    edit(&config(&bad), "\"lr\": 0.001", "\"lr\": -1");
+    assert_bad_input(&resume(&bad), "run-config.json: lr must be", &bad);
+
+    // Temporaries of writes a SIGKILL cut short are gone once the run resumed.
+    let stale = [
+        old.join("checkpoints/.000001-regularizer.bin.tmp4242"),
+        old.join(".result.json.tmp4242"),
+        old.join(".run-config.json.tmp17"),
+    ];
+    for p in &stale {
+        std::fs::write(p, b"half a file").unwrap();
+    }
+    let o = resume(&old);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(old.join("result.json").exists());
+    for p in &stale {
+        assert!(!p.exists(), "{} survived the resume", p.display());
+    }
+    let m = json(&old.join("checkpoints/checkpoint.json"));
+    assert_eq!(m["config_sha256"], manifest["config_sha256"]);
+}
+
 /// A real SIGINT mid-run: checkpoint, exit 130 with the resume hint, then `--resume` finishes
 /// with the numbers of an uninterrupted run.
 #[cfg(unix)]

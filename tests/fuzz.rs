@@ -1,11 +1,13 @@
 //! Structure-aware property fuzzing of the untrusted-input parsers: the IDX reader
 //! (`idx::decompress`, `parse_images`, `parse_labels`, `load_idx_dataset`), the CIFAR reader
-//! (`cifar::parse_cifar`) and the config parser (`parse_settings`,
-//! `read_config_file`, `RunConfig::resolve`, `preset::parse`).
+//! (`cifar::parse_cifar`), the config parser (`parse_settings`, `read_config_file`,
+//! `RunConfig::resolve`, `preset::parse`, `RunConfig::from_stored`) and the checkpoint manifest
+//! (`checkpoint::read_manifest`); plus gzip bombs (a `.gz` inflating past its IDX header).
 //!
 //! Every property checks: no panic; on `Ok` the result is consistent (sizes match the header,
-//! labels are in range, a resolved config passes `validate()` and survives a JSON round trip);
-//! on `Err` the message is one line.
+//! labels are in range, a resolved config passes `validate()` and survives a JSON round trip and
+//! `--resume`'s reading with the same digest, a manifest names plain files); on `Err` the message
+//! is one line.
 //!
 //! The default `cargo test` run uses 2,000 cases per property (a few seconds in release mode).
 //! The full fuzzing run, 100,000 cases per property:
@@ -26,7 +28,7 @@ use synaptic::data::cifar::{parse_cifar, CifarKind, PIXELS};
 use synaptic::data::idx::{
     decompress, parse_images, parse_labels, IdxImages, IMAGES_MAGIC, LABELS_MAGIC,
 };
-use synaptic::data::load_idx_dataset;
+use synaptic::data::{load_idx_dataset, DataError};
 use synaptic::method::Registry;
 use synaptic::scenario::Benchmark;
 
@@ -333,6 +335,78 @@ proptest! {
             }
             Err(e) => one_line(&e.to_string())?,
         }
+    }
+}
+
+// ------------------------------------------------------------ gzip bomb
+
+/// `header` (a u8 IDX header) followed by `zeros` zero bytes, gzipped, with the CRC in the
+/// gzip trailer broken: a reader that inflates to the end of the stream meets a corrupt-gzip
+/// error, one that stops at the size the header declares never sees it.
+fn bomb(header: &[u8], zeros: usize) -> Vec<u8> {
+    let mut e = GzEncoder::new(Vec::new(), Compression::fast());
+    e.write_all(header).unwrap();
+    let block = vec![0u8; 1 << 20];
+    let mut left = zeros;
+    while left > 0 {
+        let n = left.min(block.len());
+        e.write_all(&block[..n]).unwrap();
+        left -= n;
+    }
+    let mut z = e.finish().unwrap();
+    let crc = z.len() - 8;
+    z[crc] ^= 0xff;
+    z
+}
+
+/// The case at a smaller scale: a header that says 60,000 MNIST images (47 MB) on a
+/// stream that inflates to 64 MiB. It is refused by name, having stopped at 47 MB + 1 byte.
+#[test]
+fn a_gzip_bomb_is_refused_at_the_size_its_header_declares() {
+    let declared = 16 + 60_000 * 28 * 28;
+    let z = bomb(&idx_bytes(IMAGES_MAGIC, &[60_000, 28, 28], &[]), 64 << 20);
+    assert!(z.len() < 1 << 20, "the bomb is {} bytes", z.len());
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("train-images-idx3-ubyte.gz");
+    let err = decompress(&p, z).unwrap_err();
+    assert!(
+        matches!(&err, DataError::InflatesPastHeader { declared: d, .. } if *d == declared as u64),
+        "{err:?}"
+    );
+    let msg = err.to_string();
+    assert!(msg.contains(&p.display().to_string()), "{msg}");
+    assert!(
+        msg.contains(&format!("the {declared} bytes its IDX header declares")),
+        "{msg}"
+    );
+    assert_eq!(msg.lines().count(), 1, "{msg}");
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: cases().min(200), ..config() })]
+
+    /// Any u8 IDX header with any excess behind it: refused past the declared size, without
+    /// inflating on to the end.
+    #[test]
+    fn gzip_inflating_past_its_header_stops_there(
+        labels in any::<bool>(),
+        dims in prop::collection::vec(1u32..64, 3),
+        excess in 1usize..(1 << 16),
+    ) {
+        let (magic, dims) = if labels {
+            (LABELS_MAGIC, &dims[..1])
+        } else {
+            (IMAGES_MAGIC, &dims[..])
+        };
+        let header = idx_bytes(magic, dims, &[]);
+        let payload: usize = dims.iter().map(|&d| d as usize).product();
+        let declared = header.len() + payload;
+        let err = decompress(Path::new("bomb.gz"), bomb(&header, payload + excess)).unwrap_err();
+        prop_assert!(
+            matches!(&err, DataError::InflatesPastHeader { declared: d, .. } if *d == declared as u64),
+            "{:?}", err
+        );
+        one_line(&err.to_string())?;
     }
 }
 
@@ -946,7 +1020,19 @@ fn check_resolved(r: Result<RunConfig, impl std::fmt::Display>) -> Result<(), Te
             // result.json and checkpoints record it verbatim: it must read back equal.
             let json = serde_json::to_string(&cfg).unwrap();
             let back: RunConfig = serde_json::from_str(&json).unwrap();
-            prop_assert_eq!(back, cfg);
+            prop_assert_eq!(&back, &cfg);
+            // `--resume` reads run-config.json back through the fresh run's checks, and finds
+            // the digest its checkpoints recorded.
+            let table: Settings = serde_json::from_str(&json).unwrap();
+            let stored = RunConfig::from_stored(Registry::builtin(), &table);
+            prop_assert!(
+                stored.is_ok(),
+                "stored config refused: {}",
+                stored.unwrap_err()
+            );
+            let stored = stored.unwrap();
+            prop_assert_eq!(stored.digest(), cfg.digest());
+            prop_assert_eq!(stored, cfg);
         }
         Err(e) => one_line(&e.to_string())?,
     }
@@ -1030,5 +1116,122 @@ proptest! {
             }
             Err(e) => one_line(&e.to_string())?,
         }
+    }
+}
+
+// ------------------------------------------------- checkpoint manifest names
+
+fn manifest_naming(files: &[(&str, &str)]) -> String {
+    let files: Vec<_> = files
+        .iter()
+        .map(|(role, name)| {
+            serde_json::json!({
+                "role": role,
+                "name": name,
+                "sha256": sha256_hex(b"x"),
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "format": synaptic::checkpoint::FORMAT,
+        "seq": 3,
+        "task": 1,
+        "epoch": 0,
+        "step": 0,
+        "reason": "task",
+        "files": files,
+    })
+    .to_string()
+}
+
+/// A manifest naming a file outside `checkpoints/` (whose hash it gives rightly) is refused,
+/// by name, before anything is read: `load` never opens it.
+#[test]
+fn a_manifest_naming_a_file_outside_its_folder_is_refused() {
+    use synaptic::backend::CpuAutodiff;
+    use synaptic::checkpoint::{load, read_manifest, CheckpointError, MANIFEST};
+    use synaptic::model::{HeadInit, MlpConfig};
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("run/checkpoints");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(tmp.path().join("x"), b"x").unwrap();
+    std::fs::write(dir.join("000003-adam.mpk"), b"x").unwrap();
+    let absolute = tmp.path().join("x").display().to_string();
+    for bad in [
+        "../../x",
+        "../checkpoints/000003-adam.mpk",
+        "sub/x",
+        "..",
+        ".",
+        "",
+        &absolute,
+    ] {
+        let text = manifest_naming(&[("model", "000003-adam.mpk"), ("adam", bad)]);
+        std::fs::write(dir.join(MANIFEST), text).unwrap();
+        let err = read_manifest(&dir).unwrap_err();
+        assert!(
+            matches!(err, CheckpointError::UnsafeName { .. }),
+            "{bad}: {err:?}"
+        );
+        let msg = err.to_string();
+        assert!(msg.contains(&format!("{bad:?}")), "{msg}");
+        one_line(&msg).unwrap();
+        let model = MlpConfig {
+            inputs: 4,
+            hidden: vec![3],
+            outputs: 2,
+            head_init: HeadInit::Default,
+        }
+        .init::<CpuAutodiff>(&Default::default());
+        match load::<CpuAutodiff, _>(&dir, model, &Default::default()) {
+            Err(CheckpointError::UnsafeName { name, .. }) => assert_eq!(name, bad),
+            Err(e) => panic!("{bad}: {e}"),
+            Ok(_) => panic!("{bad}: loaded"),
+        }
+    }
+}
+
+/// Whatever the manifest names, it is read only as a plain name inside the folder, or refused
+/// in one line.
+#[test]
+fn manifest_file_names_are_plain_or_refused() {
+    let name = prop_oneof![
+        2 => "[a-z0-9.-]{1,12}",
+        2 => prop::collection::vec(
+            prop_oneof![
+                Just("..".to_string()),
+                Just(".".to_string()),
+                Just(String::new()),
+                "[a-z0-9.]{1,6}",
+            ],
+            1..4
+        )
+        .prop_map(|parts| parts.join(if parts.len() % 2 == 0 { "/" } else { "\\" })),
+        1 => "/[a-z/.]{0,12}",
+        1 => "\\PC{0,8}",
+        1 => any::<String>(),
+    ];
+    // One folder for every case (a folder per case costs more than the check).
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = dir.path().join(synaptic::checkpoint::MANIFEST);
+    let mut runner = proptest::test_runner::TestRunner::new(config());
+    let result = runner.run(&name, |name| {
+        std::fs::write(&manifest, manifest_naming(&[("model", &name)])).unwrap();
+        match synaptic::checkpoint::read_manifest(dir.path()) {
+            Ok(m) => {
+                let n = &m.files[0].name;
+                let plain = Path::new(n).file_name().and_then(|f| f.to_str()) == Some(n.as_str());
+                prop_assert!(
+                    plain && n != ".." && n != "." && !n.contains(['/', '\\']),
+                    "accepted {:?}",
+                    n
+                );
+            }
+            Err(e) => one_line(&e.to_string())?,
+        }
+        Ok(())
+    });
+    if let Err(e) = result {
+        panic!("{e}");
     }
 }

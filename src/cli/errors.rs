@@ -3,6 +3,7 @@
 //! (`--lr`, `--si-cap`).
 
 use std::error::Error;
+use std::path::Path;
 
 use clap::CommandFactory;
 
@@ -191,6 +192,18 @@ fn exclude(e: &ExcludeError) -> String {
 fn checkpoint(e: &CheckpointError) -> Option<String> {
     match e {
         CheckpointError::Regularizer(s) => state(s).map(|s| format!("checkpoint: {s}")),
+        // The settings a resume brings are the run folder's run-config.json.
+        CheckpointError::ConfigChanged { manifest, .. } => {
+            let run = manifest
+                .parent()
+                .and_then(Path::parent)
+                .unwrap_or(Path::new("."));
+            Some(format!(
+                "{} was changed after the run started: its settings differ from those recorded in {}; restore it or start a new run with --overwrite",
+                crate::run_dir::RunDir::new(run).config().display(),
+                manifest.display()
+            ))
+        }
         _ => None,
     }
 }
@@ -279,6 +292,19 @@ mod tests {
             StateError::NoImportanceObserver,
         )));
         assert!(describe(&e).ends_with("without --save-importance"), "{e}");
+        let e = anyhow::Error::from(TrainError::Checkpoint(CheckpointError::ConfigChanged {
+            manifest: Path::new("out").join("checkpoints").join("checkpoint.json"),
+            recorded: "a".repeat(64),
+            now: "b".repeat(64),
+        }));
+        assert_eq!(
+            describe(&e),
+            format!(
+                "{} was changed after the run started: its settings differ from those recorded in {}; restore it or start a new run with --overwrite",
+                Path::new("out").join("run-config.json").display(),
+                Path::new("out").join("checkpoints").join("checkpoint.json").display()
+            )
+        );
         // Errors without settings in them read as their own text.
         let e = anyhow::anyhow!("plain").context("outer");
         assert_eq!(describe(&e), format!("{e:#}"));

@@ -18,7 +18,7 @@ use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use serde::{Deserialize, Serialize};
 
 use crate::backend::BackendKind;
-use crate::checkpoint::{read_manifest, FileCheckpoints};
+use crate::checkpoint::{read_manifest_for, FileCheckpoints};
 use crate::config::{read_config_file, RunConfig, Settings};
 use crate::data::{load_for, resolve_dir_for, Dataset};
 use crate::experiment;
@@ -123,6 +123,39 @@ struct SavedRun {
     data_dir: PathBuf,
     /// `--checkpoint-every`.
     checkpoint_every: Option<usize>,
+}
+
+impl SavedRun {
+    /// Reads `run-config.json` (at `path`), its config checked as a fresh run's is.
+    fn read(path: &Path) -> anyhow::Result<Self> {
+        let bytes = std::fs::read(path).map_err(|e| {
+            anyhow::anyhow!(
+                "cannot read {}: {e}; --resume needs the folder of a run started by synaptic run --out",
+                path.display()
+            )
+        })?;
+        let corrupt = |e: &dyn std::fmt::Display| {
+            anyhow::anyhow!(
+                "{} is corrupt: {e}; restore it or start a new run with --overwrite",
+                path.display()
+            )
+        };
+        let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| corrupt(&e))?;
+        let table = value
+            .get("config")
+            .and_then(serde_json::Value::as_object)
+            .ok_or_else(|| corrupt(&"it holds no \"config\" table"))?;
+        // A hand-edited file must pass what the flags of a fresh run pass.
+        let config = RunConfig::from_stored(Registry::builtin(), table).map_err(|e| {
+            anyhow::anyhow!(
+                "{}: {e}; restore it or start a new run with --overwrite",
+                path.display()
+            )
+        })?;
+        let mut saved: SavedRun = serde_json::from_value(value).map_err(|e| corrupt(&e))?;
+        saved.config = config;
+        Ok(saved)
+    }
 }
 
 /// The run stopped (after saving a checkpoint, or before training began); the text says how to
@@ -540,14 +573,7 @@ fn cmd_resume(
         );
     }
     let path = RunDir::new(dir).config();
-    let bytes = std::fs::read(&path).map_err(|e| {
-        anyhow::anyhow!(
-            "cannot read {}: {e}; --resume needs the folder of a run started by synaptic run --out",
-            path.display()
-        )
-    })?;
-    let mut saved: SavedRun = serde_json::from_slice(&bytes)
-        .map_err(|e| anyhow::anyhow!("{} is corrupt: {e}", path.display()))?;
+    let mut saved = SavedRun::read(&path)?;
     let _lock = lock_run(dir, args.flags.quiet)?;
     let result = RunDir::new(dir).result();
     if result.exists() {
@@ -564,7 +590,7 @@ fn cmd_resume(
     }
     let cfg = &saved.config;
     crate::backend::init_cpu_threads(cfg.compute_threads());
-    let m = read_manifest(&RunDir::new(dir).checkpoints())?;
+    let m = read_manifest_for(&RunDir::new(dir).checkpoints(), &cfg.digest())?;
     if !args.flags.quiet {
         eprintln!("resuming {} {}", dir.display(), resume_point(&m, cfg.tasks));
     }
@@ -588,6 +614,8 @@ fn resume_point(m: &crate::checkpoint::Manifest, tasks: usize) -> String {
 
 /// Checkpoints into `out/checkpoints`, with Ctrl-C handling and the test hook.
 fn checkpointing(out: &Path, saved: &SavedRun, resume: bool) -> anyhow::Result<Checkpointing> {
+    // A process killed mid-write left its temporary files; this one now holds the folder.
+    RunDir::new(out).remove_stale_temporaries();
     let dir = RunDir::new(out).checkpoints();
     let stop = match std::env::var(STOP_AFTER_TASK_ENV) {
         Ok(v) => Some(

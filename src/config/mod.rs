@@ -318,13 +318,71 @@ impl RunConfig {
                 }
             }
         }
-        let method_cfg = registry.config(method.name(), options)?;
-        run.insert("method".into(), Value::String(method.name().into()));
+        Self::checked(registry, method.name(), options, run)
+    }
+
+    /// The config of `method` with `options` and the run-level settings `run`, parsed and
+    /// checked: the last step of [`RunConfig::resolve_in`] and of [`RunConfig::from_stored`].
+    fn checked(
+        registry: &Registry,
+        method: &str,
+        options: Settings,
+        mut run: Settings,
+    ) -> Result<Self, ConfigError> {
+        let method_cfg = registry.config(method, options)?;
+        run.insert("method".into(), Value::String(method.into()));
         run.extend(method_cfg.options().clone());
         let mut cfg: RunConfig = from_settings(&run).map_err(bad)?;
         cfg.method = method_cfg;
         cfg.validate()?;
         Ok(cfg)
+    }
+
+    /// A config stored as one flat table (`run-config.json`'s `config`, `result.json`'s), read
+    /// back and checked as a fresh one is: every key known and of its type, every value in range.
+    /// No layer fills a gap (a missing setting is an error, bar those newer than the file, which
+    /// take their defaults as when deserialising). Options of another method are dropped, as
+    /// files written before methods had their own option structs carry them all.
+    pub fn from_stored(registry: &Registry, table: &Settings) -> Result<Self, ConfigError> {
+        let method = match table.get("method") {
+            Some(Value::String(s)) => registry.find(s)?,
+            Some(v) => return Err(bad(format!("method must be a name in quotes, got {v}"))),
+            None => return Err(bad("method: missing")),
+        };
+        let own = method.keys();
+        let run_keys = Self::run_keys();
+        let (mut options, mut run) = (Settings::new(), Settings::new());
+        for (k, v) in table {
+            let kept = own.contains(&k.as_str()) || run_keys.contains(k);
+            if kept {
+                // As for a config file: the error names the key of a wrong type.
+                check_setting(registry, k, v)?;
+            }
+            if own.contains(&k.as_str()) {
+                options.insert(k.clone(), v.clone());
+            } else if run_keys.contains(k) {
+                run.insert(k.clone(), v.clone());
+            } else if k != "method" && registry.users(k).is_empty() {
+                return Err(bad(format!("unknown setting '{k}'")));
+            }
+        }
+        Self::checked(registry, method.name(), options, run)
+    }
+
+    /// Hex SHA-256 of the config's canonical JSON, `threads` aside (it may change on resume and
+    /// changes no number): what a checkpoint records to recognise its run's settings.
+    pub fn digest(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let mut canonical = self.clone();
+        canonical.threads = 0;
+        // Through a `Value`, so that keys are in one order however the config was built.
+        let json = serde_json::to_value(&canonical)
+            .and_then(|v| serde_json::to_vec(&v))
+            .unwrap_or_default();
+        Sha256::digest(&json)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
     }
 
     /// The method's options in one short phrase, e.g. `c=1 ξ=0.001` (for logs).

@@ -281,3 +281,70 @@ fn live_logs_resolve_from_any_layer_and_leave_the_run_unchanged() {
         .to_string();
     assert!(e.contains("unknown log format 'x'"), "{e}");
 }
+
+/// A resolved config as `run-config.json` stores it: one flat table.
+fn stored(cfg: &RunConfig) -> Settings {
+    let text = serde_json::to_string(cfg).unwrap();
+    match serde_json::from_str(&text).unwrap() {
+        Value::Object(m) => m,
+        _ => unreachable!(),
+    }
+}
+
+#[test]
+fn a_stored_config_reads_back_equal_with_the_same_digest() {
+    for (bench, method) in [
+        ("split-mnist", "si"),
+        ("permuted-mnist", "ewc"),
+        ("split-cifar", "mas"),
+        ("split-mnist", "finetune"),
+    ] {
+        let f = with(flags(bench), "method", json!(method));
+        let f = with(f, "lr", json!(0.0003));
+        let cfg = RunConfig::resolve(None, &f).unwrap();
+        let back = RunConfig::from_stored(Registry::builtin(), &stored(&cfg)).unwrap();
+        assert_eq!(back, cfg, "{bench} {method}");
+        assert_eq!(back.digest(), cfg.digest(), "{bench} {method}");
+        // --threads may change on resume; nothing else may.
+        let mut threads = back.clone();
+        threads.threads = 7;
+        assert_eq!(threads.digest(), cfg.digest());
+        let mut epochs = back.clone();
+        epochs.train.epochs += 1;
+        assert_ne!(epochs.digest(), cfg.digest());
+        assert_eq!(cfg.digest().len(), 64);
+    }
+}
+
+#[test]
+fn a_stored_config_is_checked_as_a_fresh_one() {
+    let cfg = RunConfig::resolve(None, &flags("split-mnist")).unwrap();
+    let reject = |key: &str, v: Value, needle: &str| {
+        let table = with(stored(&cfg), key, v);
+        let e = RunConfig::from_stored(Registry::builtin(), &table)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(needle), "{key}: {e}");
+    };
+    reject("c", json!(-5), "c must be");
+    reject("lr", json!(-1), "lr must be");
+    reject("epochs", json!(0), "epochs must be");
+    reject("tasks", json!(9), "tasks must be");
+    reject("hidden", json!([0]), "hidden must be");
+    reject("batch_size", json!("64"), "batch_size");
+    reject(
+        "no_such_setting",
+        json!(1),
+        "unknown setting 'no_such_setting'",
+    );
+    reject("method", json!("nope"), "nope");
+    let mut table = stored(&cfg);
+    table.remove("epochs");
+    assert!(RunConfig::from_stored(Registry::builtin(), &table).is_err());
+    // Older files carry every method's keys: another method's option is dropped.
+    let table = with(stored(&cfg), "lambda", json!(100.0));
+    assert_eq!(
+        RunConfig::from_stored(Registry::builtin(), &table).unwrap(),
+        cfg
+    );
+}

@@ -62,19 +62,60 @@ pub(crate) fn read_file(path: &Path) -> Result<Vec<u8>, DataError> {
 }
 
 /// Inflates `raw` if it starts with the gzip magic; IDX data itself starts with 00 00.
+///
+/// The IDX header fixes the file's size, so inflation stops one byte past it: a small `.gz` that
+/// inflates far beyond what its header declares (a gzip bomb) is refused after at most that
+/// many bytes. A header that is not a u8 IDX header ends the inflation there; the parsers then
+/// say what is wrong with it.
 pub fn decompress(path: &Path, raw: Vec<u8>) -> Result<Vec<u8>, DataError> {
     if !raw.starts_with(&[0x1f, 0x8b]) {
         return Ok(raw);
     }
+    let mut gz = MultiGzDecoder::new(raw.as_slice());
     let mut out = Vec::new();
-    MultiGzDecoder::new(raw.as_slice())
-        .take(MAX_FILE_BYTES + 1)
-        .read_to_end(&mut out)
-        .map_err(|e| DataError::BadGzip {
+    // Inflates until `out` holds `len` bytes or the stream ends.
+    let mut fill = |out: &mut Vec<u8>, len: u64| {
+        let want = len.saturating_sub(out.len() as u64);
+        (&mut gz)
+            .take(want)
+            .read_to_end(out)
+            .map_err(|e| DataError::BadGzip {
+                path: path.to_path_buf(),
+                detail: e.to_string(),
+            })
+    };
+    fill(&mut out, 4)?;
+    // Magic 00 00 08 d: unsigned bytes in d dimensions, each a big-endian u32 after it.
+    let ndim = match out[..] {
+        [0, 0, 0x08, d] if d > 0 => u64::from(d),
+        _ => return Ok(out),
+    };
+    let header_len = 4 + 4 * ndim;
+    fill(&mut out, header_len)?;
+    if (out.len() as u64) < header_len {
+        return Ok(out);
+    }
+    let magic = u32::from_be_bytes([out[0], out[1], out[2], out[3]]);
+    let Ok(dims) = header(path, &out, magic, ndim as usize) else {
+        // Zero or absurd dimensions: the parser names them.
+        return Ok(out);
+    };
+    // `header` bounded the product, so this cannot overflow.
+    let declared = header_len + dims.iter().map(|&d| d as u64).product::<u64>();
+    if declared > MAX_FILE_BYTES {
+        return Err(DataError::TooLarge {
             path: path.to_path_buf(),
-            detail: e.to_string(),
-        })?;
-    check_size(path, out)
+            limit: MAX_FILE_BYTES,
+        });
+    }
+    fill(&mut out, declared + 1)?;
+    if out.len() as u64 > declared {
+        return Err(DataError::InflatesPastHeader {
+            path: path.to_path_buf(),
+            declared,
+        });
+    }
+    Ok(out)
 }
 
 fn check_size(path: &Path, bytes: Vec<u8>) -> Result<Vec<u8>, DataError> {
@@ -461,5 +502,47 @@ pub(crate) mod tests {
             let _ = decode(&b);
             let _ = decompress(p, b).and_then(|d| parse_labels(p, d, 10));
         }
+    }
+
+    #[test]
+    fn gzip_inflating_past_its_header_is_refused_without_reading_the_rest() {
+        let dir = tempfile::tempdir().unwrap();
+        // One byte too many: refused, the file named.
+        let p = write(dir.path(), "long.gz", &gz(&images(3, 2, 2, &pixels(13))));
+        let err = read_images(&p).unwrap_err();
+        assert!(
+            matches!(err, DataError::InflatesPastHeader { declared: 28, .. }),
+            "{err:?}"
+        );
+        assert_names(
+            &err,
+            &p,
+            "inflates to more than the 28 bytes its IDX header declares",
+        );
+        // A stream far longer than its header, whose CRC at the end is broken: had the reader
+        // gone on to the end it would have met the broken CRC instead.
+        let mut bomb = gz(&images(3, 2, 2, &vec![0; 1 << 20]));
+        let crc = bomb.len() - 8;
+        bomb[crc] ^= 0xff;
+        let p = write(dir.path(), "bomb.gz", &bomb);
+        let err = read_images(&p).unwrap_err();
+        assert!(
+            matches!(err, DataError::InflatesPastHeader { .. }),
+            "{err:?}"
+        );
+        // Exactly the declared size still reads to the end of the stream, CRC included.
+        let mut exact = gz(&images(3, 2, 2, &pixels(12)));
+        assert_eq!(
+            read_images(&write(dir.path(), "ok.gz", &exact)).unwrap().n,
+            3
+        );
+        let crc = exact.len() - 8;
+        exact[crc] ^= 0xff;
+        let err = read_images(&write(dir.path(), "crc.gz", &exact)).unwrap_err();
+        assert!(matches!(err, DataError::BadGzip { .. }), "{err:?}");
+        // A header past the size limit is refused before inflating its payload.
+        let huge = gz(&idx(IMAGES_MAGIC, &[60_000, 200, 200], &[0; 64]));
+        let err = read_images(&write(dir.path(), "huge.gz", &huge)).unwrap_err();
+        assert!(matches!(err, DataError::TooLarge { .. }), "{err:?}");
     }
 }

@@ -81,6 +81,12 @@ pub enum DataError {
     /// The gzip stream is corrupt.
     #[error("{}: corrupt gzip data: {detail}; {FIX}", .path.display())]
     BadGzip { path: PathBuf, detail: String },
+    /// A gzip file inflates to more than its IDX header declares (inflation stopped there).
+    #[error(
+        "{}: inflates to more than the {declared} bytes its IDX header declares (reading stopped there); {FIX}",
+        .path.display()
+    )]
+    InflatesPastHeader { path: PathBuf, declared: u64 },
     /// The file exceeds the size limit.
     #[error("{}: larger than the {limit}-byte limit, so not an MNIST file; {FIX}", .path.display())]
     TooLarge { path: PathBuf, limit: u64 },

@@ -148,6 +148,24 @@ pub enum CheckpointError {
     /// The regulariser rejected its saved state.
     #[error("checkpoint: {0}")]
     Regularizer(StateError),
+    /// A file name in the manifest that is not a plain name inside the checkpoint folder.
+    #[error("checkpoint manifest {} names file {name:?}, which is not a plain file name inside its folder: the manifest is corrupt or forged; start the run again", path.display())]
+    UnsafeName {
+        /// The manifest's path.
+        path: PathBuf,
+        /// The name as the manifest gives it.
+        name: String,
+    },
+    /// The run's config is not the one the checkpoint was taken with.
+    #[error("the run's settings differ from those checkpoint {} was taken with (config sha256 {}… there, {}… now): resume with the settings the run started with", manifest.display(), recorded.get(..12).unwrap_or(recorded), now.get(..12).unwrap_or(now))]
+    ConfigChanged {
+        /// The manifest's path.
+        manifest: PathBuf,
+        /// The config digest the manifest records.
+        recorded: String,
+        /// The digest of the config given now.
+        now: String,
+    },
     /// A checkpoint sink defined outside this crate failed.
     #[error("{0}")]
     Sink(String),
