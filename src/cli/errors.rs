@@ -271,6 +271,27 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_cause_already_in_its_errors_text_is_not_repeated() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("cannot read x: {0}")]
+        struct Outer(#[source] std::io::Error);
+        let io = std::io::Error::other("Not a directory (os error 20)");
+        let e = anyhow::Error::from(Outer(io));
+        assert_eq!(describe(&e), "cannot read x: Not a directory (os error 20)");
+        // A fetch error that is a data error reads as the data error, naming the flag.
+        let e = anyhow::Error::from(crate::data::fetch::FetchError::Data(
+            crate::data::DataError::NotAFolder {
+                path: "f".into(),
+                what: "a file",
+            },
+        ));
+        assert_eq!(
+            describe(&e),
+            "f: a file, not a folder; pass the folder that holds the data files (the data folder is --data-dir DIR)"
+        );
+    }
+
+    #[test]
     fn keys_become_flags() {
         assert_eq!(flag("si_cap"), "--si-cap");
         assert_eq!(flag("lr"), "--lr");
