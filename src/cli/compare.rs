@@ -161,7 +161,11 @@ pub(super) fn run_grid(
     flags: &RunFlags,
     out: &Path,
 ) -> anyhow::Result<Vec<RunResult>> {
-    for job in jobs {
+    // Only runs still to train need the memory.
+    for job in jobs
+        .iter()
+        .filter(|j| !RunDir::new(&j.dir).result().exists())
+    {
         flags
             .check_memory(&job.cfg)
             .with_context(|| job.label.clone())?;

@@ -16,10 +16,10 @@ pub(super) struct DataArgs {
 
 #[derive(Subcommand, Debug)]
 enum DataAction {
-    /// Download a dataset from its canonical mirror (or $SYNAPTIC_MIRROR), check its published
-    /// checksums and unpack it; a broken download resumes, one already there is not repeated.
+    /// Download datasets from their canonical mirror (or $SYNAPTIC_MIRROR), check their published
+    /// checksums and unpack them; a broken download resumes, one already there is not repeated.
     Fetch(FetchArgs),
-    /// Load a dataset and check every checksum that can be checked.
+    /// Load datasets and check every checksum that can be checked.
     Verify(VerifyArgs),
 }
 

@@ -92,7 +92,7 @@ impl Progress {
         self.loss_sum += loss;
         self.loss_n += 1;
         let last = in_epoch + 1 == self.steps_per_epoch;
-        (self.loss_n % 20 == 0 || last).then(|| {
+        (self.loss_n.is_multiple_of(20) || last).then(|| {
             let epoch = (self.done - 1) / self.steps_per_epoch + 1;
             format!(
                 "epoch {epoch}/{} loss {}",
@@ -291,7 +291,7 @@ mod tests {
     #[test]
     fn losses_and_rates_read_with_meaningful_digits() {
         assert_eq!(loss_text(0.0258), "0.0258");
-        assert_eq!(loss_text(2.302585), "2.3026");
+        assert_eq!(loss_text(1.234567), "1.2346");
         // A small loss keeps its digits instead of reading 0.0000.
         assert_eq!(loss_text(0.0000412), "4.120e-5");
         assert_eq!(loss_text(0.0006), "6.000e-4");
