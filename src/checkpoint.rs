@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use burn::module::AutodiffModule;
-use burn::record::{FullPrecisionSettings, NamedMpkBytesRecorder, Recorder};
+use burn::record::{FullPrecisionSettings, NamedMpkBytesRecorder, Recorder, RecorderError};
 use burn::tensor::backend::AutodiffBackend;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -344,6 +344,21 @@ pub fn read_clock(dir: &Path) -> Result<Option<ClockRecord>, CheckpointError> {
     Ok(st.clock)
 }
 
+/// A record decoder's complaint as one line. burn's text for a record it cannot decode adds a
+/// paragraph on its pre-0.14 formats, which a checkpoint written by this synaptic never is.
+fn decode_message(e: RecorderError) -> String {
+    let text = match e {
+        RecorderError::FileNotFound(s)
+        | RecorderError::DeserializeError(s)
+        | RecorderError::Unknown(s) => s,
+    };
+    text.lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or("it does not decode")
+        .to_string()
+}
+
 /// Loads the latest checkpoint of `dir` into `model` (a freshly built model of the same shape).
 pub fn load<B: AutodiffBackend, M: AutodiffModule<B>>(
     dir: &Path,
@@ -364,10 +379,10 @@ pub fn load<B: AutodiffBackend, M: AutodiffModule<B>>(
         message: e,
     };
     let record = Recorder::<B>::load::<M::Record>(&rec, need("model")?, device)
-        .map_err(|e| bad("model", e.to_string()))?;
+        .map_err(|e| bad("model", decode_message(e)))?;
     let model = model.load_record(record);
     let optim = Recorder::<B>::load::<AdamRecord<B, M>>(&rec, need("adam")?, device)
-        .map_err(|e| bad("Adam state", e.to_string()))?;
+        .map_err(|e| bad("Adam state", decode_message(e)))?;
     let regularizer = read_part(dir, &m, "regularizer")?
         .map(|b| RegularizerState::from_bytes(&b))
         .transpose()

@@ -1298,3 +1298,254 @@ fn report_and_reproduce_reject_bad_input_with_one_line_and_exit_code_2() {
         .unwrap();
     one_line(&o, "test or train");
 }
+
+// Messages a user meets: one line each, naming the cause and the fix (issue 13).
+
+#[test]
+fn no_arguments_print_the_help_not_the_description_as_an_error() {
+    for (args, usage) in [
+        (&[][..], "Usage: synaptic <COMMAND>"),
+        (&["data"][..], "Usage: synaptic data <COMMAND>"),
+    ] {
+        let o = bin().args(args).output().unwrap();
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{err}");
+        assert!(err.contains(usage) && err.contains("Commands:"), "{err}");
+        assert!(!err.contains("error:"), "{err}");
+    }
+}
+
+#[test]
+fn run_help_shows_that_benchmark_and_out_are_required() {
+    let o = bin().args(["run", "--help"]).output().unwrap();
+    let help = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success());
+    assert!(
+        help.contains("Usage: synaptic run --benchmark <BENCHMARK> --out <OUT> [OPTIONS]"),
+        "{help}"
+    );
+    assert!(help.contains("synaptic run --resume <DIR>"), "{help}");
+}
+
+#[test]
+fn a_data_dir_that_is_a_file_says_so_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("file");
+    std::fs::write(&file, b"x").unwrap();
+    let out = tmp.path().join("run");
+    let o = run(&["--benchmark", "split-mnist"], Some(&file), &out);
+    assert_bad_input(&o, "a file, not a folder", &out);
+    let o = bin()
+        .args(["data", "verify", "mnist", "--data-dir"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_bad_input(&o, "a file, not a folder", &out);
+    // Before: the OS error, once in the message and once more as its cause.
+    assert!(!stderr(&o).contains("os error"), "{}", stderr(&o));
+}
+
+#[cfg(unix)]
+#[test]
+fn a_fifo_or_folder_in_a_data_files_place_is_named() {
+    let Some(data) = mnist() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    std::fs::create_dir(&dir).unwrap();
+    for f in [
+        "train-images-idx3-ubyte",
+        "train-labels-idx1-ubyte",
+        "t10k-images-idx3-ubyte",
+    ] {
+        let name = format!("{f}.gz");
+        std::os::unix::fs::symlink(data.join(&name), dir.join(&name)).unwrap();
+    }
+    let labels = dir.join("t10k-labels-idx1-ubyte.gz");
+    let out = tmp.path().join("run");
+    std::fs::create_dir(&labels).unwrap();
+    let o = run(&["--benchmark", "split-mnist"], Some(&dir), &out);
+    assert_bad_input(
+        &o,
+        "t10k-labels-idx1-ubyte.gz: a directory where a data file belongs",
+        &out,
+    );
+    std::fs::remove_dir(&labels).unwrap();
+    let made = Command::new("mkfifo").arg(&labels).status();
+    if !made.is_ok_and(|s| s.success()) {
+        eprintln!("skipped the FIFO case: no mkfifo");
+        return;
+    }
+    let o = run(&["--benchmark", "split-mnist"], Some(&dir), &out);
+    assert_bad_input(&o, "a FIFO (named pipe) where a data file belongs", &out);
+}
+
+#[test]
+fn float_range_errors_print_readable_bounds_and_values() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("run");
+    let o = run(&["--benchmark", "split-mnist", "--lr", "1e-40"], None, &out);
+    assert_bad_input(
+        &o,
+        "--lr must be a positive number between 1.2e-38 and 8.5e37, got 1e-40",
+        &out,
+    );
+    let o = run(&["--benchmark", "split-mnist", "--xi", "1e300"], None, &out);
+    assert_bad_input(&o, "got 1e300", &out);
+}
+
+#[test]
+fn a_zero_example_limit_is_refused_not_taken_for_all() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("run");
+    for flag in ["--train-limit", "--test-limit"] {
+        let o = run(&["--benchmark", "split-mnist", flag, "0"], None, &out);
+        assert_bad_input(&o, "0 examples cannot train or score", &out);
+        assert!(!out.exists());
+    }
+    let cfg = tmp.path().join("zero.toml");
+    std::fs::write(&cfg, "benchmark = \"split-mnist\"\ntrain_limit = 0\n").unwrap();
+    let o = run(&["--config", cfg.to_str().unwrap()], None, &out);
+    assert_bad_input(&o, "--train-limit must be at least 1 (leave it out", &out);
+}
+
+#[test]
+fn grid_errors_name_the_grid_entry_not_a_flag() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("sweep");
+    let o = grid(
+        "sweep",
+        &[
+            "--benchmark",
+            "split-mnist",
+            "--method",
+            "ewc",
+            "--grid",
+            "lambda=-1",
+            "--seeds",
+            "1",
+        ],
+        None,
+        &out,
+    );
+    assert_bad_input(
+        &o,
+        "--grid lambda=-1: lambda must be 0 or a positive number",
+        &out,
+    );
+    assert!(!stderr(&o).contains("--lambda"), "{}", stderr(&o));
+}
+
+#[test]
+fn a_checkpoint_that_does_not_decode_is_one_line() {
+    let Some(data) = mnist() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let cut = tmp.path().join("cut");
+    let o = bin()
+        .arg("run")
+        .args(SMALL)
+        .args(["--benchmark", "split-mnist", "--quiet", "--data-dir"])
+        .arg(&data)
+        .arg("--out")
+        .arg(&cut)
+        .env("SYNAPTIC_STOP_AFTER_TASK", "1")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(130), "{}", stderr(&o));
+    // Half the model's record, with the manifest's hash made to match it.
+    let ck = cut.join("checkpoints");
+    let manifest = ck.join("checkpoint.json");
+    let mut m = json(&manifest);
+    let files = m["files"].as_array_mut().unwrap();
+    let model = files.iter_mut().find(|f| f["role"] == "model").unwrap();
+    let path = ck.join(model["name"].as_str().unwrap());
+    let bytes = std::fs::read(&path).unwrap();
+    let half = &bytes[..bytes.len() / 2];
+    std::fs::write(&path, half).unwrap();
+    use sha2::Digest;
+    let sha: String = sha2::Sha256::digest(half)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    model["sha256"] = sha.into();
+    std::fs::write(&manifest, serde_json::to_vec(&m).unwrap()).unwrap();
+    let o = bin()
+        .args(["run", "--quiet", "--resume"])
+        .arg(&cut)
+        .output()
+        .unwrap();
+    assert_bad_input(&o, "checkpoint model in", &cut);
+    let err = stderr(&o);
+    assert!(err.contains("--overwrite"), "{err}");
+    assert!(
+        !err.contains("record-backward-compat") && !err.contains("\\n"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_run_larger_than_the_memory_limit_is_refused_before_anything_is_written() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("run");
+    let o = run(
+        &["--benchmark", "split-mnist", "--max-memory", "10M"],
+        None,
+        &out,
+    );
+    assert_bad_input(&o, "this run needs about ", &out);
+    let err = stderr(&o);
+    for needle in [
+        "more than the 10.0 MiB limit given",
+        "use a smaller --hidden or --batch-size, or pass a larger --max-memory",
+    ] {
+        assert!(err.contains(needle), "{needle:?} not in {err}");
+    }
+    assert!(!out.exists());
+    // The 17 GB layers of the issue: refused, not aborted on the allocation.
+    let o = run(
+        &[
+            "--benchmark",
+            "split-mnist",
+            "--hidden",
+            "65536,65536",
+            "--max-memory",
+            "64G",
+        ],
+        None,
+        &out,
+    );
+    assert_bad_input(&o, "4,347,133,962 parameters", &out);
+    let o = run(
+        &["--benchmark", "split-cifar", "--max-memory", "100M"],
+        None,
+        &out,
+    );
+    assert_bad_input(
+        &o,
+        "use a smaller --batch-size, or pass a larger --max-memory",
+        &out,
+    );
+    assert!(!stderr(&o).contains("--hidden"));
+    let o = bin()
+        .args(["run", "--max-memory", "lots"])
+        .output()
+        .unwrap();
+    assert_bad_input(&o, "is not a memory size", &out);
+    // A grid checks every run before the first one starts.
+    let o = grid(
+        "compare",
+        &[
+            "--benchmark",
+            "split-mnist",
+            "--methods",
+            "si,finetune",
+            "--seeds",
+            "1",
+            "--max-memory",
+            "10M",
+        ],
+        None,
+        &out,
+    );
+    assert_bad_input(&o, "si seed 0: this run needs about", &out);
+    assert!(!out.exists());
+}

@@ -633,3 +633,91 @@ fn cli_verify_real_mnist_prints_the_counts() {
         "{out}"
     );
 }
+
+#[test]
+fn cli_verify_takes_several_datasets_as_the_readme_writes_them() {
+    let dir = tempfile::tempdir().unwrap();
+    for k in 1..=5 {
+        std::fs::write(
+            dir.path().join(format!("data_batch_{k}.bin")),
+            cifar10_records(&[k, 9 - k]),
+        )
+        .unwrap();
+    }
+    std::fs::write(dir.path().join("test_batch.bin"), cifar10_records(&[0, 1])).unwrap();
+    // CIFAR-100 records: coarse and fine label, then 3072 pixels.
+    let c100: Vec<u8> = [(1u8, 7u8), (3, 42)]
+        .iter()
+        .flat_map(|&(c, f)| [c, f].into_iter().chain((0..3072).map(|i| i as u8)))
+        .collect();
+    std::fs::write(dir.path().join("train.bin"), &c100).unwrap();
+    std::fs::write(dir.path().join("test.bin"), &c100).unwrap();
+    let o = bin()
+        .args(["data", "verify", "cifar10", "cifar100", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 2, "{out}");
+    assert!(
+        lines[0].starts_with("cifar10 in ") && lines[1].starts_with("cifar100 in "),
+        "{out}"
+    );
+    // Two IDX datasets cannot share one folder: refused before anything is fetched.
+    let o = bin()
+        .args(["data", "fetch", "mnist", "fashion-mnist", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(one_error_line(&o).contains("same file names"));
+}
+
+#[test]
+fn cli_verify_judges_an_uncompressed_gz_by_its_content_not_the_folder() {
+    let Some(mnist) = common::mnist() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let names = [
+        "train-images-idx3-ubyte.gz",
+        "train-labels-idx1-ubyte.gz",
+        "t10k-images-idx3-ubyte.gz",
+        "t10k-labels-idx1-ubyte.gz",
+    ];
+    for name in names {
+        let mut raw = Vec::new();
+        flate2::read::GzDecoder::new(std::fs::File::open(mnist.join(name)).unwrap())
+            .read_to_end(&mut raw)
+            .unwrap();
+        std::fs::write(dir.path().join(name), raw).unwrap();
+    }
+    let verify = || {
+        bin()
+            .args(["data", "verify", "mnist", "--data-dir"])
+            .arg(dir.path())
+            .output()
+            .unwrap()
+    };
+    // The published content under its .gz name, stored uncompressed: what a run reads.
+    let o = verify();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(String::from_utf8_lossy(&o.stdout).contains("4 checksums match: ok"));
+    // One label changed (still a valid label): not the published file, and said so.
+    let labels = dir.path().join(names[3]);
+    let mut raw = std::fs::read(&labels).unwrap();
+    raw[8] = if raw[8] == 3 { 4 } else { 3 };
+    std::fs::write(&labels, raw).unwrap();
+    let line = one_error_line(&verify());
+    assert!(line.contains("not the published"), "{line}");
+    assert!(!line.contains("writable"), "{line}");
+}

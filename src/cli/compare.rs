@@ -203,6 +203,15 @@ pub(super) fn run_grid(
     flags: &RunFlags,
     out: &Path,
 ) -> anyhow::Result<Vec<RunResult>> {
+    // Only runs still to train need the memory.
+    for job in jobs
+        .iter()
+        .filter(|j| !RunDir::new(&j.dir).result().exists())
+    {
+        flags
+            .check_memory(&job.cfg)
+            .with_context(|| job.label.clone())?;
+    }
     check_out(out)?;
     // Every folder is checked before anything trains, so a clash cannot strike mid-grid.
     let done: Vec<Option<RunResult>> = jobs.iter().map(finished).collect::<Result<_, _>>()?;
@@ -376,6 +385,19 @@ pub(super) fn cmd_compare(args: CompareArgs) -> anyhow::Result<()> {
     )
 }
 
+/// A grid point whose config does not resolve; the CLI names the `--grid` entry at fault
+/// rather than the flag of the same name, which the user did not give.
+#[derive(Debug, thiserror::Error)]
+#[error("--grid {point}: {error}")]
+pub(super) struct GridError {
+    /// The point, e.g. `lambda=-1`.
+    pub(super) point: String,
+    /// The keys the grid sets at this point.
+    pub(super) keys: Vec<&'static str>,
+    /// Why it does not resolve.
+    pub(super) error: crate::config::ConfigError,
+}
+
 /// A hyperparameter `sweep --grid` can vary: its config key and whether it is a whole number.
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct Param {
@@ -519,6 +541,7 @@ pub(super) fn cmd_sweep(args: SweepArgs) -> anyhow::Result<()> {
             m.and_then(|v| v.as_str()).map(str::to_string)
         })
         .unwrap_or_else(|| "si".into());
+    let sweepable = sweepable(registry, &method)?;
     for arg in &args.grid {
         let key = arg.split('=').next().unwrap_or("").trim().replace('-', "_");
         let users = registry.users(&key);
@@ -530,7 +553,7 @@ pub(super) fn cmd_sweep(args: SweepArgs) -> anyhow::Result<()> {
             );
         }
     }
-    let grid = parse_grid(&args.grid, &sweepable(registry, &method)?)?;
+    let grid = parse_grid(&args.grid, &sweepable)?;
     let seeds = seed_list(&args.flags, file.as_ref(), args.seeds)?;
     let mut base = args.flags.settings();
     base.insert("method".into(), method.clone().into());
@@ -567,8 +590,11 @@ pub(super) fn cmd_sweep(args: SweepArgs) -> anyhow::Result<()> {
             for &(p, v) in point {
                 o.insert(p.key.into(), v.json());
             }
-            let cfg =
-                RunConfig::resolve(file.as_ref(), &o).with_context(|| format!("--grid {name}"))?;
+            let cfg = RunConfig::resolve(file.as_ref(), &o).map_err(|error| GridError {
+                point: name.clone(),
+                keys: point.iter().map(|(p, _)| p.key).collect(),
+                error,
+            })?;
             jobs.push(Job {
                 label: format!("{name} seed {s}"),
                 cfg,

@@ -1,7 +1,7 @@
 //! `synaptic data fetch|verify`: getting a dataset and checking it; the work is in
 //! [`crate::data::fetch`].
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
 
@@ -16,17 +16,18 @@ pub(super) struct DataArgs {
 
 #[derive(Subcommand, Debug)]
 enum DataAction {
-    /// Download a dataset from its canonical mirror (or $SYNAPTIC_MIRROR), check its published
-    /// checksums and unpack it; a broken download resumes, one already there is not repeated.
+    /// Download datasets from their canonical mirror (or $SYNAPTIC_MIRROR), check their published
+    /// checksums and unpack them; a broken download resumes, one already there is not repeated.
     Fetch(FetchArgs),
-    /// Load a dataset and check every checksum that can be checked.
+    /// Load datasets and check every checksum that can be checked.
     Verify(VerifyArgs),
 }
 
 #[derive(Args, Debug)]
 struct FetchArgs {
-    /// mnist, fashion-mnist, cifar10 or cifar100.
-    dataset: String,
+    /// One or more of mnist, fashion-mnist, cifar10 and cifar100 (e.g. `cifar10 cifar100`).
+    #[arg(required = true, value_name = "DATASET")]
+    datasets: Vec<String>,
     /// Folder to put it in. Default: its folder in the cache ($SYNAPTIC_CACHE, else
     /// $XDG_CACHE_HOME/synaptic, else ~/.cache/synaptic): mnist, fashion-mnist or cifar.
     #[arg(long, visible_alias = "dataset-dir")]
@@ -38,8 +39,9 @@ struct FetchArgs {
 
 #[derive(Args, Debug)]
 struct VerifyArgs {
-    /// mnist, fashion-mnist, cifar10 or cifar100.
-    dataset: String,
+    /// One or more of mnist, fashion-mnist, cifar10 and cifar100.
+    #[arg(required = true, value_name = "DATASET")]
+    datasets: Vec<String>,
     /// Folder to check. Default: where the benchmarks read it (MNIST: $SYNAPTIC_DATA, else the
     /// shipped data/mnist; the others: their folder in the cache).
     #[arg(long, visible_alias = "dataset-dir")]
@@ -53,8 +55,7 @@ struct VerifyArgs {
 pub(super) fn cmd_data(args: DataArgs) -> anyhow::Result<()> {
     match args.action {
         DataAction::Fetch(a) => {
-            let name: DatasetName = a.dataset.parse()?;
-            let dest = name.fetch_dir(a.data_dir.as_deref());
+            let names = dataset_names(&a.datasets, a.data_dir.as_deref())?;
             let mirror = std::env::var(MIRROR_ENV)
                 .ok()
                 .filter(|m| !m.trim().is_empty());
@@ -63,18 +64,40 @@ pub(super) fn cmd_data(args: DataArgs) -> anyhow::Result<()> {
                 progress: super::progress::DownloadBar::factory(),
                 ..FetchOptions::default()
             };
-            let outcome = fetch_dataset(name, &dest, mirror.as_deref(), &opts)?;
-            if !a.quiet {
-                println!("{}", outcome.verified);
+            for name in names {
+                let dest = name.fetch_dir(a.data_dir.as_deref());
+                let outcome = fetch_dataset(name, &dest, mirror.as_deref(), &opts)?;
+                if !a.quiet {
+                    println!("{}", outcome.verified);
+                }
             }
         }
         DataAction::Verify(a) => {
-            let name: DatasetName = a.dataset.parse()?;
-            let verified = verify_dataset(name, &name.data_dir(a.data_dir.as_deref()))?;
-            if !a.quiet {
-                println!("{verified}");
+            for name in dataset_names(&a.datasets, a.data_dir.as_deref())? {
+                let verified = verify_dataset(name, &name.data_dir(a.data_dir.as_deref()))?;
+                if !a.quiet {
+                    println!("{verified}");
+                }
             }
         }
     }
     Ok(())
+}
+
+/// The datasets named, each once, in order; all are checked before any work starts.
+fn dataset_names(args: &[String], dir: Option<&Path>) -> anyhow::Result<Vec<DatasetName>> {
+    let mut names: Vec<DatasetName> = Vec::new();
+    for a in args {
+        let n: DatasetName = a.parse()?;
+        if !names.contains(&n) {
+            names.push(n);
+        }
+    }
+    let idx = [DatasetName::Mnist, DatasetName::FashionMnist];
+    if dir.is_some() && idx.iter().all(|n| names.contains(n)) {
+        anyhow::bail!(
+            "mnist and fashion-mnist use the same file names, so one --data-dir cannot hold both: name them in two commands with two folders (or leave --data-dir out to use the cache)"
+        );
+    }
+    Ok(names)
 }

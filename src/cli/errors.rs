@@ -37,7 +37,7 @@ pub(super) fn flag(key: &str) -> String {
 
 /// `e` as one message, its causes joined by ": ", with typed library errors in flag terms.
 pub(super) fn describe(e: &anyhow::Error) -> String {
-    let mut parts = Vec::new();
+    let mut parts: Vec<String> = Vec::new();
     for cause in e.chain() {
         match in_flags(cause) {
             // A typed error's text already covers its causes.
@@ -45,7 +45,14 @@ pub(super) fn describe(e: &anyhow::Error) -> String {
                 parts.push(text);
                 break;
             }
-            None => parts.push(cause.to_string()),
+            // Many errors show their source in their own text (`cannot read X: <os error>`):
+            // the source then is not repeated.
+            None => {
+                let text = cause.to_string();
+                if !parts.last().is_some_and(|p| p.contains(&text)) {
+                    parts.push(text);
+                }
+            }
         }
     }
     parts.join(": ")
@@ -74,7 +81,15 @@ fn in_flags(e: &(dyn Error + 'static)) -> Option<String> {
     if let Some(e) = e.downcast_ref::<NonFinite>() {
         return Some(non_finite(e));
     }
-    if let Some(e) = e.downcast_ref::<crate::data::DataError>() {
+    let data =
+        e.downcast_ref::<crate::data::DataError>()
+            .or_else(
+                || match e.downcast_ref::<crate::data::fetch::FetchError>() {
+                    Some(crate::data::fetch::FetchError::Data(d)) => Some(d),
+                    _ => None,
+                },
+            );
+    if let Some(e) = data {
         // The library speaks of "a data folder"; here it is a flag.
         return Some(format!("{e} (the data folder is {} DIR)", flag("data_dir")));
     }
@@ -83,7 +98,57 @@ fn in_flags(e: &(dyn Error + 'static)) -> Option<String> {
     {
         return Some(format!("{e} (the data folder is {} DIR)", flag("data_dir")));
     }
+    if let Some(e) = e.downcast_ref::<super::compare::GridError>() {
+        return Some(grid(e));
+    }
+    if let Some(e) = e.downcast_ref::<crate::memory::TooLarge>() {
+        return Some(too_large(e));
+    }
     e.downcast_ref::<ExcludeError>().map(exclude)
+}
+
+/// A grid point's error: a setting the grid gave is named as its `--grid` entry, not as the
+/// flag of the same name.
+fn grid(e: &super::compare::GridError) -> String {
+    let ours = |key: &str| e.keys.contains(&key);
+    let option = match &e.error {
+        ConfigError::Option(o) | ConfigError::Method(MethodError::Option(o)) => Some(o),
+        _ => None,
+    };
+    let text = match (&e.error, option) {
+        (_, Some(o)) if ours(&o.key) => format!(
+            "{} must be {}, got {}: change the values of --grid {}",
+            o.key, o.allowed, o.value, o.key
+        ),
+        (
+            ConfigError::NoEffect {
+                key,
+                method,
+                help,
+                users,
+                ..
+            },
+            _,
+        ) if ours(key) => format!(
+            "{key} has no effect with {} {method}: it is {help} (used by {})",
+            flag("method"),
+            users.join(", ")
+        ),
+        (other, _) => config(other).unwrap_or_else(|| other.to_string()),
+    };
+    format!("--grid {}: {text}", e.point)
+}
+
+fn too_large(e: &crate::memory::TooLarge) -> String {
+    let smaller = match e.model {
+        crate::scenario::ModelKind::Cnn => flag("batch_size"),
+        crate::scenario::ModelKind::Mlp => format!("{} or {}", flag("hidden"), flag("batch_size")),
+    };
+    let more = match e.limit.source {
+        crate::memory::LimitSource::Given => format!("a larger {}", flag("max_memory")),
+        _ => format!("{} SIZE if the estimate is too high", flag("max_memory")),
+    };
+    format!("{}: use a smaller {smaller}, or pass {more}", e.problem())
 }
 
 fn train(e: &TrainError) -> Option<String> {
@@ -204,6 +269,9 @@ fn checkpoint(e: &CheckpointError) -> Option<String> {
                 manifest.display()
             ))
         }
+        CheckpointError::Unreadable { .. } => {
+            Some(format!("{e} ({} replaces it)", flag("overwrite")))
+        }
         _ => None,
     }
 }
@@ -221,6 +289,27 @@ fn state(e: &StateError) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_cause_already_in_its_errors_text_is_not_repeated() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("cannot read x: {0}")]
+        struct Outer(#[source] std::io::Error);
+        let io = std::io::Error::other("Not a directory (os error 20)");
+        let e = anyhow::Error::from(Outer(io));
+        assert_eq!(describe(&e), "cannot read x: Not a directory (os error 20)");
+        // A fetch error that is a data error reads as the data error, naming the flag.
+        let e = anyhow::Error::from(crate::data::fetch::FetchError::Data(
+            crate::data::DataError::NotAFolder {
+                path: "f".into(),
+                what: "a file",
+            },
+        ));
+        assert_eq!(
+            describe(&e),
+            "f: a file, not a folder; pass the folder that holds the data files (the data folder is --data-dir DIR)"
+        );
+    }
 
     #[test]
     fn keys_become_flags() {

@@ -51,12 +51,19 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Train one method on one benchmark, task after task, and write result.json.
+    #[command(override_usage = RUN_USAGE)]
     Run(RunArgs),
     /// Run several methods over several seeds and tabulate mean ± sd (resumable).
+    #[command(
+        override_usage = "synaptic compare --benchmark <BENCHMARK> --methods <METHODS> --out <OUT> [OPTIONS]"
+    )]
     Compare(compare::CompareArgs),
     /// Search a method's hyperparameters on a validation split over several seeds (resumable).
+    #[command(
+        override_usage = "synaptic sweep --benchmark <BENCHMARK> --grid <NAME=V1,V2,..> --out <OUT> [OPTIONS]"
+    )]
     Sweep(compare::SweepArgs),
-    /// Get a dataset (`fetch`) or check one (`verify`): mnist, fashion-mnist, cifar10, cifar100.
+    /// Get datasets (`fetch`) or check them (`verify`): mnist, fashion-mnist, cifar10, cifar100.
     Data(data::DataArgs),
     /// Figures (PNG, SVG) and report.md from the result.json files under the given folders.
     Report(report::ReportArgs),
@@ -68,6 +75,12 @@ enum Command {
     /// Print the shipped `tuned` preset of a benchmark: each method's values as a preset file.
     Presets(PresetsArgs),
 }
+
+/// `run`'s usage: what it requires (clap's own would show only `[OPTIONS]`, as --benchmark may
+/// come from --config and --out is not needed with --resume).
+const RUN_USAGE: &str = "synaptic run --benchmark <BENCHMARK> --out <OUT> [OPTIONS]
+       synaptic run --config <FILE> --out <OUT> [OPTIONS]
+       synaptic run --resume <DIR> [--threads <N>] [--quiet] [--max-memory <SIZE>]";
 
 #[derive(Args, Debug)]
 struct PresetsArgs {
@@ -217,11 +230,11 @@ struct RunFlags {
     /// Run only the first N tasks.
     #[arg(long)]
     tasks: Option<usize>,
-    /// Use at most N training examples per task.
-    #[arg(long)]
+    /// Use at most N training examples per task (N ≥ 1; leave it out to use them all).
+    #[arg(long, value_name = "N", value_parser = example_limit)]
     train_limit: Option<usize>,
-    /// Use at most N evaluation examples per task.
-    #[arg(long)]
+    /// Use at most N evaluation examples per task (N ≥ 1; leave it out to use them all).
+    #[arg(long, value_name = "N", value_parser = example_limit)]
     test_limit: Option<usize>,
     /// Measure accuracy on the test set (default), the training set (the paper's split-MNIST
     /// figure) or a validation split (10% of each task's training data, held out).
@@ -263,6 +276,21 @@ struct RunFlags {
     #[arg(long)]
     #[serde(skip)]
     quiet: bool,
+    /// Refuse a run whose estimated memory exceeds SIZE (e.g. 8G, 512M); default: the memory
+    /// this machine has available (CPU backend).
+    #[arg(long, value_name = "SIZE", value_parser = crate::memory::parse_size)]
+    #[serde(skip)]
+    max_memory: Option<u64>,
+}
+
+/// `--train-limit`/`--test-limit`: a count of at least 1, since 0 examples cannot train or
+/// score anything (the config's 0 means "all", which leaving the flag out already says).
+pub(super) fn example_limit(s: &str) -> Result<usize, String> {
+    match s.trim().parse::<usize>() {
+        Ok(0) => Err("0 examples cannot train or score: leave the flag out to use every example, or give at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(format!("{e}")),
+    }
 }
 
 /// The options of every built-in method as flags (`--c`, `--lambda`, …), generated from the
@@ -363,6 +391,14 @@ impl RunFlags {
         resolve_dir_for(benchmark.data(), self.data_dir.as_deref())
     }
 
+    /// Refuses `cfg` if its estimated memory exceeds `--max-memory` or what the machine has.
+    fn check_memory(&self, cfg: &RunConfig) -> Result<(), crate::memory::TooLarge> {
+        match crate::memory::limit_for(cfg, self.max_memory) {
+            Some(limit) => crate::memory::check(cfg, &limit).map(|_| ()),
+            None => Ok(()),
+        }
+    }
+
     /// Loads `benchmark`'s data.
     fn load(&self, benchmark: Benchmark) -> anyhow::Result<Arc<Dataset>> {
         Ok(Arc::new(load_for(
@@ -384,6 +420,11 @@ pub fn main() -> i32 {
             // --help and --version
             let _ = e.print();
             return 0;
+        }
+        Err(e) if e.kind() == clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            // `synaptic` or `synaptic data` alone: the help, on stderr, as a usage error.
+            let _ = e.print();
+            return EXIT_USAGE;
         }
         Err(e) => {
             // clap's message is several lines (usage, tips); keep the one that names the problem.
@@ -481,6 +522,7 @@ fn cmd_run(args: RunArgs, given: &[String], started: Instant) -> anyhow::Result<
         cfg.importance_samples = samples;
         cfg.validate()?;
     }
+    args.flags.check_memory(&cfg)?;
     crate::backend::init_cpu_threads(cfg.compute_threads());
     // Checked before training, so that an hour of work is not lost to a bad --out.
     check_out(&out)?;
@@ -564,11 +606,11 @@ fn cmd_resume(
     let foreign: Vec<&str> = given
         .iter()
         .map(String::as_str)
-        .filter(|f| !["--resume", "--quiet", "--threads"].contains(f))
+        .filter(|f| !["--resume", "--quiet", "--threads", "--max-memory"].contains(f))
         .collect();
     if !foreign.is_empty() {
         anyhow::bail!(
-            "--resume continues the run with its saved settings: drop {} (only --quiet and --threads may go with --resume)",
+            "--resume continues the run with its saved settings: drop {} (only --quiet, --threads and --max-memory may go with --resume)",
             foreign.join(", ")
         );
     }
@@ -589,6 +631,7 @@ fn cmd_resume(
         saved.config.threads = t;
     }
     let cfg = &saved.config;
+    args.flags.check_memory(cfg)?;
     crate::backend::init_cpu_threads(cfg.compute_threads());
     let m = read_manifest_for(&RunDir::new(dir).checkpoints(), &cfg.digest())?;
     if !args.flags.quiet {

@@ -30,9 +30,15 @@ impl Progress {
             let b = ProgressBar::new(0);
             b.set_style(
                 ProgressStyle::with_template(
-                    "{prefix} [{bar:30}] {pos}/{len} steps {per_sec} eta {eta} {msg}",
+                    "{prefix} [{bar:30}] {pos}/{len} steps {rate} eta {eta} {msg}",
                 )
                 .expect("valid template")
+                .with_key(
+                    "rate",
+                    |s: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                        let _ = w.write_str(&rate_text(s.per_sec()));
+                    },
+                )
                 .progress_chars("=> "),
             );
             b
@@ -74,6 +80,28 @@ impl Progress {
         );
     }
 
+    /// Adds the loss of step `self.done` (1-based within the task) to the epoch's mean; every
+    /// 20 steps and at an epoch's last step, the bar's message: the epoch's mean loss so far,
+    /// which at the epoch's end is the number its epoch line prints.
+    fn bar_message(&mut self, loss: f64) -> Option<String> {
+        let in_epoch = (self.done - 1) % self.steps_per_epoch;
+        if in_epoch == 0 {
+            self.loss_sum = 0.0;
+            self.loss_n = 0;
+        }
+        self.loss_sum += loss;
+        self.loss_n += 1;
+        let last = in_epoch + 1 == self.steps_per_epoch;
+        (self.loss_n.is_multiple_of(20) || last).then(|| {
+            let epoch = (self.done - 1) / self.steps_per_epoch + 1;
+            format!(
+                "epoch {epoch}/{} loss {}",
+                self.epochs,
+                loss_text(self.loss_sum / self.loss_n as f64)
+            )
+        })
+    }
+
     /// Clears the bar.
     pub fn finish(&self) {
         if let Some(b) = &self.bar {
@@ -99,36 +127,30 @@ impl Observer for Progress {
     }
 
     fn step(&mut self, loss: f64) -> bool {
-        if let Some(b) = &self.bar {
-            self.loss_sum += loss;
-            self.loss_n += 1;
+        if self.bar.is_some() {
             self.done += 1;
-            if self.loss_n == 20 {
-                let epoch = (self.done - 1) / self.steps_per_epoch + 1;
-                b.set_message(format!(
-                    "epoch {epoch}/{} loss {:.4}",
-                    self.epochs,
-                    self.loss_sum / 20.0
-                ));
-                self.loss_sum = 0.0;
-                self.loss_n = 0;
+            let msg = self.bar_message(loss);
+            if let Some(b) = &self.bar {
+                if let Some(msg) = msg {
+                    b.set_message(msg);
+                }
+                b.inc(1);
             }
-            b.inc(1);
         }
         true
     }
 
     fn epoch_end(&mut self, r: &EpochReport) {
         let line = format!(
-            "task {}/{} ({}) epoch {}/{}: loss {:.4} penalty {:.3e} {:.0} steps/s",
+            "task {}/{} ({}) epoch {}/{}: loss {} penalty {:.3e} {}",
             r.task + 1,
             r.tasks,
             self.task_name,
             r.epoch + 1,
             r.epochs,
-            r.loss,
+            loss_text(r.loss),
             r.penalty,
-            r.steps_per_second
+            rate_text(r.steps_per_second)
         );
         match &self.bar {
             Some(b) => b.println(line),
@@ -168,6 +190,30 @@ impl Observer for Progress {
             None if !self.quiet => eprintln!("{line}"),
             None => {}
         }
+    }
+}
+
+/// A loss as the bar and the epoch lines show it: four decimals, or four significant digits
+/// below 0.001 (so that a small loss never reads 0.0000).
+pub(super) fn loss_text(loss: f64) -> String {
+    if loss == 0.0 || !loss.is_finite() || loss.abs() >= 1e-3 {
+        format!("{loss:.4}")
+    } else {
+        format!("{loss:.3e}")
+    }
+}
+
+/// Steps per second with the digits that mean something: `590 steps/s`, `4.2 steps/s`,
+/// `0.51 steps/s`.
+pub(super) fn rate_text(per_sec: f64) -> String {
+    if !per_sec.is_finite() {
+        "- steps/s".into()
+    } else if per_sec >= 10.0 {
+        format!("{per_sec:.0} steps/s")
+    } else if per_sec >= 1.0 {
+        format!("{per_sec:.1} steps/s")
+    } else {
+        format!("{per_sec:.2} steps/s")
     }
 }
 
@@ -235,5 +281,62 @@ impl DownloadProgress for DownloadBar {
         if let Some(b) = &self.bar {
             b.abandon();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn losses_and_rates_read_with_meaningful_digits() {
+        assert_eq!(loss_text(0.0258), "0.0258");
+        assert_eq!(loss_text(1.234567), "1.2346");
+        // A small loss keeps its digits instead of reading 0.0000.
+        assert_eq!(loss_text(0.0000412), "4.120e-5");
+        assert_eq!(loss_text(0.0006), "6.000e-4");
+        assert_eq!(loss_text(0.0), "0.0000");
+        assert_eq!(rate_text(589.9723), "590 steps/s");
+        assert_eq!(rate_text(4.2345), "4.2 steps/s");
+        assert_eq!(rate_text(0.5123), "0.51 steps/s");
+        assert_eq!(rate_text(f64::INFINITY), "- steps/s");
+    }
+
+    #[test]
+    fn the_bar_shows_the_epochs_mean_loss_which_its_epoch_line_shows_at_the_end() {
+        let mut p = Progress {
+            bar: None,
+            quiet: true,
+            tasks: 1,
+            task_name: String::new(),
+            loss_sum: 0.0,
+            loss_n: 0,
+            steps_per_epoch: 1,
+            epochs: 1,
+            done: 0,
+        };
+        Observer::task_start(&mut p, 0, "t", 30, 2);
+        // Epoch 1: a large loss first, then tiny ones (the last 20 alone would read 0.0000).
+        let losses: Vec<f64> = (0..30)
+            .map(|i| if i == 0 { 0.0174 } else { 1e-6 })
+            .collect();
+        let mut shown = Vec::new();
+        for &l in &losses {
+            p.done += 1;
+            shown.extend(p.bar_message(l));
+        }
+        let mean = losses.iter().sum::<f64>() / 30.0;
+        assert_eq!(
+            shown,
+            [
+                format!("epoch 1/2 loss {}", loss_text((0.0174 + 19e-6) / 20.0)),
+                format!("epoch 1/2 loss {}", loss_text(mean)),
+            ]
+        );
+        assert_eq!(loss_text(mean), "5.810e-4");
+        // Epoch 2 starts a new mean.
+        p.done += 1;
+        assert_eq!(p.bar_message(0.5), None);
+        assert_eq!(p.loss_n, 1);
     }
 }

@@ -45,11 +45,11 @@ pub(super) struct ReproduceArgs {
     /// Shortened protocol: epochs per task.
     #[arg(long)]
     epochs: Option<usize>,
-    /// Shortened protocol: at most N training examples per task.
-    #[arg(long)]
+    /// Shortened protocol: at most N training examples per task (N ≥ 1).
+    #[arg(long, value_name = "N", value_parser = super::example_limit)]
     train_limit: Option<usize>,
-    /// Shortened protocol: at most N evaluation examples per task.
-    #[arg(long)]
+    /// Shortened protocol: at most N evaluation examples per task (N ≥ 1).
+    #[arg(long, value_name = "N", value_parser = super::example_limit)]
     test_limit: Option<usize>,
     /// Live logs of every run, as for `run`: tensorboard and/or csv.
     #[arg(long, value_delimiter = ',', value_name = "FORMATS")]
@@ -60,6 +60,9 @@ pub(super) struct ReproduceArgs {
     /// Print nothing but errors.
     #[arg(long)]
     quiet: bool,
+    /// Refuse runs whose estimated memory exceeds SIZE (as for `run`).
+    #[arg(long, value_name = "SIZE", value_parser = crate::memory::parse_size)]
+    max_memory: Option<u64>,
 }
 
 /// One of the paper's settings: a method, SI's c for `si`, and the folder name.
@@ -157,6 +160,7 @@ pub(super) fn cmd_reproduce(args: ReproduceArgs) -> anyhow::Result<()> {
         log: args.log.clone(),
         log_every: args.log_every,
         quiet: args.quiet,
+        max_memory: args.max_memory,
         ..Default::default()
     };
     let seeds = seed_list(&flags, None, args.seeds)?;

@@ -28,7 +28,7 @@ pub type Settings = serde_json::Map<String, Value>;
 /// Keys that choose what the other keys apply to.
 const CHOOSERS: [&str; 3] = ["benchmark", "method", "preset"];
 
-pub use crate::method::shared::{check_positive, OptionError, F32_RANGE};
+pub use crate::method::shared::{check_positive, readable, OptionError, F32_RANGE};
 
 /// Every setting of a run, fully resolved; recorded verbatim in `result.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -405,7 +405,7 @@ impl RunConfig {
         check_positive("epsilon", self.train.epsilon)?;
         for (name, b) in [("beta1", self.train.beta1), ("beta2", self.train.beta2)] {
             if !(0.0..1.0).contains(&b) {
-                return Err(OptionError::new(name, b, "in [0, 1)").into());
+                return Err(OptionError::new(name, readable(b), "in [0, 1)").into());
             }
         }
         let in_range = |name: &str, v: usize, max: usize| {
@@ -470,6 +470,12 @@ fn check_setting(registry: &Registry, key: &str, value: &Value) -> Result<(), Co
             Value::String(_) => Ok(()),
             v => Err(bad(format!("{key} must be a name in quotes, got {v}"))),
         };
+    }
+    // In the resolved config 0 stands for "every example"; written by hand it is a mistake.
+    if ["train_limit", "test_limit"].contains(&key) && value.as_u64() == Some(0) {
+        return Err(
+            OptionError::new(key, 0, "at least 1 (leave it out to use every example)").into(),
+        );
     }
     if RunConfig::run_keys().iter().any(|k| k == key) {
         let mut table = to_settings(&RunConfig::defaults(Benchmark::SplitMnist, no_method()));

@@ -106,16 +106,18 @@ pub fn parse_cifar(
 
 /// The folder holding `kind`'s files: `dir` itself, or the official unpacked folder inside it.
 fn locate(dir: &Path, kind: CifarKind) -> Result<PathBuf, DataError> {
+    super::check_folder(dir)?;
     let probe = kind.test_file();
-    [dir.to_path_buf(), dir.join(kind.folder())]
-        .into_iter()
-        .find(|d| d.join(probe).is_file())
-        .ok_or_else(|| DataError::CifarMissing {
+    let found = super::find_file(&[dir.join(probe), dir.join(kind.folder()).join(probe)])?;
+    match found {
+        Some(p) => Ok(p.parent().unwrap_or(dir).to_path_buf()),
+        None => Err(DataError::CifarMissing {
             dir: dir.to_path_buf(),
             kind: kind.name(),
             file: probe.to_string(),
             folder: kind.folder(),
-        })
+        }),
+    }
 }
 
 fn read(path: &Path, kind: CifarKind) -> Result<(Vec<u8>, Vec<u8>), DataError> {
@@ -140,7 +142,7 @@ fn split(dir: &Path, files: &[String], kind: CifarKind, offset: u8) -> Result<Im
     let (mut images, mut labels) = (Vec::new(), Vec::new());
     for f in files {
         let path = dir.join(f);
-        if !path.is_file() {
+        if super::find_file(std::slice::from_ref(&path))?.is_none() {
             return Err(DataError::CifarMissing {
                 dir: dir.to_path_buf(),
                 kind: kind.name(),

@@ -100,6 +100,16 @@ pub enum FetchError {
         .path.display()
     )]
     Io { path: PathBuf, source: io::Error },
+    /// A `.gz` file whose gzip data does not decompress.
+    #[error(
+        "{}: corrupt gzip data ({detail}); the file is damaged: delete it and run `synaptic data fetch {dataset}`",
+        .path.display()
+    )]
+    CorruptGzip {
+        path: PathBuf,
+        dataset: &'static str,
+        detail: String,
+    },
     /// A file name that is not a plain name (it would land outside the destination).
     #[error("{name:?} is not a plain file name; a file to fetch must land inside its folder")]
     BadFileName { name: String },
@@ -1129,9 +1139,7 @@ fn check_published(name: DatasetName, dir: &Path) -> Result<usize, FetchError> {
                 let Some(content) = f.content_sha256 else {
                     return Err(not_published(&gz, "its sha256", f.sha256, sha));
                 };
-                let file = File::open(&gz).map_err(io_err(&gz))?;
-                let inflated =
-                    hash_reader(flate2::read::GzDecoder::new(file), |_| {}).map_err(io_err(&gz))?;
+                let inflated = content_sha256(&gz, sha, name)?;
                 if inflated != content {
                     let what = "the sha256 of its decompressed bytes";
                     return Err(not_published(&gz, what, content, inflated));
@@ -1147,6 +1155,25 @@ fn check_published(name: DatasetName, dir: &Path) -> Result<usize, FetchError> {
         }
     }
     Ok(checked)
+}
+
+/// SHA-256 of the content of `gz`, whose own SHA-256 is `sha`: of its decompressed bytes, or
+/// of the file itself where it is not gzip data (the readers take either under a `.gz` name).
+fn content_sha256(gz: &Path, sha: String, name: DatasetName) -> Result<String, FetchError> {
+    let mut magic = [0u8; 2];
+    let mut file = File::open(gz).map_err(io_err(gz))?;
+    let is_gzip = file.read_exact(&mut magic).is_ok() && magic == [0x1f, 0x8b];
+    if !is_gzip {
+        return Ok(sha);
+    }
+    let file = File::open(gz).map_err(io_err(gz))?;
+    hash_reader(flate2::read::MultiGzDecoder::new(file), |_| {}).map_err(|e| {
+        FetchError::CorruptGzip {
+            path: gz.to_path_buf(),
+            dataset: name.as_str(),
+            detail: e.to_string(),
+        }
+    })
 }
 
 /// Checks the files listed in `dir`'s checksum list; returns how many.

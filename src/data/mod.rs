@@ -157,6 +157,15 @@ pub enum DataError {
         file: String,
         folder: &'static str,
     },
+    /// The data folder is something else than a folder.
+    #[error("{}: {what}, not a folder; pass the folder that holds the data files", .path.display())]
+    NotAFolder { path: PathBuf, what: &'static str },
+    /// A data file's name is taken by something that is not a file.
+    #[error(
+        "{}: {what} where a data file belongs, so it cannot be read; put the file itself there, or use another data folder",
+        .path.display()
+    )]
+    NotAFile { path: PathBuf, what: &'static str },
     /// A line of a checksum list is malformed.
     #[error(
         "{}: line {line}: {detail}; expected `<64 hex digits>  <file name>` as written by sha256sum",
@@ -223,8 +232,63 @@ pub struct Dataset {
     pub dir: PathBuf,
 }
 
+/// What a file-system entry is, in words ("a directory", "a FIFO (named pipe)", …).
+pub(crate) fn entry_kind(meta: &std::fs::Metadata) -> &'static str {
+    let t = meta.file_type();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if t.is_fifo() {
+            return "a FIFO (named pipe)";
+        }
+        if t.is_socket() {
+            return "a socket";
+        }
+        if t.is_block_device() || t.is_char_device() {
+            return "a device";
+        }
+    }
+    if t.is_dir() {
+        "a directory"
+    } else if t.is_file() {
+        "a file"
+    } else {
+        "not a regular file"
+    }
+}
+
+/// Refuses a data folder that exists but is not a folder (an absent one is reported by the
+/// files it lacks).
+pub(crate) fn check_folder(dir: &Path) -> Result<(), DataError> {
+    match std::fs::metadata(dir) {
+        Ok(m) if !m.is_dir() => Err(DataError::NotAFolder {
+            path: dir.to_path_buf(),
+            what: entry_kind(&m),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// The first of `candidates` that is a regular file; else the first that exists as something
+/// else (a [`DataError::NotAFile`]); else `None`.
+pub(crate) fn find_file(candidates: &[PathBuf]) -> Result<Option<PathBuf>, DataError> {
+    if let Some(p) = candidates.iter().find(|p| p.is_file()) {
+        return Ok(Some(p.clone()));
+    }
+    for p in candidates {
+        if let Ok(m) = std::fs::metadata(p) {
+            return Err(DataError::NotAFile {
+                path: p.clone(),
+                what: entry_kind(&m),
+            });
+        }
+    }
+    Ok(None)
+}
+
 /// Loads the four MNIST IDX files (each plain or `.gz`) from `dir`, verifying any listed checksums.
 pub fn load_idx_dataset(dir: &Path, num_classes: u8) -> Result<Dataset, DataError> {
+    check_folder(dir)?;
     let sums = Sums {
         stored: read_sums(&dir.join("SHA256SUMS"))?,
         decompressed: read_sums(&dir.join("SHA256SUMS.uncompressed"))?,
@@ -376,14 +440,11 @@ fn verify(path: &Path, expected: Option<&String>, bytes: &[u8]) -> Result<(), Da
 
 /// Finds `name.gz` or `name`, reads it once, and checks both checksums against those bytes.
 fn load_bytes(dir: &Path, name: &str, sums: &Sums) -> Result<(PathBuf, Vec<u8>), DataError> {
-    let path = [format!("{name}.gz"), name.to_string()]
-        .into_iter()
-        .map(|file| dir.join(file))
-        .find(|p| p.is_file())
-        .ok_or_else(|| DataError::Missing {
-            dir: dir.to_path_buf(),
-            name: name.into(),
-        })?;
+    let candidates = [dir.join(format!("{name}.gz")), dir.join(name)];
+    let path = find_file(&candidates)?.ok_or_else(|| DataError::Missing {
+        dir: dir.to_path_buf(),
+        name: name.into(),
+    })?;
     let raw = idx::read_file(&path)?;
     let file_name = path.file_name().and_then(|f| f.to_str()).unwrap_or(name);
     verify(&path, sums.stored.get(file_name), &raw)?;

@@ -170,8 +170,21 @@ pub mod shared {
         kind: OptionKind::List,
     };
 
-    /// The range training in f32 can use: a value outside it would turn into 0 or inf.
-    pub const F32_RANGE: (f64, f64) = (f32::MIN_POSITIVE as f64, f32::MAX as f64 / 4.0);
+    /// The range training in f32 can use: a value outside it would turn into 0 or inf. Inside
+    /// f32's normal range (from `f32::MIN_POSITIVE` ≈ 1.18e-38 to a quarter of `f32::MAX`, for
+    /// headroom) in round numbers, so that an error can state the bounds exactly.
+    pub const F32_RANGE: (f64, f64) = (1.2e-38, 8.5e37);
+
+    /// `v` as people write it: plain between 1e-4 and 1e15, else in scientific notation
+    /// (`1e-40`, not forty zeros).
+    pub fn readable(v: f64) -> String {
+        let a = v.abs();
+        if v == 0.0 || !v.is_finite() || (1e-4..1e15).contains(&a) {
+            v.to_string()
+        } else {
+            format!("{v:e}")
+        }
+    }
 
     /// A setting whose value lies outside the range it accepts.
     #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -204,7 +217,7 @@ pub mod shared {
         } else {
             Err(OptionError::new(
                 key,
-                v,
+                readable(v),
                 format!("a positive number between {lo:e} and {hi:e}"),
             ))
         }
@@ -218,7 +231,7 @@ pub mod shared {
         } else {
             Err(OptionError::new(
                 key,
-                v,
+                readable(v),
                 format!("0 or a positive number between {lo:e} and {hi:e}"),
             ))
         }

@@ -77,7 +77,7 @@ impl Method for OnlineEwc {
         if !(o.gamma > 0.0 && o.gamma <= 1.0) {
             return Err(OptionError::new(
                 "gamma",
-                o.gamma,
+                shared::readable(o.gamma),
                 "in (0, 1] (1: the Fisher never decays)",
             ));
         }

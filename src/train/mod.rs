@@ -125,7 +125,7 @@ pub enum CheckpointError {
         role: &'static str,
     },
     /// A file was read but its content does not decode.
-    #[error("checkpoint {what} in {} is unreadable: {message}", dir.display())]
+    #[error("checkpoint {what} in {} is unreadable ({message}) although its SHA-256 matches the manifest: the checkpoint is damaged or not this run's; start the run again", dir.display())]
     Unreadable {
         /// The part: "model", "Adam state", "regulariser state", "state".
         what: &'static str,
