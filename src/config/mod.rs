@@ -354,7 +354,11 @@ impl RunConfig {
         let (mut options, mut run) = (Settings::new(), Settings::new());
         for (k, v) in table {
             let kept = own.contains(&k.as_str()) || run_keys.contains(k);
-            if kept {
+            // A resolved config stores "every example" as a limit of 0, which a hand-written
+            // setting may not say.
+            let every =
+                ["train_limit", "test_limit"].contains(&k.as_str()) && v.as_u64() == Some(0);
+            if kept && !every {
                 // As for a config file: the error names the key of a wrong type.
                 check_setting(registry, k, v)?;
             }
