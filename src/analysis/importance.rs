@@ -396,8 +396,8 @@ pub fn markdown(a: &Analysis) -> String {
     );
     let _ = writeln!(
         s,
-        "## Summary: Spearman ρ per layer, mean over the {} tasks\n",
-        r.tasks.len()
+        "## Summary: Spearman ρ per layer, mean over the {}\n",
+        crate::plural::plural(r.tasks.len(), "task")
     );
     let mut head = "| layer |".to_string();
     let mut rule = "|---|".to_string();

@@ -66,7 +66,7 @@ impl From<String> for AnalysisError {
 /// Runs the whole analysis of `run` into `out`: tables, JSON and figures. Returns the analysis.
 pub fn analyze_run(run: &Path, out: &Path) -> Result<importance::Analysis, AnalysisError> {
     let saved = importance::Saved::load(run)?;
-    std::fs::create_dir_all(out).map_err(|error| AnalysisError::CreateDir {
+    crate::fsutil::create_out_dir(out).map_err(|error| AnalysisError::CreateDir {
         path: out.to_path_buf(),
         error,
     })?;

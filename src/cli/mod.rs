@@ -503,12 +503,12 @@ fn cmd_resume(
     let m = read_manifest(&RunDir::new(dir).checkpoints())?;
     if !args.flags.quiet {
         eprintln!(
-            "resuming {} at task {}/{}, epoch {}, after {} steps of that epoch ({} checkpoint)",
+            "resuming {} at task {}/{}, epoch {}, after {} of that epoch ({} checkpoint)",
             dir.display(),
             (m.task + 1).min(cfg.tasks.max(1)),
             cfg.tasks,
             m.epoch + 1,
-            m.step,
+            crate::plural::plural(m.step, "step"),
             m.reason
         );
     }

@@ -163,9 +163,9 @@ pub(super) fn cmd_reproduce(args: ReproduceArgs) -> anyhow::Result<()> {
         println!("{}", written.comparison.trim_end());
         println!();
         println!(
-            "wrote {} ({} figures as PNG and SVG)",
+            "wrote {} ({} as PNG and SVG)",
             written.markdown.display(),
-            written.figures.len() / 2
+            crate::plural::plural(written.figures.len() / 2, "figure")
         );
     }
     Ok(())

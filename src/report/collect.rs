@@ -13,6 +13,7 @@ use super::summary::Stat;
 use super::RunResult;
 use crate::figures::slug;
 use crate::method::Registry;
+use crate::plural::plural;
 use crate::run_dir::RunDir;
 
 /// A problem with the report's input, as one line.
@@ -165,12 +166,12 @@ impl FigureSet {
     /// `split-mnist · task scenario · 3 seeds` (the seed count is the largest group's).
     pub fn title(&self) -> String {
         let n = self.groups.iter().map(|g| g.runs.len()).max().unwrap_or(0);
-        let seeds = if n == 1 {
-            "1 seed".to_string()
-        } else {
-            format!("{n} seeds")
-        };
-        format!("{} · {} scenario · {seeds}", self.benchmark, self.scenario)
+        format!(
+            "{} · {} scenario · {}",
+            self.benchmark,
+            self.scenario,
+            plural(n, "seed")
+        )
     }
 
     /// What the accuracies were measured on (`test`, `train`, `validation`; several joined by `/`).

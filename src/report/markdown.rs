@@ -16,6 +16,7 @@ use crate::figures::{
     Series,
 };
 use crate::fsutil::write_atomic;
+use crate::plural::plural;
 
 /// What the report says about where it came from.
 #[derive(Debug, Clone, Default)]
@@ -176,8 +177,10 @@ fn settings_line(g: &Group) -> String {
     };
     let machine = if r.machine.cores > 0 {
         format!(
-            ", machine {} cores {} {}",
-            r.machine.cores, r.machine.os, r.machine.arch
+            ", machine {} {} {}",
+            plural(r.machine.cores, "core"),
+            r.machine.os,
+            r.machine.arch
         )
     } else {
         String::new()
@@ -188,10 +191,10 @@ fn settings_line(g: &Group) -> String {
         format!(", burn {}", r.burn_version)
     };
     format!(
-        "{}{} tasks × {} epochs, batch {}, Adam lr {}, optimizer reset per task: {}, {net}, head init {:?}{limits}; evaluated on {}; synaptic {}{burn}, backend {}, {} threads{machine}",
+        "{}{} × {}, batch {}, Adam lr {}, optimizer reset per task: {}, {net}, head init {:?}{limits}; evaluated on {}; synaptic {}{burn}, backend {}, {}{machine}",
         if method.is_empty() { String::new() } else { format!("{method}; ") },
-        c.tasks,
-        c.train.epochs,
+        plural(c.tasks, "task"),
+        plural(c.train.epochs, "epoch"),
         c.train.batch_size,
         c.train.lr,
         c.train.reset_optimizer,
@@ -199,7 +202,7 @@ fn settings_line(g: &Group) -> String {
         format!("{:?}", c.eval_on).to_lowercase(),
         r.version,
         r.backend,
-        r.threads,
+        plural(r.threads, "thread"),
     )
     .replace("head init Default", "head init default")
     .replace("head init Zero", "head init zero")
@@ -452,7 +455,8 @@ fn header(sets: &[FigureSet], opts: &ReportOptions) -> String {
     let srcs: Vec<String> = opts.sources.iter().map(|s| format!("`{s}`")).collect();
     let mut md = String::from("# synaptic report\n\n");
     md += &format!(
-        "{runs} runs from {}; written by synaptic {}{}.\n\n",
+        "{} from {}; written by synaptic {}{}.\n\n",
+        plural(runs, "run"),
         srcs.join(", "),
         env!("CARGO_PKG_VERSION"),
         opts.command
@@ -653,9 +657,10 @@ fn settings_list(set: &FigureSet) -> String {
     for g in &set.groups {
         let seeds: Vec<String> = g.runs.iter().map(|r| r.seed.to_string()).collect();
         md += &format!(
-            "- **{}** ({} runs, seeds {}): {}\n",
+            "- **{}** ({}, {} {}): {}\n",
             g.label,
-            g.runs.len(),
+            plural(g.runs.len(), "run"),
+            if seeds.len() == 1 { "seed" } else { "seeds" },
             seeds.join(", "),
             settings_line(g)
         );
