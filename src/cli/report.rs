@@ -52,6 +52,9 @@ pub(super) fn cmd_report(args: ReportArgs) -> anyhow::Result<()> {
     };
     let written = report(&args.dirs, &out, Some(super::compare::command_line()))?;
     if !args.quiet {
+        for n in &written.notes {
+            eprintln!("warning: {n}");
+        }
         if !written.comparison.is_empty() {
             println!("{}", written.comparison.trim_end());
             println!();

@@ -160,6 +160,9 @@ pub(super) fn cmd_reproduce(args: ReproduceArgs) -> anyhow::Result<()> {
     run_grid(&jobs, &flags, &out)?;
     let written = super::report::report(std::slice::from_ref(&out), &out, Some(command_line()))?;
     if !args.quiet {
+        for n in &written.notes {
+            eprintln!("warning: {n}");
+        }
         println!("{}", written.comparison.trim_end());
         println!();
         println!(
