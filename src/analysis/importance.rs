@@ -88,7 +88,13 @@ impl Saved {
                             t.task + 1
                         )
                     })?;
-                    let (shape, v) = super::npy::read_f32(&dir.join(rel))?;
+                    let path = dir.join(rel);
+                    let (shape, v) = super::npy::read_f32(&path)?;
+                    if let Some((entry, &value)) =
+                        v.iter().enumerate().find(|(_, x)| !x.is_finite())
+                    {
+                        return Err(super::AnalysisError::NonFinite { path, entry, value });
+                    }
                     if shape != p.shape {
                         return Err(format!(
                             "{}: shape {shape:?}, index.json says {:?}",

@@ -71,6 +71,10 @@ fn flagged(e: crate::analysis::AnalysisError) -> String {
                 path.display()
             )
         }
+        AnalysisError::NonFinite { path, entry, value } => format!(
+            "{} holds {value} at entry {entry}: its importances are unusable (the analysis would silently leave that task out); train the run again with synaptic run --save-importance",
+            path.display()
+        ),
         other => other.to_string(),
     }
 }

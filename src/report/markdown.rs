@@ -859,6 +859,58 @@ fn set_json(v: SetView) -> SetJson {
 mod tests {
     use super::*;
 
+    /// A small figure to stage.
+    fn chart() -> LineChart {
+        LineChart {
+            title: "t".into(),
+            x_label: "x".into(),
+            y_label: "y".into(),
+            x_range: (0.0, 1.0),
+            y_range: (0.0, 1.0),
+            integer_x: false,
+            series: Vec::new(),
+            size: (300, 200),
+        }
+    }
+
+    #[test]
+    fn figures_replace_the_old_folder_only_once_all_are_drawn() {
+        let d = tempfile::tempdir().unwrap();
+        let out = d.path();
+        std::fs::create_dir_all(out.join(FIGURES)).unwrap();
+        std::fs::write(out.join("figures/old.png"), b"old").unwrap();
+        let names = |dir: &Path| -> Vec<String> {
+            let mut v: Vec<String> = std::fs::read_dir(dir)
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            v.sort();
+            v
+        };
+        // Stopped half-way (an error, a panic unwinding): the old figures stay, nothing else.
+        {
+            let mut w = FigureWriter::new(out).unwrap();
+            w.write(&chart(), "a").unwrap();
+        }
+        assert_eq!(names(out), ["figures"]);
+        assert_eq!(names(&out.join(FIGURES)), ["old.png"]);
+        // A staging folder of a killed report is cleared by the next one.
+        std::fs::create_dir_all(out.join(".figures.tmp1")).unwrap();
+        let mut w = FigureWriter::new(out).unwrap();
+        let (png, svg) = w.write(&chart(), "a").unwrap();
+        assert_eq!(
+            (png.as_str(), svg.as_str()),
+            ("figures/a.png", "figures/a.svg")
+        );
+        let files = w.finish().unwrap();
+        assert_eq!(
+            files,
+            [out.join("figures/a.png"), out.join("figures/a.svg")]
+        );
+        assert_eq!(names(out), ["figures"]);
+        assert_eq!(names(&out.join(FIGURES)), ["a.png", "a.svg"]);
+    }
+
     #[test]
     fn accuracy_range_starts_at_a_round_number_below_the_data() {
         assert_eq!(accuracy_range([0.93, 0.99]), (0.9, 1.005));
