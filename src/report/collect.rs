@@ -105,7 +105,12 @@ pub fn check_result(path: &Path, r: &mut RunResult) -> Result<Vec<String>, Repor
     let x = crate::metrics::compute(m, b);
     // Recomputed by the same code from the same numbers, a file synaptic wrote agrees exactly;
     // the tolerance only forgives another summation order.
-    let differs = |a: f64, b: f64| !((a - b).abs() <= 1e-9);
+    let differs = |a: f64, b: f64| {
+        !matches!(
+            (a - b).abs().partial_cmp(&1e-9),
+            Some(Ordering::Less | Ordering::Equal)
+        )
+    };
     let mut wrong: Vec<String> = [
         ("average_accuracy", r.average_accuracy, x.average_accuracy),
         (
