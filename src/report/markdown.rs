@@ -543,7 +543,7 @@ fn header(sets: &[FigureSet], opts: &ReportOptions) -> String {
            the last; BWT: mean change of each earlier task's accuracy from right after learning it \
            to the end; forgetting: mean drop from each earlier task's best to its final accuracy; \
            FWT: mean accuracy on each task before training it, minus the untrained network's; \
-           every metric is computed from the runs' accuracy matrices.\n\n";
+           ACC, BWT, forgetting and FWT are computed from each run's accuracy matrix.\n\n";
     let notes: Vec<&String> = sets.iter().flat_map(|s| &s.notes).collect();
     if !notes.is_empty() {
         md += "**Notes on the input:**\n\n";
