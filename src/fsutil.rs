@@ -39,9 +39,21 @@ pub fn write_atomic_all(files: &[(&Path, &[u8])]) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Creates `dir` if needed and proves a file can be written there.
+/// Creates the output folder `dir` (and its parents) if needed. A file in its place is an error,
+/// so that no command writes beside it into its parent instead.
+pub fn create_out_dir(dir: &Path) -> std::io::Result<()> {
+    match std::fs::metadata(dir) {
+        Ok(m) if !m.is_dir() => Err(std::io::Error::new(
+            std::io::ErrorKind::NotADirectory,
+            "it is a file, not a folder",
+        )),
+        _ => std::fs::create_dir_all(dir),
+    }
+}
+
+/// Creates `dir` if needed ([`create_out_dir`]) and proves a file can be written there.
 pub fn check_writable(dir: &Path) -> std::io::Result<()> {
-    std::fs::create_dir_all(dir)?;
+    create_out_dir(dir)?;
     let probe = dir.join(format!("{PROBE}{}", std::process::id()));
     std::fs::write(&probe, b"")?;
     std::fs::remove_file(&probe)
@@ -208,6 +220,25 @@ mod tests {
         let p = d.path().join("no/such/x.json");
         assert!(write_atomic(&p, b"x").is_err());
         assert!(!p.exists());
+    }
+
+    #[test]
+    fn an_output_folder_is_created_and_a_file_in_its_place_is_refused() {
+        let d = tempfile::tempdir().unwrap();
+        let dir = d.path().join("a/b");
+        create_out_dir(&dir).unwrap();
+        create_out_dir(&dir).unwrap();
+        assert!(dir.is_dir());
+        let file = d.path().join("foo.txt");
+        std::fs::write(&file, b"keep").unwrap();
+        for e in [
+            create_out_dir(&file).unwrap_err(),
+            check_writable(&file).unwrap_err(),
+        ] {
+            assert_eq!(e.kind(), std::io::ErrorKind::NotADirectory);
+            assert_eq!(e.to_string(), "it is a file, not a folder");
+        }
+        assert_eq!(std::fs::read(&file).unwrap(), b"keep");
     }
 
     #[test]

@@ -26,6 +26,7 @@ pub mod method;
 pub mod metrics;
 pub mod model;
 pub mod names;
+pub mod plural;
 pub mod regularizer;
 pub mod report;
 pub mod run_clock;

@@ -278,3 +278,132 @@ fn analyze_without_saved_importances_is_a_one_line_error() {
     assert!(stderr(&o).contains("--save-importance"), "{}", stderr(&o));
     assert!(!tmp.path().join("analysis").exists());
 }
+
+/// A run folder with hand-made saved importances: 2 tasks × 4 estimators × 2 parameters, every
+/// value positive and finite except `bad`: (task, estimator, value) written at entry 3 of that
+/// task's `layers.0.weight`.
+fn synthetic_importances(run: &Path, bad: Option<(usize, &str, f32)>) {
+    use synaptic::analysis::{ImportanceIndex, ParamInfo, TaskEntry, ESTIMATORS, FORMAT};
+    let dir = run.join("importance");
+    let params = [("layers.0.weight", vec![4, 3]), ("layers.0.bias", vec![3])];
+    let mut tasks = Vec::new();
+    for t in 0..2 {
+        let mut files = std::collections::BTreeMap::new();
+        for (e, (est, _)) in ESTIMATORS.iter().enumerate() {
+            let mut per = std::collections::BTreeMap::new();
+            for (path, shape) in &params {
+                let n: usize = shape.iter().product();
+                let mut v: Vec<f32> = (0..n)
+                    .map(|i| 1e-3 * (1 + (i * (e + 2) + t * 5) % 11) as f32)
+                    .collect();
+                if let Some((bt, be, value)) = bad {
+                    if bt == t && be == *est && *path == "layers.0.weight" {
+                        v[3] = value;
+                    }
+                }
+                let rel = format!("task{t}/{est}/{path}.npy");
+                std::fs::create_dir_all(dir.join(&rel).parent().unwrap()).unwrap();
+                synaptic::analysis::npy::write_f32(&dir.join(&rel), shape, &v).unwrap();
+                per.insert(path.to_string(), rel);
+            }
+            files.insert(est.to_string(), per);
+        }
+        tasks.push(TaskEntry {
+            task: t,
+            name: format!("{}/{}", 2 * t, 2 * t + 1),
+            samples: 10,
+            seconds: 0.1,
+            files,
+        });
+    }
+    let index = ImportanceIndex {
+        format: FORMAT.into(),
+        benchmark: "split-mnist".into(),
+        scenario: "task".into(),
+        method: "si".into(),
+        seed: 0,
+        si_source: "method".into(),
+        xi: 1e-3,
+        samples: 10,
+        fisher_estimator: "exact".into(),
+        excluded: Vec::new(),
+        estimators: ESTIMATORS
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        params: params
+            .iter()
+            .map(|(p, s)| ParamInfo {
+                path: p.to_string(),
+                shape: s.clone(),
+            })
+            .collect(),
+        tasks,
+    };
+    std::fs::write(
+        dir.join("index.json"),
+        serde_json::to_vec_pretty(&index).unwrap(),
+    )
+    .unwrap();
+}
+
+/// Asserts exit code 2 and one `error:` line containing every needle.
+fn assert_one_line(o: &std::process::Output, needles: &[&str]) {
+    let err = stderr(o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "{err}");
+    assert!(lines[0].starts_with("error: "), "{err}");
+    for n in needles {
+        assert!(lines[0].contains(n), "missing '{n}' in: {err}");
+    }
+}
+
+#[test]
+fn a_nan_or_inf_in_a_saved_importance_is_refused_naming_the_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let good = tmp.path().join("good");
+    synthetic_importances(&good, None);
+    let o = bin()
+        .args(["analyze", "importance", "--quiet", "--run"])
+        .arg(&good)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let a = json(&good.join("analysis/importance.json"));
+    assert_eq!(a["pairs"][0]["cells"].as_array().unwrap().len(), 2 * 3);
+    assert!(a["pairs"][0]["cells"][0]["spearman"].is_f64());
+
+    for (value, shown) in [(f32::NAN, "NaN"), (f32::INFINITY, "inf")] {
+        let run = tmp.path().join(format!("bad-{shown}"));
+        synthetic_importances(&run, Some((1, "fisher", value)));
+        let o = bin()
+            .args(["analyze", "importance", "--run"])
+            .arg(&run)
+            .output()
+            .unwrap();
+        let file = run.join("importance/task1/fisher/layers.0.weight.npy");
+        assert_one_line(
+            &o,
+            &[
+                &file.display().to_string(),
+                &format!("holds {shown} at entry 3"),
+                "--save-importance",
+            ],
+        );
+        assert!(!run.join("analysis").exists());
+    }
+
+    // --out naming a file is refused, the file untouched.
+    let file = tmp.path().join("notes.txt");
+    std::fs::write(&file, b"mine").unwrap();
+    let o = bin()
+        .args(["analyze", "importance", "--run"])
+        .arg(&good)
+        .arg("--out")
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_one_line(&o, &["--out", "it is a file, not a folder"]);
+    assert_eq!(std::fs::read(&file).unwrap(), b"mine");
+}

@@ -1224,6 +1224,8 @@ fn reproduce_runs_the_papers_grid_reports_beside_the_paper_and_resumes() {
         r["backward_transfer"] = (m[1][0] - m[0][0]).into();
         r["forgetting"] = (m[0][0] - m[1][0]).into();
         r["forward_transfer"] = 0.0.into();
+        // FWT = R[0][1] − b₁ = 0: the report recomputes every metric from the matrix.
+        r["initial_accuracy"] = serde_json::json!([0.5, 0.5]);
         r["train_seconds"] = (10.0 + seed as f64).into();
         let d = hand.join(folder).join(format!("seed-{seed}"));
         std::fs::create_dir_all(&d).unwrap();

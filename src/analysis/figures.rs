@@ -11,6 +11,7 @@ use super::importance::{fmt, mean_spearman, Analysis, Saved, ALL, MAX_POINTS_PNG
 use crate::figures::{
     path_slug, write_figure, write_figures, ColorScale, HeatMap, Row, Scatter, ScatterSeries,
 };
+use crate::plural::plural;
 
 /// Pixel size of one scatter panel; a row holds two.
 const PANEL: (u32, u32) = (750, 620);
@@ -68,7 +69,10 @@ fn panel(saved: &Saved, a: &Analysis, layer: &str, y: &str, pair: usize, cap: us
         series,
         // Tens of thousands of points: faint ones show where they crowd.
         opacity: 0.35,
-        note: format!("{shown} of {total} points shown; {dropped} with a value ≤ 0 left out"),
+        note: format!(
+            "{shown} of {} shown; {dropped} with a value ≤ 0 left out",
+            plural(total, "point")
+        ),
         size: PANEL,
     }
 }

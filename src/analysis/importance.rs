@@ -88,7 +88,13 @@ impl Saved {
                             t.task + 1
                         )
                     })?;
-                    let (shape, v) = super::npy::read_f32(&dir.join(rel))?;
+                    let path = dir.join(rel);
+                    let (shape, v) = super::npy::read_f32(&path)?;
+                    if let Some((entry, &value)) =
+                        v.iter().enumerate().find(|(_, x)| !x.is_finite())
+                    {
+                        return Err(super::AnalysisError::NonFinite { path, entry, value });
+                    }
                     if shape != p.shape {
                         return Err(format!(
                             "{}: shape {shape:?}, index.json says {:?}",
@@ -396,8 +402,8 @@ pub fn markdown(a: &Analysis) -> String {
     );
     let _ = writeln!(
         s,
-        "## Summary: Spearman ρ per layer, mean over the {} tasks\n",
-        r.tasks.len()
+        "## Summary: Spearman ρ per layer, mean over the {}\n",
+        crate::plural::plural(r.tasks.len(), "task")
     );
     let mut head = "| layer |".to_string();
     let mut rule = "|---|".to_string();

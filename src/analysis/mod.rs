@@ -46,6 +46,17 @@ pub enum AnalysisError {
         /// Why.
         error: std::io::Error,
     },
+    /// A saved importance holds a NaN or an infinity: every correlation of its task would be
+    /// undefined, and a mean over tasks would quietly cover fewer of them.
+    #[error("{} holds {value} at entry {entry}: its importances are unusable (the analysis would silently leave that task out); train the run again with importance saving on", path.display())]
+    NonFinite {
+        /// The `.npy` file.
+        path: std::path::PathBuf,
+        /// The first bad entry (0-based, in C order).
+        entry: usize,
+        /// Its value.
+        value: f32,
+    },
     /// A saved file is unusable, or an output cannot be written (the message says which).
     #[error("{0}")]
     Invalid(String),
@@ -66,7 +77,7 @@ impl From<String> for AnalysisError {
 /// Runs the whole analysis of `run` into `out`: tables, JSON and figures. Returns the analysis.
 pub fn analyze_run(run: &Path, out: &Path) -> Result<importance::Analysis, AnalysisError> {
     let saved = importance::Saved::load(run)?;
-    std::fs::create_dir_all(out).map_err(|error| AnalysisError::CreateDir {
+    crate::fsutil::create_out_dir(out).map_err(|error| AnalysisError::CreateDir {
         path: out.to_path_buf(),
         error,
     })?;

@@ -37,17 +37,17 @@ pub fn cmd_analyze(args: AnalyzeArgs) -> anyhow::Result<()> {
                 .map_err(|e| anyhow::anyhow!(flagged(e)))?;
             if !quiet {
                 println!(
-                    "{} {} (seed {}), {} tasks: Spearman ρ per layer, mean over tasks",
+                    "{} {} (seed {}), {}: Spearman ρ per layer, mean over tasks",
                     a.run.benchmark,
                     a.run.method,
                     a.run.seed,
-                    a.run.tasks.len()
+                    crate::plural::plural(a.run.tasks.len(), "task")
                 );
                 print!("{}", crate::analysis::importance::summary_table(&a));
                 println!(
-                    "wrote {} (tables), importance.json and {} figures",
+                    "wrote {} (tables), importance.json and {}",
                     out.join("importance.md").display(),
-                    a.figures.len()
+                    crate::plural::plural(a.figures.len(), "figure")
                 );
             }
             Ok(())
@@ -66,8 +66,15 @@ fn flagged(e: crate::analysis::AnalysisError) -> String {
             index.display()
         ),
         AnalysisError::CreateDir { path, error } => {
-            format!("cannot create --out {}: {error}", path.display())
+            format!(
+                "cannot create --out {}: {error}; pass a writable folder",
+                path.display()
+            )
         }
+        AnalysisError::NonFinite { path, entry, value } => format!(
+            "{} holds {value} at entry {entry}: its importances are unusable (the analysis would silently leave that task out); train the run again with synaptic run --save-importance",
+            path.display()
+        ),
         other => other.to_string(),
     }
 }

@@ -646,11 +646,11 @@ fn cmd_resume(
 /// Where a checkpoint continues a run of `tasks` tasks, as `at task 2/3, epoch 1, …`.
 fn resume_point(m: &crate::checkpoint::Manifest, tasks: usize) -> String {
     format!(
-        "at task {}/{}, epoch {}, after {} steps of that epoch ({} checkpoint)",
+        "at task {}/{}, epoch {}, after {} of that epoch ({} checkpoint)",
         (m.task + 1).min(tasks.max(1)),
         tasks,
         m.epoch + 1,
-        m.step,
+        crate::plural::plural(m.step, "step"),
         m.reason
     )
 }

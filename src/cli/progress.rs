@@ -62,7 +62,7 @@ impl Progress {
             return;
         }
         eprintln!(
-            "synaptic {}: {} / {}{} / {} scenario, seed {}, {} tasks x {} epochs, batch {}, lr {}, data {}",
+            "synaptic {}: {} / {}{} / {} scenario, seed {}, {} x {}, batch {}, lr {}, data {}",
             env!("CARGO_PKG_VERSION"),
             cfg.benchmark.name(),
             cfg.method.name(),
@@ -72,8 +72,8 @@ impl Progress {
             },
             cfg.scenario,
             cfg.train.seed,
-            cfg.tasks,
-            cfg.train.epochs,
+            crate::plural::plural(cfg.tasks, "task"),
+            crate::plural::plural(cfg.train.epochs, "epoch"),
             cfg.train.batch_size,
             cfg.train.lr,
             data.display()
@@ -161,10 +161,11 @@ impl Observer for Progress {
 
     fn importance_start(&mut self, task: usize, samples: usize) {
         let line = format!(
-            "task {}/{} ({}): measuring importance on {samples} examples",
+            "task {}/{} ({}): measuring importance on {}",
             task + 1,
             self.tasks,
-            self.task_name
+            self.task_name,
+            crate::plural::plural(samples, "example")
         );
         match &self.bar {
             Some(b) => {

@@ -3,7 +3,6 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::anyhow;
 use clap::Args;
 
 use crate::report::collect::{find_results, group_runs};
@@ -40,27 +39,30 @@ pub(super) fn report(
 }
 
 pub(super) fn cmd_report(args: ReportArgs) -> anyhow::Result<()> {
-    let out = args
-        .out
-        .clone()
-        .or_else(|| args.dirs.first().cloned())
-        .ok_or_else(|| anyhow!("name at least one folder"))?;
-    let out = if out.is_file() {
-        // `report DIR/result.json`: the report goes beside it.
-        out.parent().map(Path::to_path_buf).unwrap_or_default()
-    } else {
-        out
+    // An explicit --out is a folder (a file there is refused by `check_out`, never written
+    // beside); only the default, a first DIR that is a result.json, puts the report beside it.
+    let out = match (&args.out, args.dirs.first()) {
+        (Some(out), _) => out.clone(),
+        (None, Some(first)) if first.is_file() => match first.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        },
+        (None, Some(first)) => first.clone(),
+        (None, None) => anyhow::bail!("name at least one folder"),
     };
     let written = report(&args.dirs, &out, Some(super::compare::command_line()))?;
     if !args.quiet {
+        for n in &written.notes {
+            eprintln!("warning: {n}");
+        }
         if !written.comparison.is_empty() {
             println!("{}", written.comparison.trim_end());
             println!();
         }
         println!(
-            "wrote {} ({} figures as PNG and SVG in {})",
+            "wrote {} ({} as PNG and SVG in {})",
             written.markdown.display(),
-            written.figures.len() / 2,
+            crate::plural::plural(written.figures.len() / 2, "figure"),
             out.join("figures").display()
         );
     }

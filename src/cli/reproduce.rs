@@ -172,12 +172,15 @@ pub(super) fn cmd_reproduce(args: ReproduceArgs) -> anyhow::Result<()> {
     run_grid(&jobs, &flags, &out)?;
     let written = super::report::report(std::slice::from_ref(&out), &out, Some(command_line()))?;
     if !args.quiet {
+        for n in &written.notes {
+            eprintln!("warning: {n}");
+        }
         println!("{}", written.comparison.trim_end());
         println!();
         println!(
-            "wrote {} ({} figures as PNG and SVG)",
+            "wrote {} ({} as PNG and SVG)",
             written.markdown.display(),
-            written.figures.len() / 2
+            crate::plural::plural(written.figures.len() / 2, "figure")
         );
     }
     Ok(())

@@ -81,8 +81,8 @@ pub enum FetchError {
     },
     /// The transfer kept breaking.
     #[error(
-        "{url}: download failed after {attempts} attempts: {detail}; run the command again to resume from the {kept} bytes kept in {}",
-        .part.display()
+        "{url}: download failed after {}: {detail}; run the command again to resume from the {kept} bytes kept in {}",
+        crate::plural::plural(*.attempts as usize, "attempt"), .part.display()
     )]
     Transfer {
         url: String,

@@ -3,6 +3,9 @@
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
+use plotters::style::text_anchor::{HPos, Pos, VPos};
+
+use super::axis::{self, MAX_TICKS};
 use super::{color, draw_caption, err, font, DrawError, Figure};
 
 /// One set of bars of a [`BarChart`]: a value (mean, ± error) per category.
@@ -39,6 +42,67 @@ pub struct BarChart {
     pub size: (u32, u32),
 }
 
+impl BarChart {
+    /// The x range: one slot per category, none after the last (the legend has its own column
+    /// beside the plot).
+    pub fn x_range(&self) -> (f64, f64) {
+        (-0.5, self.categories.len().max(1) as f64 - 0.5)
+    }
+
+    /// Legend entries: (text, palette index, or `None` for the reference tick).
+    fn legend(&self) -> Vec<(&str, Option<usize>)> {
+        let mut v: Vec<(&str, Option<usize>)> = (self.groups.iter())
+            .map(|g| (g.label.as_str(), Some(g.color)))
+            .collect();
+        if (self.groups.iter()).any(|g| g.reference.iter().any(Option::is_some)) {
+            v.push((self.reference_label.as_str(), None));
+        }
+        v
+    }
+}
+
+/// Draws the legend `entries` in a box at the top of `area`.
+fn draw_legend<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    entries: &[(&str, Option<usize>)],
+) -> Result<(), DrawError> {
+    if entries.is_empty() {
+        return Ok(());
+    }
+    let (w, _) = area.dim_in_pixel();
+    let (top, row) = (8, 24);
+    let bottom = top + 8 + row * entries.len() as i32;
+    area.draw(&Rectangle::new(
+        [(4, top), (w as i32 - 2, bottom)],
+        RGBColor(160, 160, 160).stroke_width(1),
+    ))
+    .map_err(err)?;
+    for (k, (text, c)) in entries.iter().enumerate() {
+        let y = top + 4 + row * k as i32 + row / 2;
+        match c {
+            Some(c) => area
+                .draw(&Rectangle::new(
+                    [(12, y - 6), (30, y + 6)],
+                    color(*c).filled(),
+                ))
+                .map_err(err)?,
+            None => area
+                .draw(&PathElement::new(
+                    vec![(12, y), (30, y)],
+                    BLACK.stroke_width(3),
+                ))
+                .map_err(err)?,
+        }
+        area.draw(&Text::new(
+            text.to_string(),
+            (38, y),
+            font(15).pos(Pos::new(HPos::Left, VPos::Center)),
+        ))
+        .map_err(err)?;
+    }
+    Ok(())
+}
+
 impl Figure for BarChart {
     fn size(&self) -> (u32, u32) {
         self.size
@@ -47,14 +111,22 @@ impl Figure for BarChart {
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), DrawError> {
         let area = draw_caption(root, &self.title)?;
         let n = self.categories.len().max(1);
-        // Room on the right for the legend, clear of the bars.
-        let legend_room = 0.35 + 0.22 * n as f64;
-        let mut chart = ChartBuilder::on(&area)
+        let entries = self.legend();
+        // The legend's own column, as wide as its longest text (at most a third of the figure).
+        let (w, _) = area.dim_in_pixel();
+        let chars = entries.iter().map(|e| e.0.chars().count()).max();
+        let legend_w = chars.map_or(0, |c| (c as u32 * 8 + 50).min(w / 3));
+        let (plot, side) = area.split_horizontally(w - legend_w);
+        let (x0, x1) = self.x_range();
+        let (y0, y1) = self.y_range;
+        let (y_ticks, y_step) = axis::linear(y0, y1, MAX_TICKS);
+        let x_ticks = axis::integers(0.0, n as f64 - 1.0, MAX_TICKS.max(20));
+        let mut chart = ChartBuilder::on(&plot)
             .x_label_area_size(50)
             .y_label_area_size(70)
             .build_cartesian_2d(
-                -0.5..(n as f64 - 0.5 + legend_room),
-                self.y_range.0..self.y_range.1,
+                axis::with_ticks(x0, x1, x_ticks),
+                axis::with_ticks(y0, y1, y_ticks),
             )
             .map_err(err)?;
         let cats = self.categories.clone();
@@ -73,19 +145,13 @@ impl Figure for BarChart {
             .y_desc(self.y_label.as_str())
             .axis_desc_style(font(18))
             .label_style(font(15))
-            // Enough ticks that every whole number (a category) is one.
-            .x_labels(2 * ((n as f64 + legend_room).ceil() as usize + 1))
-            .y_labels(10)
             .x_label_formatter(&x_fmt)
-            .y_label_formatter(&|y| format!("{y:.2}"))
-            .light_line_style(RGBColor(235, 235, 235))
+            .y_label_formatter(&|y| axis::label(*y, y_step))
             .bold_line_style(RGBColor(215, 215, 215))
             .draw()
             .map_err(err)?;
         let k = self.groups.len().max(1) as f64;
         let width = 0.8 / k;
-        let y0 = self.y_range.0;
-        let mut any_reference = false;
         for (g, group) in self.groups.iter().enumerate() {
             let c = color(group.color);
             let left = |i: usize| i as f64 - 0.4 + g as f64 * width;
@@ -97,54 +163,60 @@ impl Figure for BarChart {
                     )
                 })
             });
-            chart
-                .draw_series(bars)
-                .map_err(err)?
-                .label(group.label.as_str())
-                .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 18, y + 6)], c.filled()));
-            for (i, v) in group.values.iter().enumerate() {
-                let Some((m, e)) = *v else { continue };
-                if e > 0.0 {
-                    let xc = left(i) + width / 2.0;
-                    let cap = width * 0.2;
-                    let style = BLACK.stroke_width(2);
-                    chart
-                        .draw_series([
-                            PathElement::new(vec![(xc, m - e), (xc, m + e)], style),
-                            PathElement::new(vec![(xc - cap, m - e), (xc + cap, m - e)], style),
-                            PathElement::new(vec![(xc - cap, m + e), (xc + cap, m + e)], style),
-                        ])
-                        .map_err(err)?;
-                }
-            }
-            for (i, r) in group.reference.iter().enumerate() {
-                let Some(r) = *r else { continue };
-                any_reference = true;
-                chart
-                    .draw_series(std::iter::once(PathElement::new(
+            chart.draw_series(bars).map_err(err)?;
+            let style = BLACK.stroke_width(2);
+            let cap = width * 0.2;
+            let errors = group.values.iter().enumerate().filter_map(|(i, v)| {
+                let (m, e) = (*v)?;
+                let xc = left(i) + width / 2.0;
+                (e > 0.0).then(|| {
+                    [
+                        PathElement::new(vec![(xc, m - e), (xc, m + e)], style),
+                        PathElement::new(vec![(xc - cap, m - e), (xc + cap, m - e)], style),
+                        PathElement::new(vec![(xc - cap, m + e), (xc + cap, m + e)], style),
+                    ]
+                })
+            });
+            chart.draw_series(errors.flatten()).map_err(err)?;
+            let refs = group.reference.iter().enumerate().filter_map(|(i, r)| {
+                r.map(|r| {
+                    PathElement::new(
                         vec![(left(i), r), (left(i) + width, r)],
                         BLACK.stroke_width(3),
-                    )))
-                    .map_err(err)?;
-            }
+                    )
+                })
+            });
+            chart.draw_series(refs).map_err(err)?;
         }
-        if any_reference {
-            chart
-                .draw_series(std::iter::empty::<PathElement<(f64, f64)>>())
-                .map_err(err)?
-                .label(self.reference_label.as_str())
-                .legend(|(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 18, y)], BLACK.stroke_width(3))
-                });
+        draw_legend(&side, &entries)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_x_axis_holds_one_slot_per_category_and_no_empty_ones() {
+        for n in [1, 2, 5, 20] {
+            let chart = BarChart {
+                title: String::new(),
+                x_label: String::new(),
+                y_label: String::new(),
+                categories: (1..=n).map(|j| format!("T{j}")).collect(),
+                groups: vec![BarGroup {
+                    label: "a rather long legend label".into(),
+                    values: vec![Some((0.9, 0.01)); n],
+                    reference: vec![Some(0.95); n],
+                    color: 0,
+                }],
+                reference_label: "paper".into(),
+                y_range: (0.5, 1.0),
+                size: (900, 600),
+            };
+            let (a, b) = chart.x_range();
+            assert_eq!(b - a, n as f64, "{n} categories");
+            assert_eq!(chart.legend().len(), 2);
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .background_style(WHITE.mix(0.9))
-            .border_style(RGBColor(160, 160, 160))
-            .label_font(font(15))
-            .draw()
-            .map_err(err)?;
-        Ok(())
     }
 }

@@ -3,6 +3,7 @@
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
+use super::axis::{self, MAX_TICKS};
 use super::{color, draw_caption, err, font, DrawError, Figure};
 
 /// How a series' line is drawn.
@@ -40,12 +41,26 @@ pub struct LineChart {
     pub x_range: (f64, f64),
     /// Y range.
     pub y_range: (f64, f64),
-    /// Label the x axis at whole numbers only.
+    /// Label the x axis at whole numbers only (thinned out to at most [`MAX_TICKS`] labels).
     pub integer_x: bool,
     /// The lines.
     pub series: Vec<Series>,
     /// Pixel size.
     pub size: (u32, u32),
+}
+
+/// Lines with more points than this are drawn without a marker on each point (they would merge
+/// into a thick band).
+pub const MAX_MARKERS: usize = 60;
+
+/// The points that get a marker: all of them, or none on a line of more than [`MAX_MARKERS`].
+fn marked(points: &[(f64, f64)]) -> std::slice::Iter<'_, (f64, f64)> {
+    let n = if points.len() > MAX_MARKERS {
+        0
+    } else {
+        points.len()
+    };
+    points[..n].iter()
 }
 
 impl Figure for LineChart {
@@ -55,40 +70,31 @@ impl Figure for LineChart {
 
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), DrawError> {
         let area = draw_caption(root, &self.title)?;
+        let (x0, x1) = self.x_range;
+        let (y0, y1) = self.y_range;
+        let integer = self.integer_x;
+        let (x_ticks, x_step) = if integer {
+            (axis::integers(x0, x1, MAX_TICKS), 1.0)
+        } else {
+            axis::linear(x0, x1, MAX_TICKS)
+        };
+        let (y_ticks, y_step) = axis::linear(y0, y1, MAX_TICKS);
         let mut chart = ChartBuilder::on(&area)
             .x_label_area_size(50)
             .y_label_area_size(70)
             .build_cartesian_2d(
-                self.x_range.0..self.x_range.1,
-                self.y_range.0..self.y_range.1,
+                axis::with_ticks(x0, x1, x_ticks),
+                axis::with_ticks(y0, y1, y_ticks),
             )
             .map_err(err)?;
-        let integer = self.integer_x;
-        let x_fmt = move |x: &f64| {
-            if !integer {
-                format!("{x}")
-            } else if (x - x.round()).abs() < 1e-9 {
-                format!("{}", x.round() as i64)
-            } else {
-                String::new()
-            }
-        };
-        let x_ticks = if integer {
-            (self.x_range.1 - self.x_range.0).round().max(1.0) as usize + 1
-        } else {
-            10
-        };
         chart
             .configure_mesh()
             .x_desc(self.x_label.as_str())
             .y_desc(self.y_label.as_str())
             .axis_desc_style(font(18))
             .label_style(font(15))
-            .x_labels(x_ticks)
-            .y_labels(10)
-            .x_label_formatter(&x_fmt)
-            .y_label_formatter(&|y| format!("{y:.2}"))
-            .light_line_style(RGBColor(235, 235, 235))
+            .x_label_formatter(&|x| axis::label(*x, x_step))
+            .y_label_formatter(&|y| axis::label(*y, y_step))
             .bold_line_style(RGBColor(215, 215, 215))
             .draw()
             .map_err(err)?;
@@ -121,7 +127,7 @@ impl Figure for LineChart {
                                 + Circle::new((12, 0), 4, c.filled())
                         });
                     chart
-                        .draw_series(pts.iter().map(|&p| Circle::new(p, 4, c.filled())))
+                        .draw_series(marked(&pts).map(|&p| Circle::new(p, 4, c.filled())))
                         .map_err(err)?;
                 }
                 LineKind::Dashed => {
@@ -136,7 +142,7 @@ impl Figure for LineChart {
                                 + Circle::new((12, 0), 4, c.stroke_width(2))
                         });
                     chart
-                        .draw_series(pts.iter().map(|&p| Circle::new(p, 5, c.stroke_width(2))))
+                        .draw_series(marked(&pts).map(|&p| Circle::new(p, 5, c.stroke_width(2))))
                         .map_err(err)?;
                 }
             }

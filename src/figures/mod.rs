@@ -5,16 +5,19 @@
 //! Text is drawn with the bundled DejaVu Sans, registered once as `sans-serif`, so no system font
 //! library is needed.
 
+pub mod axis;
 mod bars;
 mod heatmap;
 mod line;
 mod scatter;
 
 pub use bars::{BarChart, BarGroup};
-pub use heatmap::{ColorScale, HeatMap};
+pub use heatmap::{ColorScale, HeatMap, LABELLED_CELLS, MAX_CELLS};
 pub use line::{LineChart, LineKind, Series};
 pub use scatter::{Scatter, ScatterSeries};
 
+use std::cell::Cell;
+use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 use std::sync::Once;
 
@@ -99,8 +102,54 @@ pub fn write_figure(fig: &impl Figure, base: &Path) -> std::io::Result<[PathBuf;
     write_figures(fig, fig, base)
 }
 
+/// The largest figure drawn, in pixels (a 36 MB bitmap): figures are sized well below it; a
+/// figure above it is an error, not an allocation of gigabytes.
+pub const MAX_PIXELS: u64 = 12_000_000;
+
+/// The longest side of a figure drawn, in pixels.
+pub const MAX_SIDE: u32 = 8_000;
+
+/// Refuses a figure size above [`MAX_SIDE`] or [`MAX_PIXELS`].
+fn check_size((w, h): (u32, u32)) -> Result<(), DrawError> {
+    if w == 0 || h == 0 || w > MAX_SIDE || h > MAX_SIDE || w as u64 * h as u64 > MAX_PIXELS {
+        return Err(DrawError(format!(
+            "a figure of {w}×{h} pixels is outside the limits (sides 1 to {MAX_SIDE}, at most {MAX_PIXELS} pixels)"
+        )));
+    }
+    Ok(())
+}
+
+thread_local! {
+    /// Set while this thread draws inside [`guarded`]: a panic there is reported as an error.
+    static DRAWING: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Runs `draw`, turning a panic inside plotters into a [`DrawError`] (and keeping the panic's
+/// message and backtrace off the terminal).
+fn guarded<T>(draw: impl FnOnce() -> Result<T, DrawError>) -> Result<T, DrawError> {
+    static HOOK: Once = Once::new();
+    HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !DRAWING.with(Cell::get) {
+                previous(info);
+            }
+        }));
+    });
+    let was = DRAWING.with(|d| d.replace(true));
+    let result = std::panic::catch_unwind(AssertUnwindSafe(draw));
+    DRAWING.with(|d| d.set(was));
+    result.unwrap_or_else(|panic| {
+        let why = (panic.downcast_ref::<String>().map(String::as_str))
+            .or_else(|| panic.downcast_ref::<&str>().copied())
+            .unwrap_or("unknown cause");
+        Err(DrawError(format!("the plotting library failed: {why}")))
+    })
+}
+
 /// [`write_figure`] with a lighter variant for the SVG (where each point is an element), e.g. a
-/// scatter plot with fewer points.
+/// scatter plot with fewer points. A figure that cannot be drawn (too large, or plotters fails or
+/// panics) is an error carrying a [`DrawError`], and leaves neither file behind.
 pub fn write_figures(
     png_fig: &impl Figure,
     svg_fig: &impl Figure,
@@ -115,37 +164,49 @@ pub fn write_figures(
         .unwrap_or_default();
     let png = base.with_file_name(format!("{name}.png"));
     let svg = base.with_file_name(format!("{name}.svg"));
+    // The caller names the figure; the error says which file and why.
+    let failed =
+        |kind: &str, e: DrawError| std::io::Error::other(DrawError(format!("{kind}: {e}")));
+    check_size(png_fig.size()).map_err(|e| failed("PNG", e))?;
+    check_size(svg_fig.size()).map_err(|e| failed("SVG", e))?;
     let dir = png.parent().filter(|p| !p.as_os_str().is_empty());
     let dir = dir.unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
     // The bitmap backend writes the file itself: into a temporary name (its extension picks
     // the format), renamed into place once complete.
     let tmp = dir.join(format!(".{name}.tmp{}.png", std::process::id()));
-    let drawn = (|| {
+    let drawn = guarded(|| {
         let root = BitMapBackend::new(&tmp, png_fig.size()).into_drawing_area();
         png_fig.draw(&root)?;
         root.present().map_err(err)
-    })();
+    });
     if let Err(e) = drawn {
         let _ = std::fs::remove_file(&tmp);
-        return Err(std::io::Error::other(format!(
-            "drawing {}: {e}",
-            png.display()
-        )));
+        return Err(failed("PNG", e));
     }
+    let text = guarded(|| {
+        let mut text = String::new();
+        {
+            let root = SVGBackend::with_string(&mut text, svg_fig.size()).into_drawing_area();
+            svg_fig.draw(&root)?;
+            root.present().map_err(err)?;
+        }
+        Ok(text)
+    });
+    let text = match text {
+        Ok(t) => t,
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(failed("SVG", e));
+        }
+    };
+    // Both drawn: only now does either replace an older file.
+    crate::fsutil::write_atomic(&svg, text.as_bytes()).inspect_err(|_| {
+        let _ = std::fs::remove_file(&tmp);
+    })?;
     std::fs::rename(&tmp, &png).inspect_err(|_| {
         let _ = std::fs::remove_file(&tmp);
     })?;
-    let mut text = String::new();
-    {
-        let root = SVGBackend::with_string(&mut text, svg_fig.size()).into_drawing_area();
-        svg_fig
-            .draw(&root)
-            .map_err(|e| std::io::Error::other(format!("drawing {}: {e}", svg.display())))?;
-        root.present()
-            .map_err(|e| std::io::Error::other(e.to_string()))?;
-    }
-    crate::fsutil::write_atomic(&svg, text.as_bytes())?;
     Ok([png, svg])
 }
 
@@ -241,6 +302,50 @@ mod tests {
             assert!(png.is_file() && svg.is_file());
         }
         assert_eq!(std::fs::read_dir(d.path()).unwrap().count(), 4);
+    }
+
+    /// A figure whose drawing panics, as plotters did on a 600×600 heat map.
+    struct Panics;
+
+    impl Figure for Panics {
+        fn size(&self) -> (u32, u32) {
+            (200, 100)
+        }
+        fn draw<DB: DrawingBackend>(&self, _: &DrawingArea<DB, Shift>) -> Result<(), DrawError> {
+            panic!("range end index 18446744067688540828 out of range")
+        }
+    }
+
+    /// A figure of any size that draws nothing.
+    struct Sized(u32, u32);
+
+    impl Figure for Sized {
+        fn size(&self) -> (u32, u32) {
+            (self.0, self.1)
+        }
+        fn draw<DB: DrawingBackend>(&self, _: &DrawingArea<DB, Shift>) -> Result<(), DrawError> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_panic_or_an_oversized_figure_is_an_error_and_leaves_no_file() {
+        let d = tempfile::tempdir().unwrap();
+        let e = write_figure(&Panics, &d.path().join("p")).unwrap_err();
+        let text = e.to_string();
+        assert!(
+            text.starts_with("PNG: the plotting library failed: range end index"),
+            "{text}"
+        );
+        assert!(!text.contains('\n'), "{text}");
+        assert!(e.get_ref().is_some_and(|i| i.is::<DrawError>()), "{e:?}");
+        // 54230×42190 pixels: what a 600-task heat map asked for (6.9 GB of bitmap).
+        let e = write_figure(&Sized(54_230, 42_190), &d.path().join("big")).unwrap_err();
+        assert!(e.to_string().contains("outside the limits"), "{e}");
+        assert_eq!(std::fs::read_dir(d.path()).unwrap().count(), 0);
+        // The thread still reports an ordinary panic afterwards, and can draw.
+        assert!(!DRAWING.with(Cell::get));
+        write_figure(&Sized(200, 100), &d.path().join("ok")).unwrap();
     }
 
     #[test]

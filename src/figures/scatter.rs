@@ -4,6 +4,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
+use super::axis::{self, MAX_TICKS};
 use super::{color, draw_caption, err, font, DrawError, Figure};
 
 /// One set of points of a [`Scatter`].
@@ -44,58 +45,102 @@ pub struct Scatter {
     pub size: (u32, u32),
 }
 
-/// The range of `vs` (positive values only when `log`), widened a little; (0, 1) when empty.
-fn data_range(vs: impl Iterator<Item = f64>, log: bool) -> (f64, f64) {
-    let (lo, hi) = vs
-        .filter(|v| v.is_finite() && (!log || *v > 0.0))
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
-            (a.min(v), b.max(v))
-        });
-    if !lo.is_finite() {
-        return if log { (1e-3, 1.0) } else { (0.0, 1.0) };
+/// One axis as drawn: its range in plotting units (log10 of the value on a log axis), its ticks
+/// and how to label them.
+struct Axis {
+    log: bool,
+    lo: f64,
+    hi: f64,
+    ticks: Vec<f64>,
+    step: f64,
+}
+
+impl Axis {
+    /// The axis for values `vs` (positive ones only when `log`): a log axis spans whole decades
+    /// from the one holding the smallest value, a linear one the data widened a little; (0, 1)
+    /// or 1e-3..1 when there is nothing to show.
+    fn new(vs: impl Iterator<Item = f64>, log: bool) -> Self {
+        let (lo, hi) = vs
+            .filter(|v| v.is_finite() && (!log || *v > 0.0))
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
+                (a.min(v), b.max(v))
+            });
+        if log {
+            let (l, h) = if lo.is_finite() {
+                let l = lo.log10().floor();
+                (l, hi.log10().ceil().max(l + 1.0))
+            } else {
+                (-3.0, 0.0)
+            };
+            let ticks = axis::decades(l as i32, h as i32, MAX_TICKS)
+                .into_iter()
+                .map(f64::from)
+                .collect();
+            return Axis {
+                log,
+                lo: l,
+                hi: h,
+                ticks,
+                step: 1.0,
+            };
+        }
+        let (lo, hi) = if lo.is_finite() {
+            let pad = ((hi - lo) * 0.05)
+                .max(lo.abs().max(hi.abs()) * 1e-9)
+                .max(1e-12);
+            (lo - pad, hi + pad)
+        } else {
+            (0.0, 1.0)
+        };
+        let (ticks, step) = axis::linear(lo, hi, MAX_TICKS);
+        Axis {
+            log,
+            lo,
+            hi,
+            ticks,
+            step,
+        }
     }
-    if log {
-        let (l, h) = (
-            lo.log10().floor(),
-            hi.log10().ceil().max(lo.log10().floor() + 1.0),
-        );
-        (10f64.powf(l), 10f64.powf(h))
-    } else {
-        let pad = ((hi - lo) * 0.05).max(1e-9);
-        (lo - pad, hi + pad)
+
+    /// Where value `v` is drawn; `None` for a value this axis cannot show.
+    fn place(&self, v: f64) -> Option<f64> {
+        match (v.is_finite(), self.log) {
+            (true, true) if v > 0.0 => Some(v.log10()),
+            (true, false) => Some(v),
+            _ => None,
+        }
+    }
+
+    /// The label of the tick at plotting position `t`.
+    fn label(&self, t: f64) -> String {
+        if self.log {
+            axis::power_label(t.round() as i32)
+        } else {
+            axis::label(t, self.step)
+        }
+    }
+
+    fn coord(&self) -> axis::Ticked {
+        axis::with_ticks(self.lo, self.hi, self.ticks.clone())
     }
 }
 
-/// `1e-3`-style labels for log axes, plain ones otherwise.
-fn tick(v: f64) -> String {
-    let a = v.abs();
-    if a != 0.0 && !(1e-2..1e4).contains(&a) {
-        format!("{v:.0e}")
-    } else {
-        // Log axes place ticks at computed powers of ten (0.9999999999999 for 1): six decimals
-        // are plenty for a label and hide that.
-        let s = format!("{v:.6}");
-        s.trim_end_matches('0').trim_end_matches('.').to_string()
+impl Figure for Scatter {
+    fn size(&self) -> (u32, u32) {
+        self.size
     }
-}
 
-impl Scatter {
-    fn draw_on<DB: DrawingBackend, X, Y>(
-        &self,
-        area: &DrawingArea<DB, Shift>,
-        x: X,
-        y: Y,
-    ) -> Result<(), DrawError>
-    where
-        X: plotters::coord::ranged1d::Ranged<ValueType = f64>
-            + plotters::coord::ranged1d::ValueFormatter<f64>,
-        Y: plotters::coord::ranged1d::Ranged<ValueType = f64>
-            + plotters::coord::ranged1d::ValueFormatter<f64>,
-    {
-        let mut chart = ChartBuilder::on(area)
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), DrawError> {
+        let area = draw_caption(root, &self.title)?;
+        let all = || self.series.iter().flat_map(|s| s.points.iter());
+        // Log axes are drawn in log10 units with their own ticks: plotters' log coordinates
+        // drop every tick below 2.2e-16 (they take it for zero).
+        let ax = Axis::new(all().map(|p| p.0), self.log_x);
+        let ay = Axis::new(all().map(|p| p.1), self.log_y);
+        let mut chart = ChartBuilder::on(&area)
             .x_label_area_size(50)
             .y_label_area_size(80)
-            .build_cartesian_2d(x, y)
+            .build_cartesian_2d(ax.coord(), ay.coord())
             .map_err(err)?;
         chart
             .configure_mesh()
@@ -103,27 +148,15 @@ impl Scatter {
             .y_desc(self.y_label.as_str())
             .axis_desc_style(font(18))
             .label_style(font(15))
-            .x_label_formatter(&|v| tick(*v))
-            .y_label_formatter(&|v| tick(*v))
-            // Nine minor lines per decade crowd a log axis spanning many decades.
-            .light_line_style(if self.log_x || self.log_y {
-                WHITE.mix(0.0)
-            } else {
-                RGBColor(235, 235, 235).mix(1.0)
-            })
+            .x_label_formatter(&|v| ax.label(*v))
+            .y_label_formatter(&|v| ay.label(*v))
             .bold_line_style(RGBColor(215, 215, 215))
             .draw()
             .map_err(err)?;
-        let keep = |p: &&(f64, f64)| {
-            p.0.is_finite()
-                && p.1.is_finite()
-                && (!self.log_x || p.0 > 0.0)
-                && (!self.log_y || p.1 > 0.0)
-        };
-        if self.diagonal {
-            let xr = chart.x_range();
-            let yr = chart.y_range();
-            let (lo, hi) = (xr.start.max(yr.start), xr.end.min(yr.end));
+        let place = |p: &(f64, f64)| Some((ax.place(p.0)?, ay.place(p.1)?));
+        // y = x is a straight line when both axes are alike.
+        if self.diagonal && self.log_x == self.log_y {
+            let (lo, hi) = (ax.lo.max(ay.lo), ax.hi.min(ay.hi));
             if lo < hi {
                 chart
                     .draw_series(DashedLineSeries::new(
@@ -139,17 +172,15 @@ impl Scatter {
             let c = color(s.color);
             chart
                 .draw_series(
-                    s.points
-                        .iter()
-                        .filter(keep)
-                        .map(|&p| Circle::new(p, 2, c.mix(self.opacity).filled())),
+                    (s.points.iter().filter_map(place))
+                        .map(|p| Circle::new(p, 2, c.mix(self.opacity).filled())),
                 )
                 .map_err(err)?
                 .label(s.label.as_str())
                 .legend(move |(x, y)| Circle::new((x + 9, y), 4, c.filled()));
         }
         let (w, h) = area.dim_in_pixel();
-        if !self.series.iter().flat_map(|s| &s.points).any(|p| keep(&p)) {
+        if !all().any(|p| place(p).is_some()) {
             let why = if self.log_x || self.log_y {
                 "no point to draw (a log axis shows values > 0 only)"
             } else {
@@ -187,47 +218,27 @@ impl Scatter {
     }
 }
 
-impl Figure for Scatter {
-    fn size(&self) -> (u32, u32) {
-        self.size
-    }
-
-    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), DrawError> {
-        let area = draw_caption(root, &self.title)?;
-        let all = || self.series.iter().flat_map(|s| s.points.iter());
-        let (x0, x1) = data_range(all().map(|p| p.0), self.log_x);
-        let (y0, y1) = data_range(all().map(|p| p.1), self.log_y);
-        match (self.log_x, self.log_y) {
-            (true, true) => self.draw_on(&area, log(x0, x1), log(y0, y1)),
-            (true, false) => self.draw_on(&area, log(x0, x1), x_lin(y0, y1)),
-            (false, true) => self.draw_on(&area, x_lin(x0, x1), log(y0, y1)),
-            (false, false) => self.draw_on(&area, x_lin(x0, x1), x_lin(y0, y1)),
-        }
-    }
-}
-
-fn log(a: f64, b: f64) -> plotters::coord::combinators::LogCoord<f64> {
-    (a..b).log_scale().into()
-}
-
-fn x_lin(a: f64, b: f64) -> plotters::coord::types::RangedCoordf64 {
-    (a..b).into()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn log_ranges_span_whole_decades_and_skip_non_positive_values() {
-        let (a, b) = data_range([0.0, 3e-4, 0.02, -1.0].into_iter(), true);
-        assert!(
-            (a - 1e-4).abs() < 1e-12 && (b - 0.1).abs() < 1e-12,
-            "{a} {b}"
-        );
-        assert_eq!(tick(1e-5), "1e-5");
-        assert_eq!(tick(0.5), "0.5");
-        assert_eq!(tick(0.999_999_999_999_9), "1");
-        assert_eq!(tick(1234.5), "1234.5");
+    fn log_axes_span_whole_decades_from_the_smallest_point_and_label_them_all_the_way_down() {
+        let a = Axis::new([0.0, 3e-4, 0.02, -1.0].into_iter(), true);
+        assert_eq!((a.lo, a.hi), (-4.0, -1.0));
+        assert_eq!(a.label(-4.0), "1e-4");
+        assert_eq!(a.place(-1.0), None);
+        // Points down to 3e-21: the axis starts at 1e-21 and its lowest label is there
+        // (plotters' log axis stopped labelling at 1e-14 / 1e-16).
+        let a = Axis::new([3e-21, 1e-3].into_iter(), true);
+        assert_eq!(a.lo, -21.0);
+        assert!(a.lo <= a.place(3e-21).unwrap());
+        assert_eq!(a.ticks.first(), Some(&-21.0), "{:?}", a.ticks);
+        assert!(a.ticks.len() <= MAX_TICKS);
+        let l = Axis::new([0.5, 0.500001].into_iter(), false);
+        let labels: Vec<String> = l.ticks.iter().map(|&t| l.label(t)).collect();
+        let mut d = labels.clone();
+        d.dedup();
+        assert!(labels.len() >= 3 && d == labels, "{labels:?}");
     }
 }

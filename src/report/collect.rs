@@ -13,6 +13,7 @@ use super::summary::Stat;
 use super::RunResult;
 use crate::figures::slug;
 use crate::method::Registry;
+use crate::plural::plural;
 use crate::run_dir::RunDir;
 
 /// A problem with the report's input, as one line.
@@ -25,8 +26,135 @@ pub struct ReportError(pub String);
 pub struct Found {
     /// The file.
     pub path: PathBuf,
-    /// Its content.
+    /// Its content, every metric recomputed from its accuracy matrix ([`check_result`]).
     pub result: RunResult,
+    /// What the reader should know about the file (e.g. stored metrics that disagreed with the
+    /// matrix), one line each.
+    pub notes: Vec<String>,
+}
+
+/// `v` short: `-5`, `0.5`, `1e308`.
+fn number(v: f64) -> String {
+    let a = v.abs();
+    if a.is_finite() && a != 0.0 && !(1e-4..1e6).contains(&a) {
+        format!("{v:e}")
+    } else {
+        format!("{v}")
+    }
+}
+
+/// What a damaged or hand-edited result file should get: the remedy of every refusal.
+const REMEDY: &str =
+    "the file is damaged or was edited: run that setting again, or leave its folder out";
+
+/// Checks the accuracy matrix of a result read from `path` (T×T with T the config's task count,
+/// T ≥ 1, every value in [0, 1]) and its initial accuracies (T values in [0, 1]), then
+/// recomputes every metric from the matrix into `r`, so that the report never shows a stored
+/// number its own matrix contradicts. Returns a note naming the file where a stored metric
+/// differed; a matrix that is empty, ragged, of the wrong size or out of range is an error
+/// naming the file.
+pub fn check_result(path: &Path, r: &mut RunResult) -> Result<Vec<String>, ReportError> {
+    let refuse = |what: String| Err(ReportError(format!("{}: {what}; {REMEDY}", path.display())));
+    let m = &r.accuracy_matrix;
+    let t = m.len();
+    if t == 0 {
+        return refuse("its accuracy_matrix is empty (a finished run has a row per task)".into());
+    }
+    if t != r.config.tasks {
+        return refuse(format!(
+            "its accuracy_matrix has {} but its config says {}",
+            plural(t, "row"),
+            plural(r.config.tasks, "task")
+        ));
+    }
+    for (i, row) in m.iter().enumerate() {
+        if row.len() != t {
+            return refuse(format!(
+                "row {} of its accuracy_matrix has {}, want {t} (the matrix is square: every task after every task)",
+                i + 1,
+                plural(row.len(), "value")
+            ));
+        }
+        if let Some((j, v)) = (row.iter().enumerate()).find(|(_, v)| !(0.0..=1.0).contains(*v)) {
+            return refuse(format!(
+                "accuracy_matrix[{i}][{j}] is {}, not an accuracy in [0, 1]",
+                number(*v)
+            ));
+        }
+    }
+    let b = &r.initial_accuracy;
+    if b.len() != t {
+        return refuse(format!(
+            "its initial_accuracy has {}, want {t} (one per task)",
+            plural(b.len(), "value")
+        ));
+    }
+    if let Some((j, v)) = (b.iter().enumerate()).find(|(_, v)| !(0.0..=1.0).contains(*v)) {
+        return refuse(format!(
+            "initial_accuracy[{j}] is {}, not an accuracy in [0, 1]",
+            number(*v)
+        ));
+    }
+    if !r.task_names.is_empty() && r.task_names.len() != t {
+        return refuse(format!(
+            "it names {} for {}",
+            plural(r.task_names.len(), "task"),
+            plural(t, "task")
+        ));
+    }
+    let x = crate::metrics::compute(m, b);
+    // Recomputed by the same code from the same numbers, a file synaptic wrote agrees exactly;
+    // the tolerance only forgives another summation order.
+    let differs = |a: f64, b: f64| {
+        !matches!(
+            (a - b).abs().partial_cmp(&1e-9),
+            Some(Ordering::Less | Ordering::Equal)
+        )
+    };
+    let mut wrong: Vec<String> = [
+        ("average_accuracy", r.average_accuracy, x.average_accuracy),
+        (
+            "backward_transfer",
+            r.backward_transfer,
+            x.backward_transfer,
+        ),
+        ("forgetting", r.forgetting, x.forgetting),
+        ("forward_transfer", r.forward_transfer, x.forward_transfer),
+    ]
+    .into_iter()
+    .filter(|(_, stored, computed)| differs(*stored, *computed))
+    .map(|(k, stored, computed)| {
+        let (a, b) = (format!("{stored:.4}"), format!("{computed:.4}"));
+        if a == b {
+            format!("{k} {stored} (the matrix gives {computed})")
+        } else {
+            format!("{k} {a} (the matrix gives {b})")
+        }
+    })
+    .collect();
+    let seen = &r.mean_seen_accuracy;
+    if seen.len() != t
+        || seen
+            .iter()
+            .zip(&x.mean_seen_accuracy)
+            .any(|(a, b)| differs(*a, *b))
+    {
+        wrong.push("mean_seen_accuracy".into());
+    }
+    r.average_accuracy = x.average_accuracy;
+    r.backward_transfer = x.backward_transfer;
+    r.forgetting = x.forgetting;
+    r.forward_transfer = x.forward_transfer;
+    r.mean_seen_accuracy = x.mean_seen_accuracy;
+    Ok(if wrong.is_empty() {
+        Vec::new()
+    } else {
+        vec![format!(
+            "{}: stored {} disagree with its accuracy matrix; the report uses the values computed from the matrix",
+            path.display(),
+            wrong.join(", ")
+        )]
+    })
 }
 
 /// Folders never searched: checkpoints and hidden folders.
@@ -90,13 +218,18 @@ pub fn find_results(dirs: &[PathBuf]) -> Result<Vec<Found>, ReportError> {
         seen.push(canon);
         let bytes = std::fs::read(&path)
             .map_err(|e| ReportError(format!("cannot read {}: {e}", path.display())))?;
-        let result: RunResult = serde_json::from_slice(&bytes).map_err(|e| {
+        let mut result: RunResult = serde_json::from_slice(&bytes).map_err(|e| {
             ReportError(format!(
                 "{} is not a synaptic result file ({e}); delete it or leave its folder out",
                 path.display()
             ))
         })?;
-        found.push(Found { path, result });
+        let notes = check_result(&path, &mut result)?;
+        found.push(Found {
+            path,
+            result,
+            notes,
+        });
     }
     Ok(found)
 }
@@ -147,6 +280,9 @@ pub struct FigureSet {
     pub scenario: String,
     /// The groups, methods in the registry's order, then by their distinct settings.
     pub groups: Vec<Group>,
+    /// What the reader should know about the set's input files (stored metrics that disagreed
+    /// with their matrix, a run counted once although found twice), one line each.
+    pub notes: Vec<String>,
 }
 
 impl FigureSet {
@@ -165,12 +301,12 @@ impl FigureSet {
     /// `split-mnist · task scenario · 3 seeds` (the seed count is the largest group's).
     pub fn title(&self) -> String {
         let n = self.groups.iter().map(|g| g.runs.len()).max().unwrap_or(0);
-        let seeds = if n == 1 {
-            "1 seed".to_string()
-        } else {
-            format!("{n} seeds")
-        };
-        format!("{} · {} scenario · {seeds}", self.benchmark, self.scenario)
+        format!(
+            "{} · {} scenario · {}",
+            self.benchmark,
+            self.scenario,
+            plural(n, "seed")
+        )
     }
 
     /// What the accuracies were measured on (`test`, `train`, `validation`; several joined by `/`).
@@ -249,8 +385,13 @@ fn method_rank(method: &str) -> usize {
 /// groups labelled and ordered.
 pub fn group_runs(found: Vec<Found>) -> Vec<FigureSet> {
     let mut groups: Vec<Group> = Vec::new();
+    // (benchmark, scenario, note) until the sets exist.
+    let mut notes: Vec<(String, String, String)> = Vec::new();
     for f in found {
         let r = f.result;
+        for n in f.notes {
+            notes.push((r.benchmark.clone(), r.scenario.clone(), n));
+        }
         let config = grouping_config(&r);
         let slot = groups.iter_mut().find(|g| {
             g.benchmark == r.benchmark
@@ -279,7 +420,25 @@ pub fn group_runs(found: Vec<Found>) -> Vec<FigureSet> {
         let mut pairs: Vec<(RunResult, PathBuf)> =
             g.runs.drain(..).zip(g.paths.drain(..)).collect();
         pairs.sort_by(|a, b| a.0.seed.cmp(&b.0.seed).then_with(|| a.1.cmp(&b.1)));
-        (g.runs, g.paths) = pairs.into_iter().unzip();
+        // Two copies of one run (same setting, same seed) are one seed, not two.
+        let mut kept: Vec<(RunResult, PathBuf)> = Vec::with_capacity(pairs.len());
+        for (r, path) in pairs {
+            match kept.last() {
+                Some((first, first_path)) if first.seed == r.seed => notes.push((
+                    g.benchmark.clone(),
+                    g.scenario.clone(),
+                    format!(
+                        "{} and {} hold the same setting with the same seed ({}): counted once, from {}",
+                        folder(first_path).display(),
+                        folder(&path).display(),
+                        r.seed,
+                        folder(first_path).display()
+                    ),
+                )),
+                _ => kept.push((r, path)),
+            }
+        }
+        (g.runs, g.paths) = kept.into_iter().unzip();
     }
     let mut sets: Vec<FigureSet> = Vec::new();
     for g in groups {
@@ -292,14 +451,24 @@ pub fn group_runs(found: Vec<Found>) -> Vec<FigureSet> {
                 benchmark: g.benchmark.clone(),
                 scenario: g.scenario.clone(),
                 groups: vec![g],
+                notes: Vec::new(),
             }),
         }
     }
     for s in &mut sets {
         label_groups(&mut s.groups);
+        s.notes = (notes.iter())
+            .filter(|(b, sc, _)| *b == s.benchmark && *sc == s.scenario)
+            .map(|(_, _, n)| n.clone())
+            .collect();
     }
     sets.sort_by(|a, b| (&a.benchmark, &a.scenario).cmp(&(&b.benchmark, &b.scenario)));
     sets
+}
+
+/// The folder of a `result.json` (the run folder), as found.
+fn folder(result: &Path) -> &Path {
+    result.parent().unwrap_or(result)
 }
 
 /// Sets each group's distinct settings and label, and sorts the groups.

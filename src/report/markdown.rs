@@ -15,7 +15,8 @@ use crate::figures::{
     slug, write_figure, BarChart, BarGroup, ColorScale, Figure, HeatMap, LineChart, LineKind,
     Series,
 };
-use crate::fsutil::write_atomic;
+use crate::fsutil::write_atomic_all;
+use crate::plural::plural;
 
 /// What the report says about where it came from.
 #[derive(Debug, Clone, Default)]
@@ -37,6 +38,8 @@ pub struct Written {
     pub figures: Vec<PathBuf>,
     /// The "ours vs paper" tables (markdown; empty when no group matches the paper).
     pub comparison: String,
+    /// Warnings about the input, one line each (also listed in `report.md`).
+    pub notes: Vec<String>,
 }
 
 /// One group in `report.json`.
@@ -176,8 +179,10 @@ fn settings_line(g: &Group) -> String {
     };
     let machine = if r.machine.cores > 0 {
         format!(
-            ", machine {} cores {} {}",
-            r.machine.cores, r.machine.os, r.machine.arch
+            ", machine {} {} {}",
+            plural(r.machine.cores, "core"),
+            r.machine.os,
+            r.machine.arch
         )
     } else {
         String::new()
@@ -188,10 +193,10 @@ fn settings_line(g: &Group) -> String {
         format!(", burn {}", r.burn_version)
     };
     format!(
-        "{}{} tasks × {} epochs, batch {}, Adam lr {}, optimizer reset per task: {}, {net}, head init {:?}{limits}; evaluated on {}; synaptic {}{burn}, backend {}, {} threads{machine}",
+        "{}{} × {}, batch {}, Adam lr {}, optimizer reset per task: {}, {net}, head init {:?}{limits}; evaluated on {}; synaptic {}{burn}, backend {}, {}{machine}",
         if method.is_empty() { String::new() } else { format!("{method}; ") },
-        c.tasks,
-        c.train.epochs,
+        plural(c.tasks, "task"),
+        plural(c.train.epochs, "epoch"),
         c.train.batch_size,
         c.train.lr,
         c.train.reset_optimizer,
@@ -199,7 +204,7 @@ fn settings_line(g: &Group) -> String {
         format!("{:?}", c.eval_on).to_lowercase(),
         r.version,
         r.backend,
-        r.threads,
+        plural(r.threads, "thread"),
     )
     .replace("head init Default", "head init default")
     .replace("head init Zero", "head init zero")
@@ -363,32 +368,91 @@ fn write_error(p: &Path, e: std::io::Error) -> ReportError {
     ReportError(format!("cannot write {}: {e}", p.display()))
 }
 
-/// Writes figures into `out/figures/` and keeps every file written, in order.
+/// The report's figure folder, under its output folder.
+pub const FIGURES: &str = "figures";
+
+/// Draws figures into a staging folder beside `out/figures/`, then puts the whole set in that
+/// folder's place: a failure or a kill while drawing leaves the previous figures as they were,
+/// never a half-written folder. Keeps every file written, in order, by its final path.
 struct FigureWriter<'a> {
     out: &'a Path,
-    dir: PathBuf,
+    stage: PathBuf,
     files: Vec<PathBuf>,
+    done: bool,
 }
 
 impl<'a> FigureWriter<'a> {
     fn new(out: &'a Path) -> Result<Self, ReportError> {
-        let dir = out.join("figures");
-        std::fs::create_dir_all(&dir)
-            .map_err(|e| ReportError(format!("cannot create {}: {e}", dir.display())))?;
+        let dir = out.join(FIGURES);
+        if dir.exists() && !dir.is_dir() {
+            return Err(ReportError(format!(
+                "{} is a file, not a folder: move it, or write the report elsewhere",
+                dir.display()
+            )));
+        }
+        // Staging folders of reports that were killed mid-way.
+        if let Ok(entries) = std::fs::read_dir(out) {
+            for e in entries.flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                if name.starts_with(".figures.tmp") || name.starts_with(".figures.old") {
+                    let _ = std::fs::remove_dir_all(e.path());
+                }
+            }
+        }
+        let stage = out.join(format!(".figures.tmp{}", std::process::id()));
+        crate::fsutil::create_out_dir(&stage)
+            .map_err(|e| ReportError(format!("cannot create {}: {e}", stage.display())))?;
         Ok(Self {
             out,
-            dir,
+            stage,
             files: Vec::new(),
+            done: false,
         })
     }
 
-    /// Writes `fig` as `figures/NAME.png` and `.svg`; their paths relative to the report.
+    /// Draws `fig` as `NAME.png` and `.svg`; their paths relative to the report
+    /// (`figures/NAME.png`, …).
     fn write(&mut self, fig: &impl Figure, name: &str) -> Result<(String, String), ReportError> {
-        let base = self.dir.join(name);
-        let [png, svg] = write_figure(fig, &base).map_err(|e| write_error(&base, e))?;
-        let rel = (relative(&png, self.out), relative(&svg, self.out));
-        self.files.extend([png, svg]);
-        Ok(rel)
+        let base = self.stage.join(name);
+        let drawn = write_figure(fig, &base)
+            .map_err(|e| ReportError(format!("cannot draw {FIGURES}/{name}: {e}")))?;
+        let [png, svg] = drawn.map(|p| {
+            let file = p
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned();
+            self.files.push(self.out.join(FIGURES).join(&file));
+            format!("{FIGURES}/{file}")
+        });
+        Ok((png, svg))
+    }
+
+    /// Replaces `out/figures/` by the figures drawn; their paths.
+    fn finish(mut self) -> Result<Vec<PathBuf>, ReportError> {
+        let dir = self.out.join(FIGURES);
+        let old = self.out.join(format!(".figures.old{}", std::process::id()));
+        let moved = |e: std::io::Error, what: &Path| {
+            ReportError(format!("cannot replace {}: {e}", what.display()))
+        };
+        if dir.exists() {
+            std::fs::rename(&dir, &old).map_err(|e| moved(e, &dir))?;
+        }
+        if let Err(e) = std::fs::rename(&self.stage, &dir) {
+            let _ = std::fs::rename(&old, &dir);
+            return Err(moved(e, &dir));
+        }
+        self.done = true;
+        let _ = std::fs::remove_dir_all(&old);
+        Ok(std::mem::take(&mut self.files))
+    }
+}
+
+impl Drop for FigureWriter<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            let _ = std::fs::remove_dir_all(&self.stage);
+        }
     }
 }
 
@@ -422,6 +486,8 @@ pub fn write_report(
     out: &Path,
     opts: &ReportOptions,
 ) -> Result<Written, ReportError> {
+    crate::fsutil::create_out_dir(out)
+        .map_err(|e| ReportError(format!("cannot create {}: {e}", out.display())))?;
     let mut figures = FigureWriter::new(out)?;
     let mut md = header(sets, opts);
     let mut comparisons = String::new();
@@ -431,14 +497,25 @@ pub fn write_report(
         md += &set_section(&v, &mut figures, &mut comparisons)?;
         json_sets.push(set_json(v));
     }
-    let markdown = out.join("report.md");
-    write_atomic(&markdown, md.as_bytes()).map_err(|e| write_error(&markdown, e))?;
-    let json = write_json(out, opts, json_sets)?;
+    let doc = ReportJson {
+        version: env!("CARGO_PKG_VERSION").into(),
+        command: opts.command.clone(),
+        sources: opts.sources.clone(),
+        sets: json_sets,
+    };
+    let json_bytes = serde_json::to_vec_pretty(&doc).map_err(|e| ReportError(e.to_string()))?;
+    // Every figure is drawn: now the set replaces the old one, then both texts are renamed into
+    // place together.
+    let figures = figures.finish()?;
+    let (markdown, json) = (out.join("report.md"), out.join("report.json"));
+    write_atomic_all(&[(&markdown, md.as_bytes()), (&json, &json_bytes)])
+        .map_err(|e| write_error(&markdown, e))?;
     Ok(Written {
         markdown,
         json,
-        figures: figures.files,
+        figures,
         comparison: comparisons,
+        notes: sets.iter().flat_map(|s| s.notes.iter().cloned()).collect(),
     })
 }
 
@@ -452,7 +529,8 @@ fn header(sets: &[FigureSet], opts: &ReportOptions) -> String {
     let srcs: Vec<String> = opts.sources.iter().map(|s| format!("`{s}`")).collect();
     let mut md = String::from("# synaptic report\n\n");
     md += &format!(
-        "{runs} runs from {}; written by synaptic {}{}.\n\n",
+        "{} from {}; written by synaptic {}{}.\n\n",
+        plural(runs, "run"),
         srcs.join(", "),
         env!("CARGO_PKG_VERSION"),
         opts.command
@@ -464,7 +542,16 @@ fn header(sets: &[FigureSet], opts: &ReportOptions) -> String {
            bands and error bars in the figures are ± SEM. ACC: mean accuracy over all tasks after \
            the last; BWT: mean change of each earlier task's accuracy from right after learning it \
            to the end; forgetting: mean drop from each earlier task's best to its final accuracy; \
-           FWT: mean accuracy on each task before training it, minus the untrained network's.\n\n";
+           FWT: mean accuracy on each task before training it, minus the untrained network's; \
+           ACC, BWT, forgetting and FWT are computed from each run's accuracy matrix.\n\n";
+    let notes: Vec<&String> = sets.iter().flat_map(|s| &s.notes).collect();
+    if !notes.is_empty() {
+        md += "**Notes on the input:**\n\n";
+        for n in notes {
+            md += &format!("- {n}\n");
+        }
+        md += "\n";
+    }
     md
 }
 
@@ -653,9 +740,10 @@ fn settings_list(set: &FigureSet) -> String {
     for g in &set.groups {
         let seeds: Vec<String> = g.runs.iter().map(|r| r.seed.to_string()).collect();
         md += &format!(
-            "- **{}** ({} runs, seeds {}): {}\n",
+            "- **{}** ({}, {} {}): {}\n",
             g.label,
-            g.runs.len(),
+            plural(g.runs.len(), "run"),
+            if seeds.len() == 1 { "seed" } else { "seeds" },
             seeds.join(", "),
             settings_line(g)
         );
@@ -767,27 +855,61 @@ fn set_json(v: SetView) -> SetJson {
     }
 }
 
-/// Writes `out/report.json`; its path.
-fn write_json(
-    out: &Path,
-    opts: &ReportOptions,
-    sets: Vec<SetJson>,
-) -> Result<PathBuf, ReportError> {
-    let json = out.join("report.json");
-    let doc = ReportJson {
-        version: env!("CARGO_PKG_VERSION").into(),
-        command: opts.command.clone(),
-        sources: opts.sources.clone(),
-        sets,
-    };
-    let bytes = serde_json::to_vec_pretty(&doc).map_err(|e| ReportError(e.to_string()))?;
-    write_atomic(&json, &bytes).map_err(|e| write_error(&json, e))?;
-    Ok(json)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A small figure to stage.
+    fn chart() -> LineChart {
+        LineChart {
+            title: "t".into(),
+            x_label: "x".into(),
+            y_label: "y".into(),
+            x_range: (0.0, 1.0),
+            y_range: (0.0, 1.0),
+            integer_x: false,
+            series: Vec::new(),
+            size: (300, 200),
+        }
+    }
+
+    #[test]
+    fn figures_replace_the_old_folder_only_once_all_are_drawn() {
+        let d = tempfile::tempdir().unwrap();
+        let out = d.path();
+        std::fs::create_dir_all(out.join(FIGURES)).unwrap();
+        std::fs::write(out.join("figures/old.png"), b"old").unwrap();
+        let names = |dir: &Path| -> Vec<String> {
+            let mut v: Vec<String> = std::fs::read_dir(dir)
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            v.sort();
+            v
+        };
+        // Stopped half-way (an error, a panic unwinding): the old figures stay, nothing else.
+        {
+            let mut w = FigureWriter::new(out).unwrap();
+            w.write(&chart(), "a").unwrap();
+        }
+        assert_eq!(names(out), ["figures"]);
+        assert_eq!(names(&out.join(FIGURES)), ["old.png"]);
+        // A staging folder of a killed report is cleared by the next one.
+        std::fs::create_dir_all(out.join(".figures.tmp1")).unwrap();
+        let mut w = FigureWriter::new(out).unwrap();
+        let (png, svg) = w.write(&chart(), "a").unwrap();
+        assert_eq!(
+            (png.as_str(), svg.as_str()),
+            ("figures/a.png", "figures/a.svg")
+        );
+        let files = w.finish().unwrap();
+        assert_eq!(
+            files,
+            [out.join("figures/a.png"), out.join("figures/a.svg")]
+        );
+        assert_eq!(names(out), ["figures"]);
+        assert_eq!(names(&out.join(FIGURES)), ["a.png", "a.svg"]);
+    }
 
     #[test]
     fn accuracy_range_starts_at_a_round_number_below_the_data() {

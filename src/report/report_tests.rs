@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use super::collect::{find_results, group_runs, value_display, Found};
+use super::collect::{check_result, find_results, group_runs, value_display, Found};
 use super::markdown::{heat_range, write_report, ReportOptions};
 use super::summary::tests::result;
 use super::{write_run, RunResult};
@@ -36,6 +36,7 @@ fn found(r: RunResult) -> Found {
     Found {
         path: format!("{}/seed-{}/result.json", r.method, r.seed).into(),
         result: r,
+        notes: Vec::new(),
     }
 }
 
@@ -355,4 +356,249 @@ fn a_log_log_scatter_writes_png_and_svg() {
     check_png(&png, 700, 600);
     check_svg(&svg, &["SI Ω (log)", "layer 1", "199 of 201 points shown"]);
     assert!(dark_pixels(&fig, 0..32) > 200);
+}
+
+#[test]
+fn empty_ragged_or_out_of_range_matrices_are_refused_naming_the_file() {
+    let path = Path::new("runs/a/result.json");
+    let good = run("si", 1.0, 0, m2(0.99, 0.9, 0.98));
+    let refused = |edit: &dyn Fn(&mut RunResult), needle: &str| {
+        let mut r = good.clone();
+        edit(&mut r);
+        let e = check_result(path, &mut r).unwrap_err().to_string();
+        assert!(
+            e.starts_with("runs/a/result.json: ") && e.contains(needle) && !e.contains('\n'),
+            "{e}"
+        );
+        assert!(
+            e.contains("run that setting again, or leave its folder out"),
+            "{e}"
+        );
+    };
+    refused(&|r| r.accuracy_matrix.clear(), "accuracy_matrix is empty");
+    refused(
+        &|r| r.accuracy_matrix[1].pop().map(|_| ()).unwrap(),
+        "row 2 of its accuracy_matrix has 1 value, want 2",
+    );
+    refused(
+        &|r| r.accuracy_matrix[1][0] = -5.0,
+        "accuracy_matrix[1][0] is -5, not an accuracy in [0, 1]",
+    );
+    refused(
+        &|r| r.accuracy_matrix[0][1] = 1e308,
+        "accuracy_matrix[0][1] is 1e308",
+    );
+    refused(
+        &|r| r.accuracy_matrix[0][0] = f64::NAN,
+        "accuracy_matrix[0][0] is NaN",
+    );
+    refused(
+        &|r| r.config.tasks = 5,
+        "has 2 rows but its config says 5 tasks",
+    );
+    refused(
+        &|r| r.initial_accuracy.truncate(1),
+        "initial_accuracy has 1 value, want 2",
+    );
+    refused(&|r| r.initial_accuracy[1] = 2.0, "initial_accuracy[1] is 2");
+    refused(
+        &|r| r.task_names.push("extra".into()),
+        "names 3 tasks for 2 tasks",
+    );
+    let mut r = good.clone();
+    assert_eq!(check_result(path, &mut r).unwrap(), Vec::<String>::new());
+    // Unchanged, bit for bit: the report shows what the run recorded.
+    assert_eq!(
+        (r.average_accuracy.to_bits(), r.backward_transfer.to_bits()),
+        (
+            good.average_accuracy.to_bits(),
+            good.backward_transfer.to_bits()
+        )
+    );
+}
+
+#[test]
+fn metrics_come_from_the_matrix_and_a_stored_one_that_disagrees_is_noted() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut r = run("si", 1.0, 0, m2(1.0, 0.9, 0.96));
+    // ACC of this matrix is 0.93; the file claims 0.99 and a flattering BWT.
+    r.average_accuracy = 0.99;
+    r.backward_transfer = 0.0;
+    r.mean_seen_accuracy = vec![1.0, 0.99];
+    write_run(&dir.path().join("si-c=1/seed-0"), &r).unwrap();
+    let found = find_results(&[dir.path().to_path_buf()]).unwrap();
+    let got = &found[0].result;
+    assert!((got.average_accuracy - 0.93).abs() < 1e-12);
+    assert!((got.backward_transfer + 0.1).abs() < 1e-12);
+    assert!((got.mean_seen_accuracy[1] - 0.93).abs() < 1e-12);
+    assert_eq!(found[0].notes.len(), 1);
+    let n = &found[0].notes[0];
+    assert!(
+        n.contains("si-c=1/seed-0/result.json: stored average_accuracy 0.9900 (the matrix gives 0.9300), backward_transfer 0.0000 (the matrix gives -0.1000), mean_seen_accuracy disagree"),
+        "{n}"
+    );
+    let out = dir.path().join("out");
+    let w = write_report(&group_runs(found), &out, &ReportOptions::default()).unwrap();
+    assert_eq!(w.notes.len(), 1);
+    let md = std::fs::read_to_string(&w.markdown).unwrap();
+    assert!(md.contains("| SI | 1 | 0.9300 | -0.1000 |"), "{md}");
+    assert!(
+        md.contains("**Notes on the input:**") && md.contains("stored average_accuracy 0.9900"),
+        "{md}"
+    );
+    assert!(!md.contains("0.9900 |"), "{md}");
+}
+
+#[test]
+fn two_copies_of_one_run_count_as_one_seed_with_a_note_naming_both() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = run("si", 1.0, 0, m2(1.0, 0.9, 0.96));
+    let b = run("si", 1.0, 1, m2(0.98, 0.95, 1.0));
+    write_run(&dir.path().join("grid/seed-0"), &a).unwrap();
+    write_run(&dir.path().join("grid/seed-1"), &b).unwrap();
+    write_run(&dir.path().join("copy/seed-0"), &a).unwrap();
+    let sets = group_runs(find_results(&[dir.path().to_path_buf()]).unwrap());
+    let g = &sets[0].groups[0];
+    let seeds: Vec<u64> = g.runs.iter().map(|r| r.seed).collect();
+    assert_eq!(seeds, [0, 1]);
+    assert_eq!(sets[0].title(), "split-mnist · task scenario · 2 seeds");
+    assert_eq!(sets[0].notes.len(), 1, "{:?}", sets[0].notes);
+    let n = &sets[0].notes[0];
+    let (copy, grid) = (
+        dir.path().join("copy/seed-0"),
+        dir.path().join("grid/seed-0"),
+    );
+    assert!(
+        n.contains(&format!(
+            "{} and {} hold the same setting with the same seed (0): counted once, from {}",
+            copy.display(),
+            grid.display(),
+            copy.display()
+        )),
+        "{n}"
+    );
+    // ACC over the two distinct seeds: mean(0.93, 0.975).
+    assert!((g.stats().average_accuracy.mean - 0.9525).abs() < 1e-12);
+}
+
+/// Draws `fig` into an RGB buffer.
+fn pixels(fig: &impl crate::figures::Figure) -> Vec<u8> {
+    use plotters::prelude::*;
+    crate::figures::register_font();
+    let (w, h) = fig.size();
+    let mut buf = vec![0u8; (w * h * 3) as usize];
+    {
+        let root = BitMapBackend::with_buffer(&mut buf, (w, h)).into_drawing_area();
+        fig.draw(&root).unwrap();
+        root.present().unwrap();
+    }
+    buf
+}
+
+#[test]
+fn the_bar_chart_ends_at_its_last_category() {
+    use crate::figures::{BarChart, BarGroup};
+    let chart = BarChart {
+        title: "bars".into(),
+        x_label: "task".into(),
+        y_label: "accuracy".into(),
+        categories: vec!["T1".into(), "T2".into(), "T3".into()],
+        groups: vec![BarGroup {
+            label: "SI c=1".into(),
+            values: vec![Some((1.0, 0.0)); 3],
+            reference: vec![None; 3],
+            color: 0,
+        }],
+        reference_label: "paper".into(),
+        y_range: (0.0, 1.005),
+        size: (900, 600),
+    };
+    let buf = pixels(&chart);
+    let w = 900usize;
+    let at = |x: usize, y: usize| {
+        let i = (y * w + x) * 3;
+        (buf[i], buf[i + 1], buf[i + 2])
+    };
+    let bar = (31, 119, 180);
+    let grid = (215, 215, 215);
+    // A row through the bars, below the legend: where the bars start and end.
+    let y = 400;
+    let xs: Vec<usize> = (0..w).filter(|&x| at(x, y) == bar).collect();
+    let (first, last) = (xs[0], xs[xs.len() - 1]);
+    // A grid line spans the plot: its right end is the plot's right edge.
+    let rows: Vec<usize> = (60..560).filter(|&y| at(first - 3, y) == grid).collect();
+    assert!(!rows.is_empty(), "no grid line found");
+    let right = (0..w).filter(|&x| at(x, rows[0]) == grid).max().unwrap();
+    let left_axis = (0..first).rev().find(|&x| at(x, y).0 < 100).unwrap();
+    let (gap_before, gap_after) = (first - left_axis, right - last);
+    // One slot is (last - first) / 2.6; no empty slot after the last task.
+    assert!(
+        gap_after <= gap_before + 4,
+        "{gap_after} px after the last bar, {gap_before} px before the first"
+    );
+}
+
+#[test]
+fn log_axis_labels_reach_below_1e_16() {
+    let dir = tempfile::tempdir().unwrap();
+    let fig = Scatter {
+        title: "tiny importances".into(),
+        x_label: "x".into(),
+        y_label: "y".into(),
+        log_x: true,
+        log_y: true,
+        diagonal: false,
+        opacity: 1.0,
+        note: String::new(),
+        series: vec![ScatterSeries {
+            label: "layer".into(),
+            points: (0..19)
+                .map(|k| (10f64.powi(-20 + k), 10f64.powi(-20 + k)))
+                .collect(),
+            color: 0,
+        }],
+        size: (700, 600),
+    };
+    let [_, svg] = write_figure(&fig, &dir.path().join("s")).unwrap();
+    let text = std::fs::read_to_string(svg).unwrap();
+    for label in ["1e-20", "1e-18", "1e-16", "1e-14", "0.01"] {
+        assert!(
+            text.contains(&format!("\n{label}\n")),
+            "no tick label {label}"
+        );
+    }
+}
+
+#[test]
+fn a_600_task_heat_map_is_bounded_in_pixels_and_elements() {
+    let dir = tempfile::tempdir().unwrap();
+    let n = 600;
+    let m: Vec<Vec<f64>> = (0..n)
+        .map(|i| {
+            (0..n)
+                .map(|j| ((i * 7 + j * 3) % 100) as f64 / 100.0)
+                .collect()
+        })
+        .collect();
+    let r = run("si", 1.0, 0, m);
+    let out = dir.path().join("out");
+    let w = write_report(&group_runs(vec![found(r)]), &out, &ReportOptions::default()).unwrap();
+    let heat = out.join("figures/split-mnist-task-matrix-1-si-seed-0");
+    check_png(&heat.with_extension("png"), 1100, 1000);
+    let svg = std::fs::read_to_string(heat.with_extension("svg")).unwrap();
+    let rects = svg.matches("<rect").count();
+    // 100×100 blocks of 6×6 tasks, plus the background.
+    assert!(
+        rects <= crate::figures::MAX_CELLS.pow(2) + 10,
+        "{rects} rectangles"
+    );
+    assert!(svg.len() < 3_000_000, "{} bytes", svg.len());
+    // Tick labels thinned out: T1, T51, T101, …, not 600 of them.
+    assert!(svg.contains("\nT101\n") && !svg.contains("\nT2\n"));
+    assert_eq!(w.figures.len(), 6);
+    assert!(std::fs::read_dir(&out).unwrap().all(|e| !e
+        .unwrap()
+        .file_name()
+        .to_string_lossy()
+        .starts_with(".figures")));
 }

@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::RunResult;
+use crate::plural::plural;
 
 /// Arithmetic mean of `xs` (0 for an empty slice).
 pub fn mean(xs: &[f64]) -> f64 {
@@ -167,7 +168,10 @@ impl Summary {
         let seeds: Vec<String> = self.seeds.iter().map(u64::to_string).collect();
         let epochs: Vec<usize> = self.methods.iter().map(|m| m.epochs).collect();
         let epochs = if epochs.windows(2).all(|w| w[0] == w[1]) {
-            format!("{} epochs per task", epochs.first().copied().unwrap_or(0))
+            format!(
+                "{} per task",
+                plural(epochs.first().copied().unwrap_or(0), "epoch")
+            )
         } else {
             let per: Vec<String> = self
                 .methods
