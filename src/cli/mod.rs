@@ -4,6 +4,7 @@ mod analyze;
 mod compare;
 mod data;
 mod errors;
+mod grid;
 mod progress;
 mod report;
 mod reproduce;
@@ -65,6 +66,10 @@ enum Command {
     Reproduce(reproduce::ReproduceArgs),
     /// Analyse a finished run: `importance` compares SI's importance with the Fisher and MAS.
     Analyze(analyze::AnalyzeArgs),
+    /// Plan a compare, sweep or reproduce grid once and run it anywhere: on all cores, one
+    /// cell per command line, or as a Slurm job array (plan, run, status, collect, commands,
+    /// slurm).
+    Grid(grid::GridArgs),
     /// Print the shipped `tuned` preset of a benchmark: each method's values as a preset file.
     Presets(PresetsArgs),
 }
@@ -369,6 +374,7 @@ pub fn main() -> i32 {
         Command::Reproduce(args) => reproduce::cmd_reproduce(args),
         Command::Analyze(args) => analyze::cmd_analyze(args),
         Command::Presets(args) => cmd_presets(args),
+        Command::Grid(args) => grid::cmd_grid(args),
     };
     match result {
         Ok(()) => 0,
