@@ -223,18 +223,20 @@ pub(super) fn plan_and_run(
         return Ok(None);
     }
     let all: Vec<usize> = (0..plan.cells.len()).collect();
-    run_cells(plan, out, &all, jobs, quiet)?;
+    run_cells(plan, out, &all, jobs, quiet, None)?;
     Ok(Some(crate::grid::collect(plan, out)?))
 }
 
 /// Runs the cells `which` of `plan` (grid folder `out`) that have not finished: in this process
-/// one after the other, or with `jobs` > 1 as that many child processes at once.
+/// one after the other, or with `jobs` > 1 as that many child processes at once. `tag` replaces
+/// the `[k/n]` of the progress lines (a child names its place in its parent's grid).
 pub(super) fn run_cells(
     plan: &GridPlan,
     out: &Path,
     which: &[usize],
     jobs: Option<usize>,
     quiet: bool,
+    tag: Option<&str>,
 ) -> anyhow::Result<()> {
     let mut pending = Vec::new();
     for &k in which {
@@ -254,7 +256,7 @@ pub(super) fn run_cells(
     let stop = interrupt_flag();
     for (i, &k) in which.iter().enumerate() {
         let cell = &plan.cells[k];
-        let tag = format!("[{}/{total}]", i + 1);
+        let tag = tag.map_or_else(|| format!("[{}/{total}]", i + 1), str::to_string);
         if !pending.contains(&k) {
             if !quiet {
                 eprintln!("{tag} skip {}: already done", cell.label);

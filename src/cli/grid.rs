@@ -84,6 +84,9 @@ struct RunCellArgs {
     /// Print nothing but errors.
     #[arg(long)]
     quiet: bool,
+    /// The cell's place in a parent's grid, e.g. `[3/8]`, for its progress lines.
+    #[arg(long, hide = true)]
+    tag: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -156,7 +159,8 @@ pub(super) fn cmd_grid(args: GridArgs) -> anyhow::Result<()> {
                     return Ok(());
                 }
             }
-            run_cells(&plan, &a.dir, &which, compare::jobs(a.jobs), a.quiet)
+            let tag = a.tag.as_deref();
+            run_cells(&plan, &a.dir, &which, compare::jobs(a.jobs), a.quiet, tag)
         }
         GridCommand::Status(a) => status(&a.dir),
         GridCommand::Collect(a) => {
@@ -283,6 +287,7 @@ pub(super) fn run_children(
     }
     let (tx, rx) = mpsc::channel::<(usize, String)>();
     let mut queue = pending.iter().copied();
+    let total = plan.cells.len();
     let mut running: HashMap<u32, Running> = HashMap::new();
     let mut forwarded = false;
     let mut failed: Vec<String> = Vec::new();
@@ -297,6 +302,8 @@ pub(super) fn run_children(
                 .arg(dir)
                 .arg("--cell")
                 .arg(k.to_string())
+                .arg("--tag")
+                .arg(format!("[{}/{total}]", k + 1))
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(Stdio::piped());
