@@ -93,7 +93,9 @@ fn a_planned_grid_run_cell_by_cell_collects_compares_summary_and_jobs_2_equals_j
     ok(compare(GRID, &["--jobs", "1", "--quiet"], &data, &one)
         .output()
         .unwrap());
-    let o = ok(compare(GRID, &["--jobs", "2"], &data, &two).output().unwrap());
+    let o = ok(compare(GRID, &["--jobs", "2"], &data, &two)
+        .output()
+        .unwrap());
     let err = stderr(&o);
     assert!(
         err.contains("4 cells to run, 2 at once") && err.contains("[si seed 1] [2/4] si seed 1"),
@@ -133,9 +135,11 @@ fn a_planned_grid_run_cell_by_cell_collects_compares_summary_and_jobs_2_equals_j
 
     // Cell by cell, in any order, as a scheduler would.
     for k in [3, 0, 2, 1] {
-        ok(grid(&["run", "--cell", &k.to_string(), "--quiet"], &planned)
-            .output()
-            .unwrap());
+        ok(
+            grid(&["run", "--cell", &k.to_string(), "--quiet"], &planned)
+                .output()
+                .unwrap(),
+        );
     }
     let o = ok(grid(&["run", "--cell", "0"], &planned).output().unwrap());
     assert!(
@@ -144,7 +148,10 @@ fn a_planned_grid_run_cell_by_cell_collects_compares_summary_and_jobs_2_equals_j
         stderr(&o)
     );
     let e = stderr(&grid(&["run", "--cell", "4"], &planned).output().unwrap());
-    assert!(e.contains("--cell 4: the grid has 4 cells, numbered 0 to 3"), "{e}");
+    assert!(
+        e.contains("--cell 4: the grid has 4 cells, numbered 0 to 3"),
+        "{e}"
+    );
     let status = stdout(&ok(grid(&["status"], &planned).output().unwrap()));
     assert!(status.contains("4 finished"), "{status}");
     let o = ok(grid(&["collect"], &planned).output().unwrap());
@@ -152,7 +159,9 @@ fn a_planned_grid_run_cell_by_cell_collects_compares_summary_and_jobs_2_equals_j
     // The summary quotes the command that runs the grid in one go.
     let cmd = json(&planned.join("summary.json"))["command"].clone();
     assert!(
-        cmd.as_str().unwrap().starts_with("synaptic compare --methods si,l2"),
+        cmd.as_str()
+            .unwrap()
+            .starts_with("synaptic compare --methods si,l2"),
         "{cmd}"
     );
 
@@ -323,7 +332,9 @@ fn sigterm_to_a_parallel_grid_checkpoints_every_running_cell_and_the_rerun_resum
         );
         assert!(!dir.join(cell).join("run.lock").exists(), "{cell}");
     }
-    let o = ok(compare(LONG, &["--jobs", "2"], &data, &dir).output().unwrap());
+    let o = ok(compare(LONG, &["--jobs", "2"], &data, &dir)
+        .output()
+        .unwrap());
     let err = stderr(&o);
     assert!(err.contains("resuming at task"), "{err}");
     assert!(dir.join("summary.json").exists());

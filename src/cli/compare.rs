@@ -205,6 +205,7 @@ pub(super) fn plan_and_run(
     plan_only: bool,
 ) -> anyhow::Result<Option<Collected>> {
     check_out(out)?;
+    plan.check(out)?;
     // Every folder is checked before anything trains, so a clash cannot strike mid-grid.
     for cell in &plan.cells {
         plan.finished(out, cell)?;

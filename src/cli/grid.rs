@@ -498,7 +498,7 @@ fn sbatch_script(exe: &Path, dir: &Path, n: usize, cpus: usize, a: &SlurmArgs) -
     let limit = a.max_parallel.map(|k| format!("%{k}")).unwrap_or_default();
     let mut head = vec![
         "#!/bin/bash".to_string(),
-        format!("#SBATCH --job-name=synaptic-grid"),
+        "#SBATCH --job-name=synaptic-grid".to_string(),
         format!("#SBATCH --array=0-{}{limit}", n - 1),
         format!("#SBATCH --cpus-per-task={cpus}"),
         "#SBATCH --ntasks=1".to_string(),

@@ -234,18 +234,7 @@ impl GridPlan {
     /// Writes the plan into `dir` atomically; an existing plan there must be this one (its
     /// cells and kind; the command line and thread counts may differ).
     pub fn write(&self, dir: &Path) -> Result<(), GridError> {
-        match Self::read(dir) {
-            Ok(old) => {
-                if let Some(why) = self.difference(&old) {
-                    return Err(GridError::Different {
-                        dir: dir.to_path_buf(),
-                        why,
-                    });
-                }
-            }
-            Err(GridError::NoPlan { .. }) => {}
-            Err(e) => return Err(e),
-        }
+        self.check(dir)?;
         let path = Self::path(dir);
         let bytes = serde_json::to_vec_pretty(self).expect("a plan serialises");
         crate::fsutil::write_atomic(&path, &bytes).map_err(|error| GridError::Io {
@@ -253,6 +242,21 @@ impl GridPlan {
             path,
             error,
         })
+    }
+
+    /// Refuses the grid folder `dir` if it holds another plan ([`GridError::Different`]).
+    pub fn check(&self, dir: &Path) -> Result<(), GridError> {
+        match Self::read(dir) {
+            Ok(old) => match self.difference(&old) {
+                Some(why) => Err(GridError::Different {
+                    dir: dir.to_path_buf(),
+                    why,
+                }),
+                None => Ok(()),
+            },
+            Err(GridError::NoPlan { .. }) => Ok(()),
+            Err(e) => Err(e),
+        }
     }
 
     /// How `old` differs from this plan, if it does (commands and thread counts aside).
