@@ -30,7 +30,7 @@ pub(super) struct GridArgs {
 enum GridCommand {
     /// Write the cells of a compare, sweep or reproduce (same arguments) into --out/grid.json
     /// without running them.
-    Plan(PlanArgs),
+    Plan(Box<PlanArgs>),
     /// Run one cell (--cell K) or every unfinished cell of the grid in DIR; a finished cell is
     /// skipped, an interrupted one resumed from its checkpoint.
     Run(RunCellArgs),
