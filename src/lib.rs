@@ -20,6 +20,7 @@ pub mod data;
 pub mod experiment;
 pub mod figures;
 pub mod fsutil;
+pub mod grid;
 pub mod log;
 pub mod memory;
 pub mod method;

@@ -43,6 +43,12 @@ pub struct Holder {
     /// container under the same host name) cannot be seen by its pid.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pid_namespace: Option<String>,
+    /// Slurm's job id (`SLURM_JOB_ID`; one per array task) when the holder ran as a Slurm job.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slurm_job: Option<String>,
+    /// Slurm's `SLURM_RESTART_COUNT` of that job (0 before its first requeue).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slurm_restart: Option<u32>,
 }
 
 impl Holder {
@@ -58,6 +64,8 @@ impl Holder {
             boot_id: boot_id(),
             process_start: process_start(pid),
             pid_namespace: pid_namespace(),
+            slurm_job: slurm_job(),
+            slurm_restart: slurm_job().map(|_| slurm_restart()),
         }
     }
 
@@ -65,6 +73,9 @@ impl Holder {
     /// (or the host rebooted since). A holder on another host, or in another pid namespace, is
     /// never known to have ended.
     pub fn is_gone(&self) -> bool {
+        if self.superseded(slurm_job().as_deref(), slurm_restart()) {
+            return true;
+        }
         if self.host != host_name() {
             return false;
         }
@@ -86,6 +97,16 @@ impl Holder {
             (self.process_start, process_start(self.pid)),
             (Some(then), Some(now)) if then != now
         )
+    }
+}
+
+impl Holder {
+    /// Whether a process of Slurm job `job` at requeue count `restart` is a later incarnation of
+    /// the holder's job: Slurm runs one incarnation of a job at a time (on whichever node), so
+    /// the holder has ended.
+    fn superseded(&self, job: Option<&str>, restart: u32) -> bool {
+        matches!((&self.slurm_job, job), (Some(theirs), Some(ours)) if theirs == ours)
+            && self.slurm_restart.unwrap_or(0) < restart
     }
 }
 
@@ -239,6 +260,24 @@ impl Drop for RunLock {
         held().retain(|(p, _)| *p != self.path);
         remove_own(&self.path, &self.bytes);
     }
+}
+
+/// Who holds the lock file `path`, if it is there and readable (for status displays).
+pub fn read_lock(path: &Path) -> Option<Holder> {
+    read_holder(path).ok().flatten().map(|(_, h)| h)
+}
+
+/// This process's Slurm job id, if it runs as a Slurm job.
+fn slurm_job() -> Option<String> {
+    std::env::var("SLURM_JOB_ID").ok().filter(|s| !s.is_empty())
+}
+
+/// How often Slurm has requeued this job (0 outside Slurm and before the first requeue).
+fn slurm_restart() -> u32 {
+    std::env::var("SLURM_RESTART_COUNT")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(0)
 }
 
 /// Removes every lock file this process holds, for a process about to exit without unwinding
@@ -487,6 +526,31 @@ mod tests {
         assert!(
             e.contains("-elsewhere") && e.contains("delete") && e.contains("run.lock"),
             "{e}"
+        );
+    }
+
+    #[test]
+    fn a_requeued_slurm_job_supersedes_its_previous_incarnation_on_any_host() {
+        let first = Holder {
+            host: "node-a".into(),
+            slurm_job: Some("41".into()),
+            slurm_restart: Some(0),
+            ..Holder::current()
+        };
+        assert!(first.superseded(Some("41"), 1));
+        assert!(!first.superseded(Some("41"), 0), "the same incarnation");
+        assert!(!first.superseded(Some("42"), 3), "another job");
+        assert!(!first.superseded(None, 3), "not under Slurm");
+        let plain = Holder {
+            slurm_job: None,
+            slurm_restart: None,
+            ..first.clone()
+        };
+        assert!(!plain.superseded(Some("41"), 1));
+        let text = serde_json::to_string(&first).unwrap();
+        assert!(
+            text.contains(r#""slurm_job":"41","slurm_restart":0"#),
+            "{text}"
         );
     }
 

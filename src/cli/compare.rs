@@ -13,14 +13,16 @@ use anyhow::{anyhow, bail, Context};
 use clap::Args;
 
 use super::{
-    check_out, interrupt_flag, lock_run, resume_point, train_in, Interrupted, RunFlags, SavedRun,
+    check_memory, check_out, interrupt_flag, lock_run, resume_point, train_in, Interrupted,
+    RunFlags, SavedRun,
 };
 use crate::checkpoint::{read_manifest, CheckpointError, Manifest};
 use crate::config::{RunConfig, Settings};
 use crate::data::Dataset;
-use crate::fsutil::write_atomic;
+use crate::grid::plan::config_difference;
+use crate::grid::{Cell, Collected, GridKind, GridPlan};
 use crate::method::{OptionKind, Registry};
-use crate::report::summary::{label, GridValue, Setting, Summary, Sweep, SweepPoint};
+use crate::report::summary::{label, GridValue, Setting};
 use crate::report::RunResult;
 use crate::run_dir::RunDir;
 
@@ -39,10 +41,15 @@ pub(super) struct CompareArgs {
     #[arg(long, default_value_t = 3)]
     seeds: usize,
     #[command(flatten)]
-    flags: RunFlags,
-    /// Folder for <method>/seed-<s>/ runs, summary.json and summary.md (rerun to resume).
+    pub(super) flags: RunFlags,
+    /// Folder for grid.json, <method>/seed-<s>/ runs, summary.json and summary.md (rerun to
+    /// resume).
     #[arg(long)]
-    out: PathBuf,
+    pub(super) out: PathBuf,
+    /// Cells trained at once, each in its own process (default: as many as the cores allow
+    /// given each cell's compute threads); the numbers do not depend on it.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1024))]
+    pub(super) jobs: Option<u64>,
 }
 
 #[derive(Args, Debug)]
@@ -60,10 +67,14 @@ pub(super) struct SweepArgs {
     #[arg(long, default_value_t = 3)]
     seeds: usize,
     #[command(flatten)]
-    flags: RunFlags,
-    /// Folder for NAME=v/seed-<s>/ runs, sweep.json and sweep.md (rerun to resume).
+    pub(super) flags: RunFlags,
+    /// Folder for grid.json, NAME=v/seed-<s>/ runs, sweep.json and sweep.md (rerun to resume).
     #[arg(long)]
-    out: PathBuf,
+    pub(super) out: PathBuf,
+    /// Cells trained at once, each in its own process (default: as many as the cores allow
+    /// given each cell's compute threads); the numbers do not depend on it.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1024))]
+    pub(super) jobs: Option<u64>,
 }
 
 /// One run of a grid.
@@ -77,8 +88,15 @@ pub(super) struct Job {
 /// The command line as typed, for the reports.
 pub(super) fn command_line() -> String {
     // The program as `synaptic`, not the build path it was started from.
+    // A planned grid's summary quotes the command that runs it in one go.
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let skip = if args.len() > 2 && args[0] == "grid" && args[1] == "plan" {
+        2
+    } else {
+        0
+    };
     std::iter::once("synaptic".to_string())
-        .chain(std::env::args().skip(1))
+        .chain(args.into_iter().skip(skip))
         .map(|a| {
             let plain = !a.is_empty()
                 && a.chars()
@@ -115,66 +133,31 @@ pub(super) fn seed_list(
 /// The config a finished run in `dir` recorded, normalised as `cfg` would be by a round trip
 /// through `result.json`, so that floats compare exactly.
 pub(super) fn as_stored(cfg: &RunConfig) -> anyhow::Result<RunConfig> {
-    Ok(serde_json::from_str(&serde_json::to_string(cfg)?)?)
+    Ok(crate::grid::plan::as_stored(cfg))
 }
 
 /// The first setting where `want` and `have` differ (threads and live logs aside), as
 /// `name: A there, B now`.
 pub(super) fn first_difference(want: &RunConfig, have: &RunConfig) -> String {
-    let (Ok(serde_json::Value::Object(w)), Ok(serde_json::Value::Object(h))) =
-        (serde_json::to_value(want), serde_json::to_value(have))
-    else {
-        return "settings differ".into();
-    };
-    for (k, v) in &w {
-        let old = h.get(k).unwrap_or(&serde_json::Value::Null);
-        if !["threads", "log", "log_every"].contains(&k.as_str()) && old != v {
-            return format!("{k}: {old} there, {v} now");
-        }
-    }
-    "settings differ".into()
+    crate::grid::plan::first_difference(want, have)
 }
 
-/// The finished run in `job.dir`, if there is one with `job`'s config; an error if the folder
-/// holds a different run.
-fn finished(job: &Job) -> anyhow::Result<Option<RunResult>> {
-    let path = RunDir::new(&job.dir).result();
-    let bytes = match std::fs::read(&path) {
-        Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => bail!("cannot read {}: {e}", path.display()),
-    };
-    let dir = job.dir.display();
-    let r: RunResult = serde_json::from_slice(&bytes).map_err(|e| {
-        anyhow!(
-            "{} is not a result this synaptic can read ({e}): use another --out or delete {dir}",
-            path.display()
-        )
-    })?;
-    same_config(job, &r.config)?;
-    Ok(Some(r))
-}
-
-/// Refuses `job`'s folder if the run there (`have`, its config) is not `job`'s (threads aside).
-fn same_config(job: &Job, have: &RunConfig) -> anyhow::Result<()> {
-    let want = as_stored(&job.cfg)?;
-    let mut threadless = have.clone();
-    threadless.threads = want.threads;
-    if threadless != want {
+/// Refuses `cell`'s folder if the run there (`have`, its config) is not `cell`'s (threads aside).
+fn same_config(dir: &Path, cell: &Cell, have: &RunConfig) -> anyhow::Result<()> {
+    if let Some(why) = config_difference(&cell.config, have) {
         bail!(
-            "{} holds a run with a different config ({}): use another --out or delete that folder",
-            job.dir.display(),
-            first_difference(&want, have)
+            "{} holds a run with a different config ({why}): use another --out or delete that folder",
+            dir.display()
         );
     }
     Ok(())
 }
 
-/// The latest checkpoint of an unfinished run of `job` in its folder, or `None` when there is
-/// none to continue (an empty folder, or a start that never reached a checkpoint); an error if
-/// the folder holds an unfinished run of another config.
-fn checkpoint_of(job: &Job) -> anyhow::Result<Option<Manifest>> {
-    let path = RunDir::new(&job.dir).config();
+/// The latest checkpoint of an unfinished run of `cell` in its folder `dir`, or `None` when
+/// there is none to continue (an empty folder, or a start that never reached a checkpoint); an
+/// error if the folder holds an unfinished run of another config.
+fn checkpoint_of(dir: &Path, cell: &Cell) -> anyhow::Result<Option<Manifest>> {
+    let path = RunDir::new(dir).config();
     let bytes = match std::fs::read(&path) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -184,141 +167,206 @@ fn checkpoint_of(job: &Job) -> anyhow::Result<Option<Manifest>> {
         anyhow!(
             "{} is corrupt ({e}): use another --out or delete {}",
             path.display(),
-            job.dir.display()
+            dir.display()
         )
     })?;
-    same_config(job, &saved.config)?;
-    match read_manifest(&RunDir::new(&job.dir).checkpoints()) {
+    same_config(dir, cell, &saved.config)?;
+    match read_manifest(&RunDir::new(dir).checkpoints()) {
         Ok(m) => Ok(Some(m)),
         Err(CheckpointError::NoManifest { .. }) => Ok(None),
         Err(e) => Err(e.into()),
     }
 }
 
-/// Runs every job not already done, in order, on one copy of the data; returns all results.
-/// Ctrl-C stops the grid after the running job saved a checkpoint (or between jobs), with a
-/// line saying that the same command continues it.
-pub(super) fn run_grid(
-    jobs: &[Job],
-    flags: &RunFlags,
+/// The plan of `jobs` (folders under `out`), of `kind`, reading `data_dir`.
+pub(super) fn plan_of(kind: GridKind, jobs: Vec<Job>, out: &Path, data_dir: PathBuf) -> GridPlan {
+    let cells = jobs
+        .into_iter()
+        .map(|j| Cell {
+            dir: j
+                .dir
+                .strip_prefix(out)
+                .map(Path::to_path_buf)
+                .unwrap_or(j.dir),
+            label: j.label,
+            config: j.cfg,
+        })
+        .collect();
+    // Absolute, so that a cell started from another folder (a scheduler's) reads the same data.
+    let data_dir = std::path::absolute(&data_dir).unwrap_or(data_dir);
+    GridPlan::new(kind, command_line(), data_dir, cells)
+}
+
+/// Writes `plan` into `out` (refusing a different plan there) and, unless `plan_only`, runs its
+/// unfinished cells (`jobs` at once; `None`: as many as the cores allow) and writes the summary.
+pub(super) fn plan_and_run(
+    plan: &GridPlan,
     out: &Path,
-) -> anyhow::Result<Vec<RunResult>> {
-    // Only runs still to train need the memory.
-    for job in jobs
-        .iter()
-        .filter(|j| !RunDir::new(&j.dir).result().exists())
-    {
-        flags
-            .check_memory(&job.cfg)
-            .with_context(|| job.label.clone())?;
-    }
+    jobs: Option<usize>,
+    quiet: bool,
+    plan_only: bool,
+    max_memory: Option<u64>,
+) -> anyhow::Result<Option<Collected>> {
     check_out(out)?;
+    plan.check(out)?;
     // Every folder is checked before anything trains, so a clash cannot strike mid-grid.
-    let done: Vec<Option<RunResult>> = jobs.iter().map(finished).collect::<Result<_, _>>()?;
-    let quiet = flags.quiet;
-    let dataset = if done.iter().any(Option::is_none) {
-        crate::backend::init_cpu_threads(jobs[0].cfg.compute_threads());
-        Some(flags.load(jobs[0].cfg.benchmark)?)
-    } else {
-        None
-    };
+    for cell in &plan.cells {
+        // Only runs still to train need the memory.
+        if !plan_only && plan.finished(out, cell)?.is_none() {
+            check_memory(&cell.config, max_memory).with_context(|| cell.label.clone())?;
+        }
+    }
+    plan.write(out)?;
+    if plan_only {
+        if !quiet {
+            eprintln!(
+                "planned {} cells in {}: run them with `synaptic grid run {}` (or one by one: `synaptic grid commands {}`)",
+                plan.cells.len(),
+                GridPlan::path(out).display(),
+                out.display(),
+                out.display()
+            );
+        }
+        return Ok(None);
+    }
+    let all: Vec<usize> = (0..plan.cells.len()).collect();
+    run_cells(plan, out, &all, jobs, quiet, None)?;
+    Ok(Some(crate::grid::collect(plan, out)?))
+}
+
+/// Runs the cells `which` of `plan` (grid folder `out`) that have not finished: in this process
+/// one after the other, or with `jobs` > 1 as that many child processes at once. `tag` replaces
+/// the `[k/n]` of the progress lines (a child names its place in its parent's grid).
+pub(super) fn run_cells(
+    plan: &GridPlan,
+    out: &Path,
+    which: &[usize],
+    jobs: Option<usize>,
+    quiet: bool,
+    tag: Option<&str>,
+) -> anyhow::Result<()> {
+    let mut pending = Vec::new();
+    for &k in which {
+        if plan.finished(out, &plan.cells[k])?.is_none() {
+            pending.push(k);
+        }
+    }
+    let threads = plan.cells.first().map_or(1, |c| c.config.compute_threads());
+    let jobs = jobs
+        .unwrap_or_else(|| super::grid::default_jobs(threads))
+        .min(pending.len().max(1));
+    if jobs > 1 {
+        return super::grid::run_children(plan, out, &pending, jobs, quiet);
+    }
+    let total = which.len();
+    let mut data: Option<Arc<Dataset>> = None;
     let stop = interrupt_flag();
-    let total = jobs.len();
-    let mut results = Vec::with_capacity(total);
-    for (k, (job, prior)) in jobs.iter().zip(done).enumerate() {
-        let tag = format!("[{}/{total}]", k + 1);
-        if let Some(r) = prior {
+    for (i, &k) in which.iter().enumerate() {
+        let cell = &plan.cells[k];
+        let tag = tag.map_or_else(|| format!("[{}/{total}]", i + 1), str::to_string);
+        if !pending.contains(&k) {
             if !quiet {
-                eprintln!("{tag} skip {}: already done", job.label);
+                eprintln!("{tag} skip {}: already done", cell.label);
             }
-            results.push(r);
             continue;
         }
         if stop.load(Ordering::SeqCst) {
             return Err(interrupted().into());
         }
-        let data = dataset.clone().expect("loaded when a run is left");
-        let r = run_job(job, flags, data, &tag)?;
-        // As a later rerun would read it back, so that a resumed grid summarises identically.
-        results.push(serde_json::from_slice(&serde_json::to_vec(&r)?)?);
+        let dataset = match &data {
+            Some(d) => d.clone(),
+            None => {
+                crate::backend::init_cpu_threads(cell.config.compute_threads());
+                let d = Arc::new(crate::data::load_for(
+                    cell.config.benchmark.data(),
+                    &plan.data_dir,
+                )?);
+                data = Some(d.clone());
+                d
+            }
+        };
+        run_job(plan, out, cell, dataset, &tag, quiet)?;
     }
-    Ok(results)
+    Ok(())
 }
 
 /// How to continue an interrupted grid: the same command again.
-fn interrupted() -> Interrupted {
+pub(super) fn interrupted() -> Interrupted {
     Interrupted(format!(
         "continue with the same command: {}",
         command_line()
     ))
 }
 
-/// Trains `job` in its folder under the folder's lock, as `run` would: afresh, or from the
+/// Trains `cell` in its folder under the folder's lock, as `run` would: afresh, or from the
 /// checkpoint of an interrupted run of the same config; a run another process finished
 /// meanwhile is read back.
 fn run_job(
-    job: &Job,
-    flags: &RunFlags,
+    plan: &GridPlan,
+    out: &Path,
+    cell: &Cell,
     data: Arc<Dataset>,
     tag: &str,
+    quiet: bool,
 ) -> anyhow::Result<RunResult> {
-    let quiet = flags.quiet;
-    std::fs::create_dir_all(&job.dir)
-        .map_err(|e| anyhow!("cannot create {}: {e}", job.dir.display()))?;
-    let _lock = lock_run(&job.dir, quiet).with_context(|| job.label.clone())?;
-    if let Some(r) = finished(job)? {
+    let dir = out.join(&cell.dir);
+    std::fs::create_dir_all(&dir).map_err(|e| anyhow!("cannot create {}: {e}", dir.display()))?;
+    let _lock = lock_run(&dir, quiet).with_context(|| cell.label.clone())?;
+    if let Some(r) = plan.finished(out, cell)? {
         if !quiet {
-            eprintln!("{tag} skip {}: already done", job.label);
+            eprintln!("{tag} skip {}: already done", cell.label);
         }
         return Ok(r);
     }
-    let resume = checkpoint_of(job)?;
+    let resume = checkpoint_of(&dir, cell)?;
     if !quiet {
         match &resume {
             Some(m) => eprintln!(
                 "{tag} {}: resuming {}",
-                job.label,
-                resume_point(m, job.cfg.tasks)
+                cell.label,
+                resume_point(m, cell.config.tasks)
             ),
-            None => eprintln!("{tag} {}", job.label),
+            None => eprintln!("{tag} {}", cell.label),
         }
     }
     let saved = SavedRun {
-        config: job.cfg.clone(),
-        data_dir: flags.data_dir(job.cfg.benchmark),
+        config: cell.config.clone(),
+        data_dir: plan.data_dir.clone(),
         checkpoint_every: None,
     };
     let started = Instant::now();
-    train_in(&job.dir, &saved, data, quiet, started, resume.is_some()).map_err(|e| {
+    train_in(&dir, &saved, data, quiet, started, resume.is_some()).map_err(|e| {
         if e.downcast_ref::<Interrupted>().is_some() {
             interrupted().into()
         } else {
-            e.context(job.label.clone())
+            e.context(cell.label.clone())
         }
     })
 }
 
-/// Writes `name.json` and `name.md` into `out` atomically and prints the markdown.
-fn write_report(
-    out: &Path,
-    name: &str,
-    json: &impl serde::Serialize,
-    md: &str,
-    quiet: bool,
-) -> anyhow::Result<()> {
-    let bytes = serde_json::to_vec_pretty(json)?;
-    for (file, bytes) in [
-        (format!("{name}.json"), &bytes[..]),
-        (format!("{name}.md"), md.as_bytes()),
-    ] {
-        let path = out.join(file);
-        write_atomic(&path, bytes).map_err(|e| anyhow!("cannot write {}: {e}", path.display()))?;
+/// Prints what [`crate::grid::collect`] wrote (unless `quiet`).
+pub(super) fn show(c: &Collected, out: &Path, quiet: bool) {
+    if quiet {
+        return;
     }
-    if !quiet {
-        print!("{md}");
-        println!("wrote {}", out.join(format!("{name}.md")).display());
+    match c {
+        Collected::Summary(md) | Collected::Sweep(md) => {
+            print!("{md}");
+            println!("wrote {}", c.markdown_path(out).display());
+        }
+        Collected::Report(written) => {
+            for n in &written.notes {
+                eprintln!("warning: {n}");
+            }
+            println!("{}", written.comparison.trim_end());
+            println!();
+            println!(
+                "wrote {} ({} as PNG and SVG)",
+                written.markdown.display(),
+                crate::plural::plural(written.figures.len() / 2, "figure")
+            );
+        }
     }
-    Ok(())
 }
 
 /// The `--methods` list, parsed; unknown names and repeats are errors.
@@ -341,6 +389,27 @@ fn parse_methods(registry: &Registry, names: &[String]) -> anyhow::Result<Vec<&'
 }
 
 pub(super) fn cmd_compare(args: CompareArgs) -> anyhow::Result<()> {
+    let plan = plan_compare(&args)?;
+    let c = plan_and_run(
+        &plan,
+        &args.out,
+        jobs(args.jobs),
+        args.flags.quiet,
+        false,
+        args.flags.max_memory,
+    )?;
+    c.iter().for_each(|c| show(c, &args.out, args.flags.quiet));
+    Ok(())
+}
+
+/// `--jobs` as a count.
+pub(super) fn jobs(n: Option<u64>) -> Option<usize> {
+    n.map(|n| n as usize)
+}
+
+/// The plan of a `compare`: every method × seed, resolved before anything trains, so that a
+/// bad option fails at once.
+pub(super) fn plan_compare(args: &CompareArgs) -> anyhow::Result<GridPlan> {
     let registry = Registry::builtin();
     let methods = parse_methods(registry, &args.methods)?;
     let file = args.flags.config_file()?;
@@ -373,16 +442,12 @@ pub(super) fn cmd_compare(args: CompareArgs) -> anyhow::Result<()> {
             });
         }
     }
-    let results = run_grid(&jobs, &args.flags, &args.out)?;
-    let groups: Vec<Vec<RunResult>> = results.chunks(seeds.len()).map(<[_]>::to_vec).collect();
-    let summary = Summary::new(&groups, &seeds, &command_line());
-    write_report(
-        &args.out,
-        "summary",
-        &summary,
-        &summary.to_markdown(),
-        args.flags.quiet,
-    )
+    let kind = GridKind::Compare {
+        methods: methods.iter().map(|m| m.to_string()).collect(),
+        seeds,
+    };
+    let data_dir = args.flags.data_dir(jobs[0].cfg.benchmark);
+    Ok(plan_of(kind, jobs, &args.out, data_dir))
 }
 
 /// A grid point whose config does not resolve; the CLI names the `--grid` entry at fault
@@ -516,6 +581,21 @@ fn grid_points(grid: &[(Param, Vec<GridValue>)]) -> Vec<Vec<(Param, GridValue)>>
 }
 
 pub(super) fn cmd_sweep(args: SweepArgs) -> anyhow::Result<()> {
+    let plan = plan_sweep(&args)?;
+    let c = plan_and_run(
+        &plan,
+        &args.out,
+        jobs(args.jobs),
+        args.flags.quiet,
+        false,
+        args.flags.max_memory,
+    )?;
+    c.iter().for_each(|c| show(c, &args.out, args.flags.quiet));
+    Ok(())
+}
+
+/// The plan of a `sweep`: every grid point × seed on the validation split.
+pub(super) fn plan_sweep(args: &SweepArgs) -> anyhow::Result<GridPlan> {
     const WHY: &str = "sweep measures on the validation split (10% of each task's training data, held out of training), never on the test set";
     if args
         .flags
@@ -603,29 +683,14 @@ pub(super) fn cmd_sweep(args: SweepArgs) -> anyhow::Result<()> {
         }
         settings.push(set);
     }
-    let method = jobs[0].cfg.method.name().to_string();
-    let results = run_grid(&jobs, &args.flags, &args.out)?;
-    let sweep_points: Vec<SweepPoint> = settings
-        .into_iter()
-        .zip(results.chunks(seeds.len()))
-        .map(|(set, runs)| SweepPoint::new(set, &runs.iter().collect::<Vec<_>>()))
-        .collect();
-    let names = grid.iter().map(|(p, _)| p.key.to_string()).collect();
-    let sweep = Sweep::new(
-        &method,
-        &results,
-        names,
-        sweep_points,
-        &seeds,
-        &command_line(),
-    );
-    write_report(
-        &args.out,
-        "sweep",
-        &sweep,
-        &sweep.to_markdown(),
-        args.flags.quiet,
-    )
+    let kind = GridKind::Sweep {
+        method: jobs[0].cfg.method.name().to_string(),
+        names: grid.iter().map(|(p, _)| p.key.to_string()).collect(),
+        points: settings,
+        seeds,
+    };
+    let data_dir = args.flags.data_dir(jobs[0].cfg.benchmark);
+    Ok(plan_of(kind, jobs, &args.out, data_dir))
 }
 
 #[cfg(test)]

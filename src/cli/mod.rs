@@ -4,6 +4,7 @@ mod analyze;
 mod compare;
 mod data;
 mod errors;
+mod grid;
 mod progress;
 mod report;
 mod reproduce;
@@ -72,6 +73,10 @@ enum Command {
     Reproduce(reproduce::ReproduceArgs),
     /// Analyse a finished run: `importance` compares SI's importance with the Fisher and MAS.
     Analyze(analyze::AnalyzeArgs),
+    /// Plan a compare, sweep or reproduce grid once and run it anywhere: on all cores, one
+    /// cell per command line, or as a Slurm job array (plan, run, status, collect, commands,
+    /// slurm).
+    Grid(grid::GridArgs),
     /// Print the shipped `tuned` preset of a benchmark: each method's values as a preset file.
     Presets(PresetsArgs),
 }
@@ -280,7 +285,7 @@ struct RunFlags {
     /// this machine has available (CPU backend).
     #[arg(long, value_name = "SIZE", value_parser = crate::memory::parse_size)]
     #[serde(skip)]
-    max_memory: Option<u64>,
+    pub(super) max_memory: Option<u64>,
 }
 
 /// `--train-limit`/`--test-limit`: a count of at least 1, since 0 examples cannot train or
@@ -393,10 +398,7 @@ impl RunFlags {
 
     /// Refuses `cfg` if its estimated memory exceeds `--max-memory` or what the machine has.
     fn check_memory(&self, cfg: &RunConfig) -> Result<(), crate::memory::TooLarge> {
-        match crate::memory::limit_for(cfg, self.max_memory) {
-            Some(limit) => crate::memory::check(cfg, &limit).map(|_| ()),
-            None => Ok(()),
-        }
+        check_memory(cfg, self.max_memory)
     }
 
     /// Loads `benchmark`'s data.
@@ -405,6 +407,15 @@ impl RunFlags {
             benchmark.data(),
             &self.data_dir(benchmark),
         )?))
+    }
+}
+
+/// Refuses `cfg` if its estimated memory exceeds `max_memory` (`--max-memory`) or, without it,
+/// what the machine has.
+fn check_memory(cfg: &RunConfig, max_memory: Option<u64>) -> Result<(), crate::memory::TooLarge> {
+    match crate::memory::limit_for(cfg, max_memory) {
+        Some(limit) => crate::memory::check(cfg, &limit).map(|_| ()),
+        None => Ok(()),
     }
 }
 
@@ -450,6 +461,7 @@ pub fn main() -> i32 {
         Command::Reproduce(args) => reproduce::cmd_reproduce(args),
         Command::Analyze(args) => analyze::cmd_analyze(args),
         Command::Presets(args) => cmd_presets(args),
+        Command::Grid(args) => grid::cmd_grid(args),
     };
     match result {
         Ok(()) => 0,

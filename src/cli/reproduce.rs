@@ -8,9 +8,10 @@ use std::path::PathBuf;
 use anyhow::{bail, Context};
 use clap::Args;
 
-use super::compare::{command_line, run_grid, seed_list, Job};
+use super::compare::{jobs as job_count, plan_and_run, plan_of, seed_list, show, Job};
 use super::RunFlags;
 use crate::config::RunConfig;
+use crate::grid::{GridKind, GridPlan};
 
 #[derive(Args, Debug)]
 pub(super) struct ReproduceArgs {
@@ -24,7 +25,7 @@ pub(super) struct ReproduceArgs {
     /// First seed.
     #[arg(long)]
     seed: Option<u64>,
-    /// Folder for <setting>/seed-<s>/ runs, report.md, report.json and figures/ (rerun to
+    /// Folder for grid.json, <setting>/seed-<s>/ runs, report.md, report.json and figures/ (rerun to
     /// resume). Default: runs/reproduce/BENCHMARK.
     #[arg(long)]
     out: Option<PathBuf>,
@@ -57,12 +58,16 @@ pub(super) struct ReproduceArgs {
     /// Steps between two training-loss samples in the live logs (default 50).
     #[arg(long, value_name = "N")]
     log_every: Option<usize>,
-    /// Print nothing but errors.
-    #[arg(long)]
-    quiet: bool,
     /// Refuse runs whose estimated memory exceeds SIZE (as for `run`).
     #[arg(long, value_name = "SIZE", value_parser = crate::memory::parse_size)]
     max_memory: Option<u64>,
+    /// Cells trained at once, each in its own process (default: as many as the cores allow
+    /// given each cell's compute threads); the numbers do not depend on it.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1024))]
+    pub(super) jobs: Option<u64>,
+    /// Print nothing but errors.
+    #[arg(long)]
+    pub(super) quiet: bool,
 }
 
 /// One of the paper's settings: a method, SI's c for `si`, and the folder name.
@@ -141,6 +146,23 @@ pub(super) fn jobs(
 }
 
 pub(super) fn cmd_reproduce(args: ReproduceArgs) -> anyhow::Result<()> {
+    let (plan, out) = plan_reproduce(&args)?;
+    let c = plan_and_run(
+        &plan,
+        &out,
+        job_count(args.jobs),
+        args.quiet,
+        false,
+        args.max_memory,
+    )?;
+    c.iter().for_each(|c| show(c, &out, args.quiet));
+    Ok(())
+}
+
+/// The plan of a `reproduce` and its folder.
+pub(super) fn plan_reproduce(
+    args: &ReproduceArgs,
+) -> anyhow::Result<(GridPlan, std::path::PathBuf)> {
     let runs = paper_runs(&args.benchmark)?;
     if let Some(e) = args.eval_on.as_deref() {
         if e != "test" && e != "train" {
@@ -169,21 +191,12 @@ pub(super) fn cmd_reproduce(args: ReproduceArgs) -> anyhow::Result<()> {
         .clone()
         .unwrap_or_else(|| PathBuf::from("runs/reproduce").join(&args.benchmark));
     let jobs = jobs(&flags, &runs, &seeds, &out)?;
-    run_grid(&jobs, &flags, &out)?;
-    let written = super::report::report(std::slice::from_ref(&out), &out, Some(command_line()))?;
-    if !args.quiet {
-        for n in &written.notes {
-            eprintln!("warning: {n}");
-        }
-        println!("{}", written.comparison.trim_end());
-        println!();
-        println!(
-            "wrote {} ({} as PNG and SVG)",
-            written.markdown.display(),
-            crate::plural::plural(written.figures.len() / 2, "figure")
-        );
-    }
-    Ok(())
+    let kind = GridKind::Reproduce {
+        benchmark: args.benchmark.clone(),
+        seeds,
+    };
+    let data_dir = flags.data_dir(jobs[0].cfg.benchmark);
+    Ok((plan_of(kind, jobs, &out, data_dir), out))
 }
 
 #[cfg(test)]
