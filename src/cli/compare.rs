@@ -207,14 +207,20 @@ pub(super) fn plan_and_run(
     plan_only: bool,
     max_memory: Option<u64>,
 ) -> anyhow::Result<Option<Collected>> {
+    // Before the folder is made: a grid too large for the machine leaves nothing behind. Only
+    // runs still to train need the memory.
+    if !plan_only {
+        for cell in &plan.cells {
+            if !RunDir::new(out.join(&cell.dir)).result().exists() {
+                check_memory(&cell.config, max_memory).with_context(|| cell.label.clone())?;
+            }
+        }
+    }
     check_out(out)?;
     plan.check(out)?;
     // Every folder is checked before anything trains, so a clash cannot strike mid-grid.
     for cell in &plan.cells {
-        // Only runs still to train need the memory.
-        if !plan_only && plan.finished(out, cell)?.is_none() {
-            check_memory(&cell.config, max_memory).with_context(|| cell.label.clone())?;
-        }
+        plan.finished(out, cell)?;
     }
     plan.write(out)?;
     if plan_only {
