@@ -355,7 +355,13 @@ pub(super) fn run_children(
                 terminate(*pid);
             }
         }
-        while let Ok((k, line)) = rx.recv_timeout(Duration::from_millis(100)) {
+        // Wait at most 100 ms, then take only what is queued: children printing steadily must
+        // not keep this loop from forwarding a stop or noticing an ended child.
+        let first = rx.recv_timeout(Duration::from_millis(100)).ok();
+        for (k, line) in first
+            .into_iter()
+            .chain(std::iter::from_fn(|| rx.try_recv().ok()))
+        {
             let Some(r) = running.values_mut().find(|r| r.cell == k) else {
                 continue;
             };
