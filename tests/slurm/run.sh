@@ -97,9 +97,11 @@ done
 [ -n "$up" ] || skip "the node did not come up: $(sinfo 2>&1 | tail -n 2 | tr '\n' ' ')"
 echo "slurm up: $(sinfo -h -o '%P %a %D %t' | head -n 1), SLURM_CONF=$SLURM_CONF"
 
-# The grid: long enough per task (several seconds) to be caught in the middle of its second.
+# The grid: long enough per task to be caught in the middle of its second even on a fast machine
+# (CI's ran 20 epochs of this slice at ~900 steps/s: task 2 ended within one poll, before the
+# signal). 300 epochs x 16 steps leave ~4,700 steps (>= 5 s at 900 steps/s) after the trigger.
 ARGS=(--methods si,l2 --seeds 2 --benchmark split-mnist --tasks 2 --train-limit 1000
-      --test-limit 200 --epochs 20 --data-dir "$DATA")
+      --test-limit 200 --epochs 300 --data-dir "$DATA")
 G=$D/grid
 "$BIN" grid plan compare "${ARGS[@]}" --out "$G" --quiet || fail "grid plan"
 "$BIN" grid slurm "$G" --cpus-per-task 1 --max-parallel 2 --time 0:20:00 >/dev/null || fail "grid slurm"
@@ -110,9 +112,9 @@ echo "submitted job array $JOB"
 # SIGTERM to cell 0 in its second task: checkpoint, exit 130, requeue, resume.
 LOG0=$G/slurm/cell-0.out
 MID="task 2/2 (digits 2,3) epoch 2/"
-for _ in $(seq 1200); do
+for _ in $(seq 6000); do
   grep -qF "$MID" "$LOG0" 2>/dev/null && break
-  sleep 0.5
+  sleep 0.1
 done
 grep -qF "$MID" "$LOG0" 2>/dev/null || fail "cell 0 never reached its second task: $(cat "$LOG0" 2>/dev/null)"
 # scancel may report "Job can not be altered now" on a retry once the signal has landed (the
@@ -130,7 +132,8 @@ done
 "$BIN" grid status "$G"
 echo "--- cell 0's log"
 cat "$LOG0"
-grep -q "interrupted after a checkpoint: requeueing" "$LOG0" || fail "cell 0 was not interrupted and requeued"
+grep -q "interrupted after a checkpoint: requeueing" "$LOG0" \
+  || fail "cell 0 was not interrupted and requeued (did it finish before the signal landed? see its log above)"
 grep -q "resuming at task 2/2" "$LOG0" || fail "cell 0 did not resume from its checkpoint"
 "$BIN" grid collect "$G" --quiet || fail "grid collect"
 
