@@ -217,16 +217,11 @@ impl Conv3x3 {
             for i in c * CHUNK..((c + 1) * CHUNK).min(n) {
                 let dyi = &dy[i * out_len..(i + 1) * out_len];
                 match y {
-                    Some(y) => {
-                        let yi = &y[i * out_len..(i + 1) * out_len];
-                        for ((g, &d), &o) in g.iter_mut().zip(dyi).zip(yi) {
-                            *g = if o > 0.0 { d } else { 0.0 };
-                        }
-                    }
+                    Some(y) => relu_mask(&mut g, dyi, &y[i * out_len..(i + 1) * out_len]),
                     None => g.copy_from_slice(dyi),
                 }
                 for (b, row) in db.iter_mut().zip(g.chunks(p)) {
-                    *b += row.iter().sum::<f32>();
+                    *b += lane_sum(row);
                 }
                 self.im2col(&x[i * in_len..(i + 1) * in_len], &mut col);
                 matmul(
@@ -270,6 +265,32 @@ impl Conv3x3 {
         }
         ConvGrads { dx, dw, db }
     }
+}
+
+/// `g = dy` where the ReLU's output `y` is positive, else 0 (straight loops over equal lengths,
+/// so that they vectorise).
+fn relu_mask(g: &mut [f32], dy: &[f32], y: &[f32]) {
+    let n = g.len();
+    let (dy, y) = (&dy[..n], &y[..n]);
+    for j in 0..n {
+        g[j] = if y[j] > 0.0 { dy[j] } else { 0.0 };
+    }
+}
+
+/// The sum of `x` in 16 interleaved partial sums, added in a fixed order (vectorises, and
+/// rounds the same way on every run).
+fn lane_sum(x: &[f32]) -> f32 {
+    let mut acc = [0.0f32; 16];
+    let mut chunks = x.chunks_exact(16);
+    for c in &mut chunks {
+        for (a, v) in acc.iter_mut().zip(c) {
+            *a += v;
+        }
+    }
+    for (a, v) in acc.iter_mut().zip(chunks.remainder()) {
+        *a += v;
+    }
+    acc.iter().sum()
 }
 
 #[cfg(test)]
@@ -454,6 +475,15 @@ mod tests {
                 assert!(no_dx.dx.is_none());
                 assert_eq!((no_dx.dw, no_dx.db), (got.dw, got.db));
             }
+        }
+    }
+
+    #[test]
+    fn lane_sum_adds_every_element_once() {
+        for len in [0, 1, 15, 16, 17, 33, 1000] {
+            let x: Vec<f32> = (0..len).map(|i| (i % 7) as f32 - 2.5).collect();
+            let want: f64 = x.iter().map(|&v| v as f64).sum();
+            assert_eq!(lane_sum(&x) as f64, want, "length {len}");
         }
     }
 
