@@ -137,7 +137,8 @@ pub struct Cnn<B: Backend> {
     head: Linear<B>,
     channels: usize,
     side: usize,
-    /// Use burn's convolution and pooling layers even where our kernels apply (for comparing).
+    /// Use burn's convolution and pooling layers even where our kernels apply (for comparing;
+    /// `SYNAPTIC_BURN_KERNELS` set in the environment does it for a whole run).
     burn_convs: bool,
 }
 
@@ -180,7 +181,7 @@ impl CnnConfig {
             head: head.init(device),
             channels: self.channels,
             side: self.side,
-            burn_convs: false,
+            burn_convs: std::env::var_os("SYNAPTIC_BURN_KERNELS").is_some(),
         }
     }
 }
