@@ -14,6 +14,11 @@ Cases (the SI protocols of Zenke et al. 2017, threads = --threads):
   permuted  permuted MNIST, MLP 784-2000-2000-10, batch 256: the first --permuted-tasks tasks x
             --permuted-epochs epochs (the full 10 x 20 takes hours on a small CPU); steps/s is
             the figure of merit there (matrix-multiply bound).
+  cifar     the paper's CIFAR CNN, batch 256, SI on: --cifar-steps training steps of split
+            CIFAR-10 task 1 on random CIFAR-format files, against ../shared/bench/torch_cnn.py
+            (same network, dropout, Adam, masked head and SI's per-step work, random data);
+            steps/s is the figure of merit (the peer times its steps after 3 warm-up steps,
+            synaptic's train_seconds include its first step).
 Nothing here asserts a time: the numbers are for people to read.
 """
 import argparse
@@ -47,12 +52,33 @@ def run_process(cmd, env=None):
     return wall, ru.ru_maxrss / 1024.0, stdout
 
 
+def fake_cifar10(d, train, test=1000):
+    """Writes CIFAR-10 binary files of random pixels into d (classes 0 and 1 only in train, so
+    that task 1 of split CIFAR-10 gets every training record)."""
+    import random
+    rng = random.Random(0)
+    folder = os.path.join(d, "cifar-10-batches-bin")
+    os.makedirs(folder)
+    per = -(-train // 5)
+    for name, n, classes in [(f"data_batch_{i}.bin", per, 2) for i in range(1, 6)] + \
+            [("test_batch.bin", test, 10)]:
+        with open(os.path.join(folder, name), "wb") as fh:
+            for r in range(n):
+                fh.write(bytes([r % classes]) + rng.randbytes(3072))
+    return d
+
+
 def synaptic_case(args, case):
     with tempfile.TemporaryDirectory() as d:
         out = os.path.join(d, "run")
         cmd = [args.bin, "run", "--quiet", "--threads", str(args.threads), "--out", out,
                "--backend", args.backend]
-        if case == "split":
+        if case == "cifar":
+            data = fake_cifar10(os.path.join(d, "data"), 256 * args.cifar_steps)
+            cmd += ["--benchmark", "split-cifar10", "--method", "si", "--tasks", "1",
+                    "--epochs", "1", "--train-limit", str(256 * args.cifar_steps),
+                    "--test-limit", "200", "--data-dir", data]
+        elif case == "split":
             cmd += ["--benchmark", "split-mnist", "--method", "si", "--preset", "none"]
         else:
             cmd += ["--benchmark", "permuted-mnist", "--method", "si", "--preset", "none",
@@ -65,6 +91,14 @@ def synaptic_case(args, case):
 
 
 def peer_case(args, case, steps):
+    if case == "cifar":
+        cnn = os.path.join(os.path.dirname(args.peer), "torch_cnn.py")
+        cmd = [args.torch, cnn, "--steps", str(args.cifar_steps), "--threads", str(args.threads)]
+        wall, rss, stdout = run_process(cmd)
+        r = json.loads(stdout.strip().splitlines()[-1])
+        # Random data: no accuracy to report.
+        return dict(wall=wall, rss=rss, train=r["steps"] / r["steps_per_s"], steps=r["steps"],
+                    acc=float("nan"))
     cmd = [args.torch, args.peer, "--device", "cpu", "--threads", str(args.threads),
            "--data", args.data]
     if case == "split":
@@ -96,6 +130,7 @@ def main():
     ap.add_argument("--backend", default="cpu")
     ap.add_argument("--permuted-tasks", type=int, default=2)
     ap.add_argument("--permuted-epochs", type=int, default=1)
+    ap.add_argument("--cifar-steps", type=int, default=20)
     ap.add_argument("--json", default=None, help="also write every measurement to this file")
     args = ap.parse_args()
     if not os.path.exists(args.bin):
@@ -109,8 +144,8 @@ def main():
 
     cases = [c for c in args.cases.split(",") if c]
     for c in cases:
-        if c not in ("split", "permuted"):
-            sys.exit(f"bench: unknown case {c!r}; use split, permuted")
+        if c not in ("split", "permuted", "cifar"):
+            sys.exit(f"bench: unknown case {c!r}; use split, permuted, cifar")
     results = {c: {"synaptic": [], "peer": []} for c in cases}
     for c in cases:
         for i in range(args.repeats):

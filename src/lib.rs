@@ -21,6 +21,7 @@ pub mod experiment;
 pub mod figures;
 pub mod fsutil;
 pub mod grid;
+pub mod kernels;
 pub mod log;
 pub mod memory;
 pub mod method;

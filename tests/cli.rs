@@ -745,6 +745,71 @@ fn split_cifar_runs_end_to_end_on_generated_data_with_the_cnn() {
     assert_bad_input(&o, "test_batch.bin", &out);
 }
 
+#[test]
+fn the_cnn_on_our_cpu_kernels_trains_like_burns_layers() {
+    // Same run, our convolution/pooling kernels vs burn's (SYNAPTIC_BURN_KERNELS): the sums are
+    // added in another order, so losses agree closely and the accuracy matrices exactly.
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    write_cifar(&data.join("cifar-10-batches-bin"), false, 60);
+    let go = |name: &str, burn: bool| {
+        let out = tmp.path().join(name);
+        let mut c = bin();
+        c.args([
+            "run",
+            "--benchmark",
+            "split-cifar10",
+            "--method",
+            "si",
+            "--tasks",
+            "2",
+        ])
+        .args([
+            "--epochs",
+            "3",
+            "--batch-size",
+            "16",
+            "--log",
+            "csv",
+            "--log-every",
+            "1",
+        ])
+        .arg("--data-dir")
+        .arg(&data)
+        .arg("--out")
+        .arg(&out);
+        if burn {
+            c.env("SYNAPTIC_BURN_KERNELS", "1");
+        }
+        let o = c.output().unwrap();
+        assert!(o.status.success(), "{}", stderr(&o));
+        let r: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(out.join("result.json")).unwrap()).unwrap();
+        let csv = std::fs::read_to_string(out.join("logs/scalars.csv")).unwrap();
+        let losses: Vec<(String, f64)> = csv
+            .lines()
+            .skip(1)
+            .filter(|l| l.contains("loss"))
+            .map(|l| {
+                let f: Vec<&str> = l.split(',').collect();
+                (format!("{},{}", f[0], f[1]), f[2].parse().unwrap())
+            })
+            .collect();
+        (r["accuracy_matrix"].clone(), losses)
+    };
+    let (ours, burns) = (go("ours", false), go("burn", true));
+    assert_eq!(ours.0, burns.0);
+    assert_eq!(ours.1.len(), burns.1.len());
+    assert!(ours.1.len() >= 20, "{:?}", ours.1);
+    for ((ka, a), (kb, b)) in ours.1.iter().zip(&burns.1) {
+        assert_eq!(ka, kb);
+        assert!(
+            (a - b).abs() <= 1e-3 * (1.0 + b.abs()),
+            "{ka}: {a} vs burn's {b}"
+        );
+    }
+}
+
 // ---- checkpoints and resume -------------------------------------------------------------
 
 const RESUMABLE: &[&str] = &[

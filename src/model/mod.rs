@@ -137,6 +137,9 @@ pub struct Cnn<B: Backend> {
     head: Linear<B>,
     channels: usize,
     side: usize,
+    /// Use burn's convolution and pooling layers even where our kernels apply (for comparing;
+    /// `SYNAPTIC_BURN_KERNELS` set in the environment does it for a whole run).
+    burn_convs: bool,
 }
 
 /// Shape and initialisation of a [`Cnn`].
@@ -178,6 +181,37 @@ impl CnnConfig {
             head: head.init(device),
             channels: self.channels,
             side: self.side,
+            burn_convs: std::env::var_os("SYNAPTIC_BURN_KERNELS").is_some(),
+        }
+    }
+}
+
+impl<B: Backend> Cnn<B> {
+    /// The same network computed with burn's layers instead of our CPU kernels.
+    pub fn with_burn_convs(self) -> Self {
+        Self {
+            burn_convs: true,
+            ..self
+        }
+    }
+
+    /// `relu(conv(x))`: our kernel on the CPU backend (kernels::ops), else burn's layer.
+    fn conv_relu(&self, conv: &Conv2d<B>, pad: usize, x: Tensor<B, 4>) -> Tensor<B, 4> {
+        if let (false, Some(bias)) = (self.burn_convs, &conv.bias) {
+            if let Some(y) =
+                crate::kernels::ops::conv3x3_relu(&x, &conv.weight.val(), &bias.val(), pad)
+            {
+                return y;
+            }
+        }
+        relu(conv.forward(x))
+    }
+
+    /// 2x2 max pooling: our kernel on the CPU backend, else burn's layer.
+    fn pool(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+        match self.burn_convs {
+            false => crate::kernels::ops::max_pool2x2(&x).unwrap_or_else(|| self.pool.forward(x)),
+            true => self.pool.forward(x),
         }
     }
 }
@@ -187,12 +221,12 @@ impl<B: Backend> Classifier<B> for Cnn<B> {
     fn logits(&self, x: Tensor<B, 2>) -> Tensor<B, 2> {
         let n = x.dims()[0];
         let x = x.reshape([n, self.channels, self.side, self.side]);
-        let x = relu(self.conv1.forward(x));
-        let x = relu(self.conv2.forward(x));
-        let x = self.drop_conv.forward(self.pool.forward(x));
-        let x = relu(self.conv3.forward(x));
-        let x = relu(self.conv4.forward(x));
-        let x = self.drop_conv.forward(self.pool.forward(x));
+        let x = self.conv_relu(&self.conv1, 1, x);
+        let x = self.conv_relu(&self.conv2, 0, x);
+        let x = self.drop_conv.forward(self.pool(x));
+        let x = self.conv_relu(&self.conv3, 1, x);
+        let x = self.conv_relu(&self.conv4, 0, x);
+        let x = self.drop_conv.forward(self.pool(x));
         let x: Tensor<B, 2> = x.flatten(1, 3);
         let x = self.drop_dense.forward(relu(self.dense.forward(x)));
         self.head.forward(x)
@@ -247,6 +281,71 @@ mod tests {
             .to_vec()
             .unwrap();
         assert!(v.iter().all(|&x| x == 0.0));
+    }
+
+    /// Largest |a - b| relative to the largest |b| (at least 1).
+    fn rel_diff(a: Vec<f32>, b: Vec<f32>) -> f32 {
+        let scale = b.iter().fold(1.0f32, |m, v| m.max(v.abs()));
+        a.iter()
+            .zip(&b)
+            .fold(0.0f32, |m, (x, y)| m.max((x - y).abs()))
+            / scale
+    }
+
+    #[test]
+    fn cnn_on_our_kernels_matches_burns_layers_in_logits_and_gradients() {
+        use crate::backend::CpuAutodiff as Ad;
+        use burn::module::AutodiffModule;
+        let dev = Default::default();
+        let cfg = CnnConfig {
+            channels: 3,
+            side: 32,
+            outputs: 10,
+            head_init: HeadInit::Default,
+        };
+        let ours: Cnn<Ad> = cfg.init(&dev);
+        let x =
+            Tensor::<Ad, 2>::random([5, 3 * 32 * 32], burn::tensor::Distribution::Default, &dev);
+        // Parameters are drawn lazily, on first use: draw them before the copy shares them.
+        let _ = ours.logits(x.clone());
+        let burns = ours.clone().with_burn_convs();
+        // Inference (no dropout) on the inner backend.
+        let (a, b) = (ours.valid(), burns.valid());
+        let xi = x.clone().inner();
+        let d = rel_diff(
+            a.logits(xi.clone()).into_data().to_vec().unwrap(),
+            b.logits(xi).into_data().to_vec().unwrap(),
+        );
+        assert!(d < 1e-5, "logits differ by {d}");
+        // Training mode: the same dropout masks from the same seed, then every parameter's gradient.
+        let grads = |m: &Cnn<Ad>| {
+            <Ad as Backend>::seed(&dev, 7);
+            m.logits(x.clone()).powi_scalar(2).sum().backward()
+        };
+        let (ga, gb) = (grads(&ours), grads(&burns));
+        let pairs: Vec<(Tensor<Ad, 4>, &str)> = vec![
+            (ours.conv1.weight.val(), "conv1"),
+            (ours.conv2.weight.val(), "conv2"),
+            (ours.conv3.weight.val(), "conv3"),
+            (ours.conv4.weight.val(), "conv4"),
+        ];
+        for (w, name) in pairs {
+            let (p, q) = (w.grad(&ga).unwrap(), w.grad(&gb).unwrap());
+            let d = rel_diff(
+                p.into_data().to_vec().unwrap(),
+                q.into_data().to_vec().unwrap(),
+            );
+            assert!(d < 1e-4, "{name} weight gradient differs by {d}");
+        }
+        let (p, q) = (
+            ours.dense.weight.val().grad(&ga).unwrap(),
+            ours.dense.weight.val().grad(&gb).unwrap(),
+        );
+        let d = rel_diff(
+            p.into_data().to_vec().unwrap(),
+            q.into_data().to_vec().unwrap(),
+        );
+        assert!(d < 1e-4, "dense weight gradient differs by {d}");
     }
 
     #[test]
