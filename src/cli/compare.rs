@@ -335,11 +335,7 @@ fn run_job(
             None => eprintln!("{tag} {}", cell.label),
         }
     }
-    let saved = SavedRun {
-        config: cell.config.clone(),
-        data_dir: plan.data_dir.clone(),
-        checkpoint_every: None,
-    };
+    let saved = SavedRun::new(cell.config.clone(), plan.data_dir.clone(), None);
     let started = Instant::now();
     train_in(&dir, &saved, data, quiet, started, resume.is_some()).map_err(|e| {
         if e.downcast_ref::<Interrupted>().is_some() {

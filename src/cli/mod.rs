@@ -141,6 +141,26 @@ struct SavedRun {
     data_dir: PathBuf,
     /// `--checkpoint-every`.
     checkpoint_every: Option<usize>,
+    /// The tasks' classes (and angles) as the config resolves them, for the reader: a random
+    /// order is drawn again from the config on resume.
+    #[serde(flatten)]
+    layout: crate::scenario::TaskLayout,
+}
+
+impl SavedRun {
+    /// What `run-config.json` records of `config` reading `data_dir`.
+    fn new(config: RunConfig, data_dir: PathBuf, checkpoint_every: Option<usize>) -> Self {
+        let layout = config
+            .protocol()
+            .map(|p| p.layout(config.tasks))
+            .unwrap_or_default();
+        SavedRun {
+            config,
+            data_dir,
+            checkpoint_every,
+            layout,
+        }
+    }
 }
 
 impl SavedRun {
@@ -203,8 +223,8 @@ impl std::error::Error for Interrupted {}
 /// every method's options as generated flags ([`MethodFlags`]).
 #[derive(Args, Debug, Clone, Default, Serialize)]
 struct RunFlags {
-    /// Benchmark: split-mnist, permuted-mnist, split-fashion-mnist, permuted-fashion-mnist,
-    /// split-cifar or split-cifar10.
+    /// Benchmark: split-mnist, permuted-mnist, rotated-mnist, split-fashion-mnist,
+    /// permuted-fashion-mnist, split-cifar or split-cifar10.
     #[arg(long)]
     benchmark: Option<String>,
     /// Hyperparameter preset: tuned (shipped, default), none (built-in defaults) or a TOML file.
@@ -252,6 +272,21 @@ struct RunFlags {
     /// Output layer initialisation: default (burn's) or zero (the official SI code).
     #[arg(long)]
     head_init: Option<String>,
+    /// Network: mlp or cnn (default: the benchmark's, the CNN for CIFAR, the MLP otherwise);
+    /// either is sized from the data's images.
+    #[arg(long)]
+    model: Option<String>,
+    /// Split benchmarks: the order in which classes go to tasks: a permutation of the classes
+    /// (e.g. 3,7,1,0,…), random (drawn from --seed) or labels (default: 0,1 | 2,3 | …).
+    #[arg(long, value_name = "ORDER")]
+    class_order: Option<String>,
+    /// Split benchmarks: classes per task (default 2); the last task takes what is left.
+    #[arg(long, value_name = "K")]
+    classes_per_task: Option<usize>,
+    /// Rotated benchmarks: each task's angle, counter-clockwise: evenly (t·180°/T, default),
+    /// random (uniform in [0°, 180°) from --seed) or degrees, one task each (e.g. 0,45,90).
+    #[arg(long, value_name = "ANGLES", allow_hyphen_values = true)]
+    angles: Option<String>,
     /// Compute backend: cpu or cuda.
     #[arg(long)]
     backend: Option<String>,
@@ -550,11 +585,7 @@ fn cmd_run(args: RunArgs, given: &[String], started: Instant) -> anyhow::Result<
     }
     let data_dir = args.flags.data_dir(cfg.benchmark);
     let dataset = args.flags.load(cfg.benchmark)?;
-    let saved = SavedRun {
-        config: cfg,
-        data_dir,
-        checkpoint_every: args.checkpoint_every,
-    };
+    let saved = SavedRun::new(cfg, data_dir, args.checkpoint_every);
     train_in(&out, &saved, dataset, args.flags.quiet, started, false)?;
     Ok(())
 }

@@ -78,6 +78,19 @@ impl Progress {
             cfg.train.lr,
             data.display()
         );
+        // A split that is not the published one, or rotations: what each task holds.
+        if let Ok(p) = cfg.protocol() {
+            if let Some(note) = p.split_note(cfg.tasks) {
+                eprintln!("tasks: {note}");
+            }
+            if let Some(a) = p.layout(cfg.tasks).task_angles {
+                let a: Vec<String> = a
+                    .into_iter()
+                    .map(crate::scenario::rotate::degrees)
+                    .collect();
+                eprintln!("tasks: rotations {}", a.join(", "));
+            }
+        }
     }
 
     /// Adds the loss of step `self.done` (1-based within the task) to the epoch's mean; every
