@@ -19,9 +19,10 @@ use crate::model::HeadInit;
 use crate::names::UnknownName;
 use crate::scenario::{
     Angles, Benchmark, ClassOrder, DataShape, EvalOn, ModelKind, Protocol, ProtocolError, Scenario,
-    TaskSettings,
+    TaskSettings, Transform,
 };
 use crate::train::{Mode, TrainConfig};
+use crate::user_data::{ImageSize, UserDataset};
 
 pub mod preset;
 
@@ -68,6 +69,17 @@ pub struct RunConfig {
     /// Angles of a rotated benchmark's tasks (default: evenly spread over [0°, 180°)).
     #[serde(default, skip_serializing_if = "Angles::is_evenly")]
     pub angles: Angles,
+    /// What the tasks of a user's data do to their inputs: none (a split) or rotate.
+    #[serde(default, skip_serializing_if = "Transform::is_none")]
+    pub transform: Transform,
+    /// The size every image of a user's data is resized to (unset: every image must have the
+    /// first one's size).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_size: Option<ImageSize>,
+    /// A user's data (benchmark `user`): where it is and what it holds, recorded when the run
+    /// is configured and checked whenever the data is read again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_data: Option<UserDataset>,
     /// Output-layer initialisation.
     pub head_init: HeadInit,
     /// Compute backend.
@@ -129,6 +141,21 @@ pub enum ConfigError {
     /// Tasks the benchmark's settings cannot make.
     #[error(transparent)]
     Protocol(#[from] ProtocolError),
+    /// Benchmark `user` without its data.
+    #[error(
+        "benchmark user trains on your own data: pass its folder or .npz file as --dataset-dir"
+    )]
+    NoUserData,
+    /// A setting of a user's data given to a built-in benchmark.
+    #[error(
+        "{key} has no effect on {benchmark}: it is for your own data (benchmark user); drop it"
+    )]
+    NotUserData {
+        /// The setting.
+        key: &'static str,
+        /// The benchmark's name.
+        benchmark: &'static str,
+    },
     /// Images too small for the CNN's convolutions and pools.
     #[error("model cnn needs images of at least {min}x{min} pixels (its two valid convolutions and two pools shrink them), but the data's are {cols}x{rows}: use model mlp")]
     TooSmallForCnn {
@@ -211,9 +238,21 @@ impl RunConfig {
     }
 
     /// The shape of the data the run reads, known before it loads: the published size of a
-    /// built-in dataset.
+    /// built-in dataset, the recorded one of a user's (all zeros for benchmark `user` without
+    /// its record, which [`RunConfig::validate`] refuses).
     pub fn data_shape(&self) -> DataShape {
-        DataShape::of(self.benchmark.data())
+        match (&self.user_data, DataShape::of(self.benchmark.data())) {
+            (Some(u), None) => u.shape(),
+            (_, Some(s)) => s,
+            (None, None) => DataShape {
+                channels: 0,
+                rows: 0,
+                cols: 0,
+                labels: 0,
+                train: 0,
+                test: 0,
+            },
+        }
     }
 
     /// How the tasks are asked for: class order, classes per task, angles.
@@ -222,6 +261,10 @@ impl RunConfig {
             class_order: self.class_order.clone(),
             classes_per_task: self.classes_per_task,
             angles: self.angles.clone(),
+            transform: self.transform,
+            class_names: (self.user_data.as_ref())
+                .map(|u| u.classes.clone())
+                .unwrap_or_default(),
         }
     }
 
@@ -269,7 +312,10 @@ impl RunConfig {
     /// The benchmark's protocol (the paper's, before any preset) with `method`.
     pub fn defaults(benchmark: Benchmark, method: MethodConfig) -> Self {
         let (epochs, batch, hidden, reset) = match benchmark {
-            Benchmark::SplitMnist | Benchmark::SplitFashionMnist => (10, 64, vec![256, 256], true),
+            // A user's data takes split MNIST's protocol, rotated or not.
+            Benchmark::SplitMnist | Benchmark::SplitFashionMnist | Benchmark::User => {
+                (10, 64, vec![256, 256], true)
+            }
             // Rotated MNIST takes permuted MNIST's protocol: both transform the inputs of one
             // 10-class problem per task.
             Benchmark::PermutedMnist
@@ -303,6 +349,9 @@ impl RunConfig {
             class_order: ClassOrder::Labels,
             classes_per_task: None,
             angles: Angles::Evenly,
+            transform: Transform::None,
+            image_size: None,
+            user_data: None,
             head_init: HeadInit::Default,
             backend: BackendKind::Cpu,
             threads: 0,
@@ -328,6 +377,9 @@ impl RunConfig {
                 "class_order",
                 "classes_per_task",
                 "angles",
+                "transform",
+                "image_size",
+                "user_data",
             ]
             .map(String::from),
         );
@@ -441,6 +493,10 @@ impl RunConfig {
                 self.tasks = p.len();
             }
         }
+        // Rotated tasks of a user's data are domain-incremental, as rotated MNIST is.
+        if !given("scenario") && self.transform == Transform::Rotate {
+            self.scenario = Scenario::Domain;
+        }
         if !given("hidden") {
             self.hidden = match self.model_kind() {
                 ModelKind::Cnn => vec![],
@@ -535,6 +591,25 @@ impl RunConfig {
     /// Checks every run-level number for range (the method's options were checked when
     /// parsed); the message names the option and the accepted range.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.benchmark == Benchmark::User {
+            if self.user_data.is_none() {
+                return Err(ConfigError::NoUserData);
+            }
+        } else {
+            let key = if self.user_data.is_some() {
+                Some("user_data")
+            } else if self.image_size.is_some() {
+                Some("image_size")
+            } else {
+                None
+            };
+            if let Some(key) = key {
+                return Err(ConfigError::NotUserData {
+                    key,
+                    benchmark: self.benchmark.name(),
+                });
+            }
+        }
         let full = self.protocol()?.len();
         check_positive("lr", self.train.lr)?;
         check_positive("epsilon", self.train.epsilon)?;
@@ -662,6 +737,11 @@ pub fn parse_settings(text: &str, origin: &str) -> Result<Settings, ConfigError>
     let table: toml::Table =
         toml::from_str(text).map_err(|e| bad(format!("{origin}: {}", toml_message(&e, text))))?;
     let settings = to_settings(&table);
+    if settings.contains_key("user_data") {
+        return Err(bad(format!(
+            "{origin}: user_data is recorded from the data read, not set by hand: drop it and pass the data as --dataset-dir"
+        )));
+    }
     for (k, v) in &settings {
         check_setting(Registry::builtin(), k, v).map_err(|e| ConfigError::In {
             origin: origin.into(),

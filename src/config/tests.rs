@@ -558,3 +558,79 @@ fn configs_without_the_task_settings_store_and_digest_as_before() {
         .to_string();
     assert!(e.contains("class_order lists class 0 twice"), "{e}");
 }
+
+/// Settings of benchmark `user` with a record of 3 classes of 3x12x10 images.
+fn user_flags() -> Settings {
+    let record = json!({
+        "path": "/data/shapes", "format": "image-folder", "classes": ["a", "b", "c"],
+        "channels": 3, "rows": 10, "cols": 12, "train": 90, "test": 30
+    });
+    with(flags("user"), "user_data", record)
+}
+
+#[test]
+fn user_data_sizes_the_network_and_resolves_as_a_split_or_rotations() {
+    let cfg = RunConfig::resolve(None, &user_flags()).unwrap();
+    assert_eq!(
+        (cfg.scenario, cfg.tasks, cfg.hidden.clone()),
+        (Scenario::Task, 2, vec![256, 256])
+    );
+    assert_eq!(cfg.data_shape().pixels(), 360);
+    let p = cfg.protocol().unwrap();
+    assert_eq!(p.tasks[0].name, "classes a,b");
+    assert_eq!(p.tasks[1].classes, vec![2]);
+    // Split MNIST's protocol and method values.
+    assert_eq!(
+        (cfg.train.epochs, cfg.train.batch_size, si(&cfg).c),
+        (10, 64, 1.0)
+    );
+    let weights = 361 * 256 + 257 * 256 + 257 * 3;
+    assert_eq!(cfg.step_flops(), (6 * 64 * weights) as f64);
+    // Rotated: every class per task, domain scenario unless given.
+    let rot = RunConfig::resolve(None, &with(user_flags(), "transform", json!("rotate"))).unwrap();
+    assert_eq!(
+        (rot.scenario, rot.tasks, rot.outputs()),
+        (Scenario::Domain, 10, 3)
+    );
+    let task = with(
+        with(user_flags(), "transform", json!("rotate")),
+        "scenario",
+        json!("task"),
+    );
+    assert_eq!(
+        RunConfig::resolve(None, &task).unwrap().scenario,
+        Scenario::Task
+    );
+    // The record round-trips with the config, and is re-checked.
+    let back = RunConfig::from_stored(Registry::builtin(), &stored(&rot)).unwrap();
+    assert_eq!(back, rot);
+    let e = RunConfig::resolve(None, &flags("user")).unwrap_err();
+    assert!(matches!(e, ConfigError::NoUserData), "{e}");
+    let e = RunConfig::resolve(
+        None,
+        &with(flags("split-mnist"), "image_size", json!("8x8")),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.starts_with("image_size has no effect on split-mnist"),
+        "{e}"
+    );
+    let e = parse_settings("user_data = { path = \"/x\" }\n", "config file c.toml")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("user_data is recorded from the data read"),
+        "{e}"
+    );
+    let e = RunConfig::resolve(
+        None,
+        &with(flags("split-mnist"), "transform", json!("rotate")),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.starts_with("transform has no effect on split-mnist"),
+        "{e}"
+    );
+}

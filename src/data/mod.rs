@@ -30,6 +30,8 @@ pub enum DataKind {
     Cifar10,
     /// CIFAR-10 and CIFAR-100 binary (CIFAR-100 fine labels shifted to 10..110).
     Cifar10And100,
+    /// A user's own data: an image folder or NumPy arrays ([`load_user_data`]).
+    User,
 }
 
 const FIX: &str = "re-download it or use a data folder with valid MNIST IDX files";
@@ -523,6 +525,10 @@ pub fn load_for(kind: DataKind, dir: &Path) -> Result<Dataset, DataError> {
         DataKind::Mnist | DataKind::FashionMnist => load_idx_dataset(dir, 10),
         DataKind::Cifar10 => cifar::load_cifar(dir, cifar::CifarKind::Cifar10, 0),
         DataKind::Cifar10And100 => cifar::load_cifar10_100(dir),
+        // At the size of its first image; a run passes its own options to load_user_data.
+        DataKind::User => {
+            load_user_data(dir, &UserDataOptions::default(), &|_, _| {}).map(|u| u.dataset)
+        }
     }
 }
 
@@ -548,6 +554,8 @@ pub fn resolve_dir_for(kind: DataKind, cli: Option<&Path>) -> PathBuf {
         (DataKind::Mnist, None) => resolve_data_dir(None),
         (DataKind::FashionMnist, None) => cache_dir().join("fashion-mnist"),
         (DataKind::Cifar10 | DataKind::Cifar10And100, None) => cache_dir().join("cifar"),
+        // A user's data has no place of its own: the command line names it.
+        (DataKind::User, None) => PathBuf::from("."),
     }
 }
 

@@ -93,6 +93,47 @@ pub enum Benchmark {
     SplitCifar,
     /// Ten tasks of all ten digits, task t rotated by a fixed angle (t·18° by default).
     RotatedMnist,
+    /// A user's own data (an image folder or NumPy arrays): tasks of its classes (two each by
+    /// default), or with `transform = rotate` rotated tasks of all of them.
+    User,
+}
+
+/// What a user's data tasks do to their inputs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[serde(try_from = "String")]
+pub enum Transform {
+    /// Nothing: tasks are classes (a split).
+    #[default]
+    None,
+    /// Every task holds every class, rotated by its own angle.
+    Rotate,
+}
+
+impl Transform {
+    /// Whether this is the default (left out of stored configs).
+    pub fn is_none(&self) -> bool {
+        *self == Self::None
+    }
+}
+
+impl std::str::FromStr for Transform {
+    type Err = UnknownName;
+    fn from_str(s: &str) -> Result<Self, UnknownName> {
+        match s {
+            "none" => Ok(Self::None),
+            "rotate" => Ok(Self::Rotate),
+            _ => Err(UnknownName::new("transform", s, &["none", "rotate"])),
+        }
+    }
+}
+
+/// Parsed as from the command line, so that a config file's bad value gets the same message.
+impl TryFrom<String> for Transform {
+    type Error = UnknownName;
+    fn try_from(s: String) -> Result<Self, UnknownName> {
+        s.parse()
+    }
 }
 
 /// The network a benchmark trains.
@@ -153,22 +194,24 @@ pub struct DataShape {
 }
 
 impl DataShape {
-    /// The published size of a built-in dataset.
-    pub fn of(kind: DataKind) -> Self {
+    /// The published size of a built-in dataset; `None` for a user's data, whose shape is
+    /// known once read (and then recorded in the run's config).
+    pub fn of(kind: DataKind) -> Option<Self> {
         let (channels, side, labels, train, test) = match kind {
             DataKind::Mnist | DataKind::FashionMnist => (1, 28, 10, 60_000, 10_000),
             DataKind::Cifar10 => (3, 32, 10, 50_000, 10_000),
             // CIFAR-100's fine labels follow CIFAR-10's as 10..110.
             DataKind::Cifar10And100 => (3, 32, 110, 100_000, 20_000),
+            DataKind::User => return None,
         };
-        DataShape {
+        Some(DataShape {
             channels,
             rows: side,
             cols: side,
             labels,
             train,
             test,
-        }
+        })
     }
 
     /// The shape of a loaded dataset with `labels` labels.
@@ -214,7 +257,7 @@ impl TryFrom<String> for Benchmark {
 
 impl Benchmark {
     /// Every benchmark.
-    pub const ALL: [Benchmark; 7] = [
+    pub const ALL: [Benchmark; 8] = [
         Self::SplitMnist,
         Self::PermutedMnist,
         Self::SplitFashionMnist,
@@ -222,6 +265,7 @@ impl Benchmark {
         Self::SplitCifar10,
         Self::SplitCifar,
         Self::RotatedMnist,
+        Self::User,
     ];
 
     /// Name as used on the command line and in result files.
@@ -234,6 +278,7 @@ impl Benchmark {
             Self::SplitCifar10 => "split-cifar10",
             Self::SplitCifar => "split-cifar",
             Self::RotatedMnist => "rotated-mnist",
+            Self::User => "user",
         }
     }
 
@@ -254,7 +299,7 @@ impl Benchmark {
     }
 
     /// Whether tasks are classes cut from one dataset in a class order (`class_order` and
-    /// `classes_per_task` apply).
+    /// `classes_per_task` apply); a user's data is split unless rotated.
     pub fn split(self) -> bool {
         matches!(
             self,
@@ -269,6 +314,7 @@ impl Benchmark {
             Self::SplitFashionMnist | Self::PermutedFashionMnist => DataKind::FashionMnist,
             Self::SplitCifar10 => DataKind::Cifar10,
             Self::SplitCifar => DataKind::Cifar10And100,
+            Self::User => DataKind::User,
         }
     }
 
@@ -316,6 +362,10 @@ pub struct TaskSettings {
     pub classes_per_task: Option<usize>,
     /// Angles of a rotated benchmark's tasks.
     pub angles: Angles,
+    /// What a user's data tasks do to their inputs.
+    pub transform: Transform,
+    /// Names of the classes (label order) for task names; empty: the label numbers.
+    pub class_names: Vec<String>,
 }
 
 /// What a task does to its inputs.
@@ -405,8 +455,17 @@ impl Protocol {
             benchmark: benchmark.name(),
             why,
         };
+        let user = benchmark == Benchmark::User;
+        if !user && !settings.transform.is_none() {
+            return Err(no_effect(
+                "transform",
+                "it is for your own data (rotated-mnist rotates MNIST)",
+            ));
+        }
+        let rotated = benchmark.rotated() || (user && settings.transform == Transform::Rotate);
+        let split = benchmark.split() || (user && !rotated);
         let split_keys = !settings.class_order.is_labels() || settings.classes_per_task.is_some();
-        if !benchmark.split() && split_keys {
+        if !split && split_keys {
             let key = if settings.class_order.is_labels() {
                 "classes_per_task"
             } else {
@@ -421,7 +480,7 @@ impl Protocol {
                 },
             ));
         }
-        if !benchmark.rotated() && !settings.angles.is_evenly() {
+        if !rotated && !settings.angles.is_evenly() {
             return Err(no_effect("angles", "its tasks are not rotations"));
         }
         settings.angles.check().map_err(ProtocolError::Angles)?;
@@ -432,9 +491,8 @@ impl Protocol {
             input,
         };
         let mut class_order = None;
-        let tasks = match benchmark {
-            Benchmark::PermutedMnist | Benchmark::PermutedFashionMnist => (0..benchmark
-                .full_tasks())
+        let tasks = if benchmark.permuted() {
+            (0..benchmark.full_tasks())
                 .map(|t| match t {
                     0 => plan("unpermuted".into(), all.clone(), InputTransform::None),
                     t => plan(
@@ -443,17 +501,46 @@ impl Protocol {
                         InputTransform::Permute,
                     ),
                 })
-                .collect(),
-            Benchmark::RotatedMnist => {
-                let n = settings.angles.tasks(benchmark.full_tasks());
-                (settings.angles.resolve(n, seed).into_iter())
-                    .map(|a| {
-                        let name = format!("rotation {}", rotate::degrees(a));
-                        plan(name, all.clone(), InputTransform::Rotate(a))
-                    })
-                    .collect()
-            }
-            Benchmark::SplitCifar => (0..benchmark.full_tasks())
+                .collect()
+        } else if rotated {
+            let n = settings.angles.tasks(Benchmark::RotatedMnist.full_tasks());
+            (settings.angles.resolve(n, seed).into_iter())
+                .map(|a| {
+                    let name = format!("rotation {}", rotate::degrees(a));
+                    plan(name, all.clone(), InputTransform::Rotate(a))
+                })
+                .collect()
+        } else if split {
+            let order = settings.class_order.resolve(all.len(), seed)?;
+            let per_task = settings
+                .classes_per_task
+                .unwrap_or(benchmark.classes_per_task());
+            let groups = split::cut(&order, per_task)?;
+            class_order = Some(order);
+            let what = if benchmark == Benchmark::SplitMnist {
+                "digits"
+            } else {
+                "classes"
+            };
+            let name = |c: usize| match settings.class_names.get(c) {
+                Some(n) => n.clone(),
+                None => c.to_string(),
+            };
+            groups
+                .into_iter()
+                .map(|g| {
+                    let names: Vec<String> = g.iter().map(|&c| name(c)).collect();
+                    let classes = g.iter().map(|&c| c as u8).collect();
+                    plan(
+                        format!("{what} {}", names.join(",")),
+                        classes,
+                        InputTransform::None,
+                    )
+                })
+                .collect()
+        } else {
+            // Split CIFAR-10/100: the paper's fixed tasks.
+            (0..benchmark.full_tasks())
                 .map(|t| match t {
                     0 => plan("CIFAR-10".into(), (0..10).collect(), InputTransform::None),
                     t => plan(
@@ -462,49 +549,20 @@ impl Protocol {
                         InputTransform::None,
                     ),
                 })
-                .collect(),
-            Benchmark::SplitMnist | Benchmark::SplitFashionMnist | Benchmark::SplitCifar10 => {
-                let order = settings.class_order.resolve(all.len(), seed)?;
-                let per_task = settings
-                    .classes_per_task
-                    .unwrap_or(benchmark.classes_per_task());
-                let groups = split::cut(&order, per_task)?;
-                class_order = Some(order);
-                let what = if benchmark == Benchmark::SplitMnist {
-                    "digits"
-                } else {
-                    "classes"
-                };
-                groups
-                    .into_iter()
-                    .map(|g| {
-                        let name = format!("{what} {}", split::join(&g));
-                        plan(
-                            name,
-                            g.iter().map(|&c| c as u8).collect(),
-                            InputTransform::None,
-                        )
-                    })
-                    .collect()
-            }
+                .collect()
         };
         Ok(Protocol {
             tasks,
             labels: shape.labels,
             class_order,
-            shared_classes: benchmark.transformed(),
+            shared_classes: benchmark.permuted() || rotated,
         })
     }
 
-    /// A built-in benchmark's published protocol (label order, its own task size).
-    pub fn of(benchmark: Benchmark) -> Self {
-        Self::new(
-            benchmark,
-            &TaskSettings::default(),
-            &DataShape::of(benchmark.data()),
-            0,
-        )
-        .expect("a benchmark's published protocol resolves")
+    /// A benchmark's published protocol (label order, its own task size) on data of `shape`.
+    pub fn of(benchmark: Benchmark, shape: &DataShape) -> Self {
+        Self::new(benchmark, &TaskSettings::default(), shape, 0)
+            .expect("a benchmark's published protocol resolves")
     }
 
     /// Tasks of the full protocol.
@@ -767,7 +825,23 @@ impl TaskStream {
         seed: u64,
         opts: StreamOptions,
     ) -> Self {
-        Self::new(&Protocol::of(benchmark), scenario, dataset, seed, opts)
+        // A user's data has no published shape: the labels the loaded data has.
+        let shape = DataShape::of(benchmark.data()).unwrap_or_else(|| {
+            let labels = dataset
+                .train
+                .labels
+                .iter()
+                .max()
+                .map_or(0, |&l| l as usize + 1);
+            DataShape::of_set(&dataset, labels)
+        });
+        Self::new(
+            &Protocol::of(benchmark, &shape),
+            scenario,
+            dataset,
+            seed,
+            opts,
+        )
     }
 
     /// Builds the stream of `protocol` in a scenario: each task's examples, label map and
@@ -1131,7 +1205,8 @@ pub(crate) mod tests {
         scenario: Scenario,
         data: Arc<Dataset>,
     ) -> TaskStream {
-        let p = Protocol::new(benchmark, &settings, &DataShape::of(benchmark.data()), 0).unwrap();
+        let shape = DataShape::of(benchmark.data()).unwrap();
+        let p = Protocol::new(benchmark, &settings, &shape, 0).unwrap();
         TaskStream::new(&p, scenario, data, 0, StreamOptions::default())
     }
 
@@ -1232,7 +1307,7 @@ pub(crate) mod tests {
         let p = Protocol::new(
             Benchmark::RotatedMnist,
             &settings,
-            &DataShape::of(DataKind::Mnist),
+            &DataShape::of(DataKind::Mnist).unwrap(),
             0,
         )
         .unwrap();
@@ -1286,7 +1361,7 @@ pub(crate) mod tests {
 
     #[test]
     fn settings_a_benchmark_cannot_follow_are_refused() {
-        let shape = DataShape::of(DataKind::Mnist);
+        let shape = DataShape::of(DataKind::Mnist).unwrap();
         let order = TaskSettings {
             class_order: ClassOrder::Random,
             ..Default::default()
@@ -1303,7 +1378,7 @@ pub(crate) mod tests {
         let e = Protocol::new(
             Benchmark::SplitCifar,
             &k,
-            &DataShape::of(DataKind::Cifar10And100),
+            &DataShape::of(DataKind::Cifar10And100).unwrap(),
             0,
         )
         .unwrap_err();
@@ -1319,15 +1394,19 @@ pub(crate) mod tests {
         let e = Protocol::new(Benchmark::SplitMnist, &angles, &shape, 0).unwrap_err();
         assert!(matches!(e, ProtocolError::NoEffect { key: "angles", .. }));
         // The published protocols are what they were.
-        let p = Protocol::of(Benchmark::SplitMnist);
+        let p = Protocol::of(Benchmark::SplitMnist, &shape);
         assert_eq!(p.task_classes(5)[4], vec![8, 9]);
         assert_eq!(p.split_note(5), None);
         assert_eq!(
-            Protocol::of(Benchmark::SplitCifar).outputs(Scenario::Task, 2),
+            Protocol::of(
+                Benchmark::SplitCifar,
+                &DataShape::of(DataKind::Cifar10And100).unwrap()
+            )
+            .outputs(Scenario::Task, 2),
             60
         );
         assert_eq!(
-            Protocol::of(Benchmark::PermutedMnist).outputs(Scenario::Task, 3),
+            Protocol::of(Benchmark::PermutedMnist, &shape).outputs(Scenario::Task, 3),
             30
         );
         let k3 = Protocol::new(Benchmark::SplitMnist, &k_of(3), &shape, 0).unwrap();
