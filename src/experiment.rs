@@ -30,9 +30,12 @@ pub struct Checkpointing {
 }
 
 /// Builds the task stream a config describes.
-pub fn build_stream(cfg: &RunConfig, dataset: Arc<Dataset>) -> TaskStream {
-    TaskStream::benchmark(
-        cfg.benchmark,
+pub fn build_stream(cfg: &RunConfig, dataset: Arc<Dataset>) -> Result<TaskStream, TrainError> {
+    let protocol = cfg
+        .protocol()
+        .map_err(|e| TrainError::Config(e.to_string()))?;
+    Ok(TaskStream::new(
+        &protocol,
         cfg.scenario,
         dataset,
         cfg.train.seed,
@@ -42,7 +45,7 @@ pub fn build_stream(cfg: &RunConfig, dataset: Arc<Dataset>) -> TaskStream {
             eval_limit: cfg.test_limit,
             eval_on: cfg.eval_on,
         },
-    )
+    ))
 }
 
 /// Runs `cfg` on backend `B`; `started` is when the process began (for `total_seconds`, to
@@ -103,7 +106,7 @@ pub fn run_saving<B: AutodiffBackend>(
     let resuming = ckpt.as_deref().is_some_and(|c| c.resume);
     let clock = run_clock(ckpt.as_deref_mut(), started)?;
     let importance = importance_dir(cfg, importance, resuming)?;
-    let stream = build_stream(cfg, dataset.clone());
+    let stream = build_stream(cfg, dataset.clone())?;
     B::seed(device, cfg.train.seed);
     let out = train_per_model::<B>(registry, cfg, &stream, device, observer, ckpt, importance)?;
     Ok(run_result::<B>(cfg, &stream, &dataset, device, out, &clock))
@@ -166,7 +169,7 @@ fn train_per_model<B: AutodiffBackend>(
     ckpt: Option<&mut Checkpointing>,
     importance: Option<&Path>,
 ) -> Result<TrainOutcome, TrainError> {
-    match cfg.benchmark.model() {
+    match cfg.model_kind() {
         ModelKind::Mlp => {
             let net = MlpConfig {
                 inputs: stream.inputs(),
@@ -182,8 +185,10 @@ fn train_per_model<B: AutodiffBackend>(
         ModelKind::Cnn => {
             let set = &stream.dataset.train;
             let net = CnnConfig {
+                // Channel-major images: the planes of rows x cols pixels each.
                 channels: set.pixels_per_image / (set.rows * set.cols),
-                side: set.rows,
+                height: set.rows,
+                width: set.cols,
                 outputs: stream.outputs,
                 head_init: cfg.head_init,
             };
@@ -217,6 +222,10 @@ fn run_result<B: AutodiffBackend>(
             ..cfg.clone()
         },
         task_names: stream.tasks.iter().map(|t| t.name.clone()).collect(),
+        layout: cfg
+            .protocol()
+            .map(|p| p.layout(stream.tasks.len()))
+            .unwrap_or_default(),
         accuracy_matrix: out.accuracy_matrix,
         initial_accuracy: out.initial_accuracy,
         average_accuracy: m.average_accuracy,

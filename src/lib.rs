@@ -36,3 +36,4 @@ pub mod run_dir;
 pub mod run_lock;
 pub mod scenario;
 pub mod train;
+pub mod user_data;

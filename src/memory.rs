@@ -13,8 +13,8 @@
 
 use crate::backend::BackendKind;
 use crate::config::RunConfig;
-use crate::data::DataKind;
-use crate::scenario::ModelKind;
+use crate::model::cnn_side_after;
+use crate::scenario::{InputTransform, ModelKind};
 
 /// Bytes of one f32.
 const F32: u64 = 4;
@@ -129,58 +129,61 @@ fn method_copies(method: &str, tasks: u64, save_importance: bool) -> MethodCopie
     })
 }
 
-/// The model's layer widths, input first: the MLP's, or the CNN's flattened feature maps.
+/// The MLP's layer widths, input first.
 fn mlp_widths(cfg: &RunConfig) -> Vec<u64> {
-    let mut w = vec![cfg.benchmark.inputs() as u64];
+    let mut w = vec![cfg.data_shape().pixels() as u64];
     w.extend(cfg.hidden.iter().map(|&h| h as u64));
     w.push(outputs(cfg));
     w
 }
 
 fn outputs(cfg: &RunConfig) -> u64 {
-    cfg.benchmark.outputs(cfg.scenario, cfg.tasks) as u64
+    cfg.outputs() as u64
 }
 
 /// Parameters of the model `cfg` trains (as [`crate::model::MlpConfig`] and
 /// [`crate::model::CnnConfig`] build it).
 pub fn parameters(cfg: &RunConfig) -> u64 {
-    match cfg.benchmark.model() {
+    match cfg.model_kind() {
         ModelKind::Mlp => mlp_widths(cfg)
             .windows(2)
             .map(|w| (w[0] + 1).saturating_mul(w[1]))
             .fold(0u64, u64::saturating_add),
         ModelKind::Cnn => {
-            let (c, side) = cnn_input(cfg);
-            let after = ((side - 2) / 2 - 2) / 2;
+            let (c, h, w) = cnn_input(cfg);
+            let (ah, aw) = (cnn_side_after(h as usize), cnn_side_after(w as usize));
             let conv = |i: u64, o: u64| (i * 9 + 1) * o;
             conv(c, 32)
                 + conv(32, 32)
                 + conv(32, 64)
                 + conv(64, 64)
-                + (64 * after * after + 1) * 512
+                + (64 * (ah * aw) as u64 + 1) * 512
                 + 513 * outputs(cfg)
         }
     }
 }
 
-/// The CNN's input channels and side.
-fn cnn_input(cfg: &RunConfig) -> (u64, u64) {
-    (cfg.benchmark.inputs() as u64 / (32 * 32), 32)
+/// The CNN's input channels, height and width, from the data's shape.
+fn cnn_input(cfg: &RunConfig) -> (u64, u64, u64) {
+    let s = cfg.data_shape();
+    (s.channels as u64, s.rows as u64, s.cols as u64)
 }
 
 /// f32 values per example alive in the forward pass of the CNN (inputs, every layer's output
 /// and ReLU, the pools with their indices, the dropout masks).
 fn cnn_forward_values(cfg: &RunConfig) -> u64 {
-    let (c, s) = cnn_input(cfg);
-    let a1 = 32 * s * s;
-    let a2 = 32 * (s - 2) * (s - 2);
-    let p = (s - 2) / 2;
-    let p1 = 32 * p * p;
-    let a3 = 64 * p * p;
-    let a4 = 64 * (p - 2) * (p - 2);
-    let q = (p - 2) / 2;
-    let p2 = 64 * q * q;
-    c * s * s + 2 * (a1 + a2 + a3 + a4) + 3 * (p1 + p2 + 512) + outputs(cfg)
+    let (c, h, w) = cnn_input(cfg);
+    // Feature-map sides after the valid convolution and pool of each block.
+    let valid = |s: u64| s.saturating_sub(2);
+    let (ph, pw) = (valid(h) / 2, valid(w) / 2);
+    let (qh, qw) = (valid(ph) / 2, valid(pw) / 2);
+    let a1 = 32 * h * w;
+    let a2 = 32 * valid(h) * valid(w);
+    let p1 = 32 * ph * pw;
+    let a3 = 64 * ph * pw;
+    let a4 = 64 * valid(ph) * valid(pw);
+    let p2 = 64 * qh * qw;
+    c * h * w + 2 * (a1 + a2 + a3 + a4) + 3 * (p1 + p2 + 512) + outputs(cfg)
 }
 
 /// Bytes of activations of one training batch and of one evaluation batch.
@@ -188,7 +191,7 @@ fn activations(cfg: &RunConfig) -> (u64, u64) {
     let limit = |n: usize, cap: usize| if cap > 0 { n.min(cap) } else { n } as u64;
     let batch = limit(cfg.train.batch_size, cfg.train_limit);
     let eval_batch = limit(cfg.train.eval_batch_size, cfg.test_limit);
-    let (train, eval) = match cfg.benchmark.model() {
+    let (train, eval) = match cfg.model_kind() {
         ModelKind::Mlp => {
             let w = mlp_widths(cfg);
             let (inputs, out) = (w[0], w[w.len() - 1]);
@@ -211,14 +214,30 @@ fn activations(cfg: &RunConfig) -> (u64, u64) {
     )
 }
 
-/// Bytes of the benchmark's dataset in memory, at its published size.
-fn dataset_bytes(kind: DataKind) -> u64 {
-    let (examples, pixels) = match kind {
-        DataKind::Mnist | DataKind::FashionMnist => (70_000, 28 * 28),
-        DataKind::Cifar10 => (60_000, 3 * 32 * 32),
-        DataKind::Cifar10And100 => (120_000, 3 * 32 * 32),
+/// Bytes of the dataset in memory (u8 pixels and a label per example), at the size its shape
+/// gives, plus the rotated copies each rotated task keeps of the examples it uses (every
+/// training and test example of its classes, at most the limits).
+fn dataset_bytes(cfg: &RunConfig) -> u64 {
+    let s = cfg.data_shape();
+    let pixels = s.pixels() as u64;
+    let data = (s.train + s.test) as u64 * (pixels + 1);
+    let Ok(protocol) = cfg.protocol() else {
+        return data;
     };
-    examples * (pixels + 1)
+    let cap = |n: usize, limit: usize| if limit > 0 { n.min(limit) } else { n } as u64;
+    let per_label = |n: usize| n.div_ceil(s.labels.max(1));
+    let copies: u64 = (protocol.tasks.iter().take(cfg.tasks))
+        .filter(|t| matches!(t.input, InputTransform::Rotate(a) if a.rem_euclid(360.0) != 0.0))
+        .map(|t| {
+            let k = t.classes.len();
+            let eval = match cfg.eval_on {
+                crate::scenario::EvalOn::Test => cap(per_label(s.test) * k, cfg.test_limit),
+                _ => cap(per_label(s.train) * k, cfg.test_limit),
+            };
+            (cap(per_label(s.train) * k, cfg.train_limit) + eval) * pixels
+        })
+        .fold(0, u64::saturating_add);
+    data.saturating_add(copies)
 }
 
 /// The memory `cfg` needs at its peak, with the benchmark's dataset at its published size.
@@ -251,7 +270,7 @@ pub fn estimate(cfg: &RunConfig) -> MemoryEstimate {
         copies,
         parameter_bytes: p.saturating_mul(copies).saturating_mul(F32),
         activation_bytes: act,
-        dataset_bytes: dataset_bytes(cfg.benchmark.data()),
+        dataset_bytes: dataset_bytes(cfg),
         overhead_bytes: OVERHEAD,
     }
 }
@@ -400,7 +419,7 @@ pub fn check(cfg: &RunConfig, limit: &MemoryLimit) -> Result<MemoryEstimate, Too
         return Err(TooLarge {
             estimate,
             limit: *limit,
-            model: cfg.benchmark.model(),
+            model: cfg.model_kind(),
         });
     }
     Ok(estimate)
@@ -561,7 +580,8 @@ mod tests {
         assert_eq!(parameters(&c), 1_276_508);
         let built = CnnConfig {
             channels: 3,
-            side: 32,
+            height: 32,
+            width: 32,
             outputs: 60,
             head_init: HeadInit::Default,
         }
@@ -580,6 +600,49 @@ mod tests {
         assert_eq!(e.dataset_bytes, 120_000 * 3073);
         let c10 = cfg(&[("benchmark", json!("split-cifar10"))]);
         assert_eq!(parameters(&c10), 1_276_508 - 50 * 513);
+    }
+
+    #[test]
+    fn networks_and_data_follow_the_shape_of_the_data() {
+        use serde_json::json;
+        // The CNN on grey 28x28 digits: 1 channel, feature maps 5x5 before the dense layer.
+        let c = cfg(&[("benchmark", json!("split-mnist")), ("model", json!("cnn"))]);
+        assert!(c.hidden.is_empty());
+        let built = CnnConfig {
+            channels: 1,
+            height: 28,
+            width: 28,
+            outputs: 10,
+            head_init: HeadInit::Default,
+        }
+        .init::<B>(&Default::default());
+        assert_eq!(parameters(&c), built.num_params() as u64);
+        assert_eq!(
+            parameters(&c),
+            320 + 9248 + 18496 + 36928 + (64 * 25 + 1) * 512 + 513 * 10
+        );
+        // Input 784; conv1 32·28·28, conv2 32·26·26, conv3 64·13·13, conv4 64·11·11 with their
+        // ReLUs; pools 32·13·13 and 64·5·5, the dense 512, each with mask and output; 10 logits.
+        let f = 784 + 2 * (25088 + 21632 + 10816 + 7744) + 3 * (5408 + 1600 + 512) + 10;
+        assert_eq!(cnn_forward_values(&c), f);
+        // The MLP on CIFAR's 3x32x32 inputs, split MNIST's widths unless given.
+        let m = cfg(&[
+            ("benchmark", json!("split-cifar10")),
+            ("model", json!("mlp")),
+        ]);
+        assert_eq!(m.hidden, [256, 256]);
+        assert_eq!(parameters(&m), 3073 * 256 + 257 * 256 + 257 * 10);
+        assert_eq!(m.step_flops(), 6.0 * 256.0 * parameters(&m) as f64);
+        // Rotated tasks hold rotated copies of their examples: 9 turned tasks (the first is
+        // 0°), each with at most 100 training and 50 test images.
+        let r = cfg(&[
+            ("benchmark", json!("rotated-mnist")),
+            ("train_limit", json!(100)),
+            ("test_limit", json!(50)),
+        ]);
+        assert_eq!(estimate(&r).dataset_bytes, 70_000 * 785 + 9 * 150 * 784);
+        let r3 = cfg(&[("benchmark", json!("rotated-mnist")), ("tasks", json!(3))]);
+        assert_eq!(estimate(&r3).dataset_bytes, 70_000 * 785 + 2 * 70_000 * 784);
     }
 
     #[test]

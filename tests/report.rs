@@ -33,6 +33,7 @@ fn result(method: &str, seed: u64, m: Vec<Vec<f64>>) -> RunResult {
         seed,
         config,
         task_names: (0..m.len()).map(|t| format!("task {t}")).collect(),
+        layout: Default::default(),
         initial_accuracy: b,
         average_accuracy: x.average_accuracy,
         mean_seen_accuracy: x.mean_seen_accuracy,

@@ -283,10 +283,7 @@ pub(super) fn run_cells(
             Some(d) => d.clone(),
             None => {
                 crate::backend::init_cpu_threads(cell.config.compute_threads());
-                let d = Arc::new(crate::data::load_for(
-                    cell.config.benchmark.data(),
-                    &plan.data_dir,
-                )?);
+                let d = super::user::dataset_for(&cell.config, &plan.data_dir, quiet)?;
                 data = Some(d.clone());
                 d
             }
@@ -335,11 +332,7 @@ fn run_job(
             None => eprintln!("{tag} {}", cell.label),
         }
     }
-    let saved = SavedRun {
-        config: cell.config.clone(),
-        data_dir: plan.data_dir.clone(),
-        checkpoint_every: None,
-    };
+    let saved = SavedRun::new(cell.config.clone(), plan.data_dir.clone(), None);
     let started = Instant::now();
     train_in(&dir, &saved, data, quiet, started, resume.is_some()).map_err(|e| {
         if e.downcast_ref::<Interrupted>().is_some() {
@@ -420,7 +413,8 @@ pub(super) fn plan_compare(args: &CompareArgs) -> anyhow::Result<GridPlan> {
     let methods = parse_methods(registry, &args.methods)?;
     let file = args.flags.config_file()?;
     let seeds = seed_list(&args.flags, file.as_ref(), args.seeds)?;
-    let base = args.flags.settings();
+    let mut base = args.flags.settings();
+    super::user::prepare(&args.flags, file.as_ref(), &mut base)?;
     // A flag that every listed method ignores is a mistake, not a setting.
     for key in base.keys() {
         let users = registry.users(key);
@@ -452,8 +446,16 @@ pub(super) fn plan_compare(args: &CompareArgs) -> anyhow::Result<GridPlan> {
         methods: methods.iter().map(|m| m.to_string()).collect(),
         seeds,
     };
-    let data_dir = args.flags.data_dir(jobs[0].cfg.benchmark);
+    let data_dir = data_dir_of(&args.flags, &jobs[0].cfg);
     Ok(plan_of(kind, jobs, &args.out, data_dir))
+}
+
+/// The folder (or file) a grid's cells read: a user's data where it was found.
+pub(super) fn data_dir_of(flags: &RunFlags, cfg: &RunConfig) -> PathBuf {
+    match &cfg.user_data {
+        Some(u) => u.path.clone(),
+        None => flags.data_dir(cfg.benchmark),
+    }
 }
 
 /// A grid point whose config does not resolve; the CLI names the `--grid` entry at fault
@@ -642,6 +644,7 @@ pub(super) fn plan_sweep(args: &SweepArgs) -> anyhow::Result<GridPlan> {
     let grid = parse_grid(&args.grid, &sweepable)?;
     let seeds = seed_list(&args.flags, file.as_ref(), args.seeds)?;
     let mut base = args.flags.settings();
+    super::user::prepare(&args.flags, file.as_ref(), &mut base)?;
     base.insert("method".into(), method.clone().into());
     base.insert("eval_on".into(), "validation".into());
     for (p, _) in &grid {
@@ -695,7 +698,7 @@ pub(super) fn plan_sweep(args: &SweepArgs) -> anyhow::Result<GridPlan> {
         points: settings,
         seeds,
     };
-    let data_dir = args.flags.data_dir(jobs[0].cfg.benchmark);
+    let data_dir = data_dir_of(&args.flags, &jobs[0].cfg);
     Ok(plan_of(kind, jobs, &args.out, data_dir))
 }
 

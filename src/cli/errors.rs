@@ -201,6 +201,30 @@ fn config(e: &ConfigError) -> Option<String> {
             "{} has no effect on {benchmark}: it trains the paper's CNN, whose widths are fixed",
             flag("hidden")
         ),
+        ConfigError::Protocol(e) => {
+            // The library's message starts with the setting's key.
+            let text = e.to_string();
+            let key = ["classes_per_task", "class_order", "angles", "transform"]
+                .into_iter()
+                .find(|k| text.starts_with(k));
+            match key {
+                Some(k) => format!("{}{}", flag(k), &text[k.len()..]),
+                None => text,
+            }
+        }
+        ConfigError::NoUserData => format!(
+            "{} user trains on your own data: pass its folder or .npz file as --dataset-dir",
+            flag("benchmark")
+        ),
+        ConfigError::NotUserData { key, benchmark } => format!(
+            "{} has no effect on {benchmark}: it is for your own data (passed as --dataset-dir without {}); drop it",
+            flag(key),
+            flag("benchmark")
+        ),
+        ConfigError::TooSmallForCnn { rows, cols, min } => format!(
+            "{m} cnn needs images of at least {min}x{min} pixels (its two valid convolutions and two pools shrink them), but the data's are {cols}x{rows}: use {m} mlp",
+            m = flag("model")
+        ),
         ConfigError::NoCuda => format!(
             "{b} cuda: this binary was built without CUDA: rebuild with `CUDARC_CUDA_VERSION=13000 cargo build --release --features cuda`, or use {b} cpu",
             b = flag("backend")

@@ -8,6 +8,7 @@ mod grid;
 mod progress;
 mod report;
 mod reproduce;
+mod user;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -21,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use crate::backend::BackendKind;
 use crate::checkpoint::{read_manifest_for, FileCheckpoints};
 use crate::config::{read_config_file, RunConfig, Settings};
-use crate::data::{load_for, resolve_dir_for, Dataset};
+use crate::data::{resolve_dir_for, Dataset};
 use crate::experiment;
 use crate::experiment::Checkpointing;
 use crate::method::{OptionKind, Registry};
@@ -141,6 +142,26 @@ struct SavedRun {
     data_dir: PathBuf,
     /// `--checkpoint-every`.
     checkpoint_every: Option<usize>,
+    /// The tasks' classes (and angles) as the config resolves them, for the reader: a random
+    /// order is drawn again from the config on resume.
+    #[serde(flatten)]
+    layout: crate::scenario::TaskLayout,
+}
+
+impl SavedRun {
+    /// What `run-config.json` records of `config` reading `data_dir`.
+    fn new(config: RunConfig, data_dir: PathBuf, checkpoint_every: Option<usize>) -> Self {
+        let layout = config
+            .protocol()
+            .map(|p| p.layout(config.tasks))
+            .unwrap_or_default();
+        SavedRun {
+            config,
+            data_dir,
+            checkpoint_every,
+            layout,
+        }
+    }
 }
 
 impl SavedRun {
@@ -203,8 +224,8 @@ impl std::error::Error for Interrupted {}
 /// every method's options as generated flags ([`MethodFlags`]).
 #[derive(Args, Debug, Clone, Default, Serialize)]
 struct RunFlags {
-    /// Benchmark: split-mnist, permuted-mnist, split-fashion-mnist, permuted-fashion-mnist,
-    /// split-cifar or split-cifar10.
+    /// Benchmark: split-mnist, permuted-mnist, rotated-mnist, split-fashion-mnist,
+    /// permuted-fashion-mnist, split-cifar or split-cifar10.
     #[arg(long)]
     benchmark: Option<String>,
     /// Hyperparameter preset: tuned (shipped, default), none (built-in defaults) or a TOML file.
@@ -252,6 +273,29 @@ struct RunFlags {
     /// Output layer initialisation: default (burn's) or zero (the official SI code).
     #[arg(long)]
     head_init: Option<String>,
+    /// Network: mlp or cnn (default: the benchmark's, the CNN for CIFAR, the MLP otherwise);
+    /// either is sized from the data's images.
+    #[arg(long)]
+    model: Option<String>,
+    /// Split benchmarks: the order in which classes go to tasks: a permutation of the classes
+    /// (e.g. 3,7,1,0,…), random (drawn from --seed) or labels (default: 0,1 | 2,3 | …).
+    #[arg(long, value_name = "ORDER")]
+    class_order: Option<String>,
+    /// Split benchmarks: classes per task (default 2); the last task takes what is left.
+    #[arg(long, value_name = "K")]
+    classes_per_task: Option<usize>,
+    /// Your own data: what each task does to the images: none (tasks are classes, default) or
+    /// rotate (every task holds every class, rotated by its angle; domain scenario by default).
+    #[arg(long)]
+    transform: Option<String>,
+    /// Your own data: resize every image to WIDTHxHEIGHT (bilinear, e.g. 32x32); without it
+    /// every image must have the size of the first.
+    #[arg(long, value_name = "WxH")]
+    image_size: Option<String>,
+    /// Rotated benchmarks: each task's angle, counter-clockwise: evenly (t·180°/T, default),
+    /// random (uniform in [0°, 180°) from --seed) or degrees, one task each (e.g. 0,45,90).
+    #[arg(long, value_name = "ANGLES", allow_hyphen_values = true)]
+    angles: Option<String>,
     /// Compute backend: cpu or cuda.
     #[arg(long)]
     backend: Option<String>,
@@ -263,6 +307,9 @@ struct RunFlags {
     /// their official unpacked folders). Default: MNIST from $SYNAPTIC_DATA, else the shipped
     /// data/mnist; the others from the `synaptic data fetch` cache. `--dataset-dir` is the same
     /// option (any 10-class IDX dataset laid out like MNIST runs the split/permuted protocols).
+    /// Your own data, without --benchmark: an image folder (train/<class>/*.png|jpg and
+    /// test/<class>/*), a folder of x_train.npy, y_train.npy, x_test.npy, y_test.npy, or an
+    /// .npz file holding them (benchmark user).
     #[arg(long, visible_alias = "dataset-dir")]
     #[serde(skip)]
     data_dir: Option<PathBuf>,
@@ -400,14 +447,6 @@ impl RunFlags {
     fn check_memory(&self, cfg: &RunConfig) -> Result<(), crate::memory::TooLarge> {
         check_memory(cfg, self.max_memory)
     }
-
-    /// Loads `benchmark`'s data.
-    fn load(&self, benchmark: Benchmark) -> anyhow::Result<Arc<Dataset>> {
-        Ok(Arc::new(load_for(
-            benchmark.data(),
-            &self.data_dir(benchmark),
-        )?))
-    }
 }
 
 /// Refuses `cfg` if its estimated memory exceeds `max_memory` (`--max-memory`) or, without it,
@@ -511,6 +550,8 @@ fn cmd_run(args: RunArgs, given: &[String], started: Instant) -> anyhow::Result<
     if let Some(m) = &args.method {
         flags.insert("method".into(), serde_json::json!(m));
     }
+    // Your own data is read first: its record sizes the networks the config resolves.
+    user::prepare(&args.flags, file.as_ref(), &mut flags)?;
     let registry = Registry::builtin();
     // --fisher-samples also sizes the importance measurement, whatever the method.
     let samples = match flags.get("fisher_samples") {
@@ -548,13 +589,12 @@ fn cmd_run(args: RunArgs, given: &[String], started: Instant) -> anyhow::Result<
         }
         return Ok(());
     }
-    let data_dir = args.flags.data_dir(cfg.benchmark);
-    let dataset = args.flags.load(cfg.benchmark)?;
-    let saved = SavedRun {
-        config: cfg,
-        data_dir,
-        checkpoint_every: args.checkpoint_every,
+    let data_dir = match &cfg.user_data {
+        Some(u) => u.path.clone(),
+        None => args.flags.data_dir(cfg.benchmark),
     };
+    let dataset = user::dataset_for(&cfg, &data_dir, args.flags.quiet)?;
+    let saved = SavedRun::new(cfg, data_dir, args.checkpoint_every);
     train_in(&out, &saved, dataset, args.flags.quiet, started, false)?;
     Ok(())
 }
@@ -650,7 +690,7 @@ fn cmd_resume(
         eprintln!("resuming {} {}", dir.display(), resume_point(&m, cfg.tasks));
     }
     check_out(dir)?;
-    let dataset = Arc::new(load_for(cfg.benchmark.data(), &saved.data_dir)?);
+    let dataset = user::dataset_for(cfg, &saved.data_dir, args.flags.quiet)?;
     train_in(dir, &saved, dataset, args.flags.quiet, started, true)?;
     Ok(())
 }

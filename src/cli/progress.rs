@@ -10,6 +10,75 @@ use crate::config::RunConfig;
 use crate::data::fetch::{DownloadProgress, ProgressFactory};
 use crate::train::{EpochReport, Observer};
 
+/// Shows a user's images decoding: a bar on a terminal; otherwise a line when it starts and
+/// one when it is done (large folders take a while, and a log should say why).
+pub struct DecodeProgress {
+    bar: Option<ProgressBar>,
+    quiet: bool,
+    path: String,
+    started: std::time::Instant,
+    /// Images in all, once the loader has said.
+    total: std::sync::atomic::AtomicUsize,
+}
+
+impl DecodeProgress {
+    /// Progress of reading `path`; silent when `quiet`.
+    pub fn new(path: &std::path::Path, quiet: bool) -> Self {
+        let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
+            let b = ProgressBar::new(0);
+            b.set_style(
+                ProgressStyle::with_template(
+                    "decoding {msg} [{bar:30}] {pos}/{len} images {per_sec} eta {eta}",
+                )
+                .expect("valid template")
+                .progress_chars("=> "),
+            );
+            b.set_message(path.display().to_string());
+            b
+        });
+        DecodeProgress {
+            bar,
+            quiet,
+            path: path.display().to_string(),
+            started: std::time::Instant::now(),
+            total: std::sync::atomic::AtomicUsize::new(usize::MAX),
+        }
+    }
+
+    /// `done` of `total` images decoded (the loader calls this as it goes).
+    pub fn update(&self, done: usize, total: usize) {
+        use std::sync::atomic::Ordering;
+        let first = self.total.swap(total, Ordering::Relaxed) == usize::MAX;
+        match &self.bar {
+            Some(b) => {
+                b.set_length(total as u64);
+                b.set_position(done as u64);
+            }
+            None if first && !self.quiet => {
+                eprintln!("decoding {} images of {}", total, self.path)
+            }
+            None => {}
+        }
+    }
+
+    /// Clears the bar, or says how long decoding took.
+    pub fn finish(&self) {
+        use std::sync::atomic::Ordering;
+        match &self.bar {
+            Some(b) => b.finish_and_clear(),
+            None => {
+                let total = self.total.load(Ordering::Relaxed);
+                if !self.quiet && total != usize::MAX {
+                    eprintln!(
+                        "decoded {total} images in {:.1}s",
+                        self.started.elapsed().as_secs_f64()
+                    );
+                }
+            }
+        }
+    }
+}
+
 /// Shows training progress on stderr.
 pub struct Progress {
     bar: Option<ProgressBar>,
@@ -78,6 +147,19 @@ impl Progress {
             cfg.train.lr,
             data.display()
         );
+        // A split that is not the published one, or rotations: what each task holds.
+        if let Ok(p) = cfg.protocol() {
+            if let Some(note) = p.split_note(cfg.tasks) {
+                eprintln!("tasks: {note}");
+            }
+            if let Some(a) = p.layout(cfg.tasks).task_angles {
+                let a: Vec<String> = a
+                    .into_iter()
+                    .map(crate::scenario::rotate::degrees)
+                    .collect();
+                eprintln!("tasks: rotations {}", a.join(", "));
+            }
+        }
     }
 
     /// Adds the loss of step `self.done` (1-based within the task) to the epoch's mean; every

@@ -17,8 +17,12 @@ use crate::log::LiveLogs;
 use crate::method::{MethodConfig, MethodError, Registry};
 use crate::model::HeadInit;
 use crate::names::UnknownName;
-use crate::scenario::{Benchmark, EvalOn, ModelKind, Scenario};
+use crate::scenario::{
+    Angles, Benchmark, ClassOrder, DataShape, EvalOn, ModelKind, Protocol, ProtocolError, Scenario,
+    TaskSettings, Transform,
+};
 use crate::train::{Mode, TrainConfig};
+use crate::user_data::{ImageSize, UserDataset};
 
 pub mod preset;
 
@@ -52,6 +56,30 @@ pub struct RunConfig {
     pub eval_on: EvalOn,
     /// Hidden layer widths of the MLP.
     pub hidden: Vec<usize>,
+    /// The network (unset: the benchmark's own, the MLP or the paper's CNN).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<ModelKind>,
+    /// Order in which a split benchmark hands its classes to tasks (default: label order).
+    #[serde(default, skip_serializing_if = "ClassOrder::is_labels")]
+    pub class_order: ClassOrder,
+    /// Classes per task of a split benchmark (unset: the benchmark's own); the last task takes
+    /// what is left.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub classes_per_task: Option<usize>,
+    /// Angles of a rotated benchmark's tasks (default: evenly spread over [0°, 180°)).
+    #[serde(default, skip_serializing_if = "Angles::is_evenly")]
+    pub angles: Angles,
+    /// What the tasks of a user's data do to their inputs: none (a split) or rotate.
+    #[serde(default, skip_serializing_if = "Transform::is_none")]
+    pub transform: Transform,
+    /// The size every image of a user's data is resized to (unset: every image must have the
+    /// first one's size).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_size: Option<ImageSize>,
+    /// A user's data (benchmark `user`): where it is and what it holds, recorded when the run
+    /// is configured and checked whenever the data is read again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_data: Option<UserDataset>,
     /// Output-layer initialisation.
     pub head_init: HeadInit,
     /// Compute backend.
@@ -110,6 +138,34 @@ pub enum ConfigError {
         /// The benchmark's name.
         benchmark: &'static str,
     },
+    /// Tasks the benchmark's settings cannot make.
+    #[error(transparent)]
+    Protocol(#[from] ProtocolError),
+    /// Benchmark `user` without its data.
+    #[error(
+        "benchmark user trains on your own data: pass its folder or .npz file as --dataset-dir"
+    )]
+    NoUserData,
+    /// A setting of a user's data given to a built-in benchmark.
+    #[error(
+        "{key} has no effect on {benchmark}: it is for your own data (benchmark user); drop it"
+    )]
+    NotUserData {
+        /// The setting.
+        key: &'static str,
+        /// The benchmark's name.
+        benchmark: &'static str,
+    },
+    /// Images too small for the CNN's convolutions and pools.
+    #[error("model cnn needs images of at least {min}x{min} pixels (its two valid convolutions and two pools shrink them), but the data's are {cols}x{rows}: use model mlp")]
+    TooSmallForCnn {
+        /// Image height.
+        rows: usize,
+        /// Image width.
+        cols: usize,
+        /// The smallest side.
+        min: usize,
+    },
     /// A sampling interval for live logs that are not written.
     #[error(
         "log_every has no effect without log: set log to tensorboard and/or csv, or drop log_every"
@@ -164,16 +220,70 @@ impl RunConfig {
     /// MLP: forward, and backward for activations and weights); infinite for the CNN, whose
     /// convolutions always carry enough work to split.
     pub fn step_flops(&self) -> f64 {
-        if self.benchmark.model() == ModelKind::Cnn {
+        if self.model_kind() == ModelKind::Cnn {
             return f64::INFINITY;
         }
         // Sized before the data is loaded (the thread pool must exist first), so from the
-        // benchmark's own dataset and the head the stream will build.
-        let mut sizes = vec![self.benchmark.inputs()];
+        // dataset's shape and the head the stream will build.
+        let mut sizes = vec![self.data_shape().pixels()];
         sizes.extend(&self.hidden);
-        sizes.push(self.benchmark.outputs(self.scenario, self.tasks));
+        sizes.push(self.outputs());
         let weights: usize = sizes.windows(2).map(|w| (w[0] + 1) * w[1]).sum();
         6.0 * self.train.batch_size as f64 * weights as f64
+    }
+
+    /// The network this run trains: `model` if set, else the benchmark's own.
+    pub fn model_kind(&self) -> ModelKind {
+        self.model.unwrap_or(self.benchmark.model())
+    }
+
+    /// The shape of the data the run reads, known before it loads: the published size of a
+    /// built-in dataset, the recorded one of a user's (all zeros for benchmark `user` without
+    /// its record, which [`RunConfig::validate`] refuses).
+    pub fn data_shape(&self) -> DataShape {
+        match (&self.user_data, DataShape::of(self.benchmark.data())) {
+            (Some(u), None) => u.shape(),
+            (_, Some(s)) => s,
+            (None, None) => DataShape {
+                channels: 0,
+                rows: 0,
+                cols: 0,
+                labels: 0,
+                train: 0,
+                test: 0,
+            },
+        }
+    }
+
+    /// How the tasks are asked for: class order, classes per task, angles.
+    pub fn task_settings(&self) -> TaskSettings {
+        TaskSettings {
+            class_order: self.class_order.clone(),
+            classes_per_task: self.classes_per_task,
+            angles: self.angles.clone(),
+            transform: self.transform,
+            class_names: (self.user_data.as_ref())
+                .map(|u| u.classes.clone())
+                .unwrap_or_default(),
+        }
+    }
+
+    /// The run's tasks: the benchmark's protocol with this run's class order, task size and
+    /// angles (random ones drawn from the seed).
+    pub fn protocol(&self) -> Result<Protocol, ProtocolError> {
+        Protocol::new(
+            self.benchmark,
+            &self.task_settings(),
+            &self.data_shape(),
+            self.train.seed,
+        )
+    }
+
+    /// Output units of the model (0 for settings whose tasks do not resolve, which
+    /// [`RunConfig::validate`] refuses).
+    pub fn outputs(&self) -> usize {
+        self.protocol()
+            .map_or(0, |p| p.outputs(self.scenario, self.tasks))
     }
 
     /// The CPU threads this run computes with (see [`crate::backend::compute_threads`]).
@@ -202,10 +312,15 @@ impl RunConfig {
     /// The benchmark's protocol (the paper's, before any preset) with `method`.
     pub fn defaults(benchmark: Benchmark, method: MethodConfig) -> Self {
         let (epochs, batch, hidden, reset) = match benchmark {
-            Benchmark::SplitMnist | Benchmark::SplitFashionMnist => (10, 64, vec![256, 256], true),
-            Benchmark::PermutedMnist | Benchmark::PermutedFashionMnist => {
-                (20, 256, vec![2000, 2000], false)
+            // A user's data takes split MNIST's protocol, rotated or not.
+            Benchmark::SplitMnist | Benchmark::SplitFashionMnist | Benchmark::User => {
+                (10, 64, vec![256, 256], true)
             }
+            // Rotated MNIST takes permuted MNIST's protocol: both transform the inputs of one
+            // 10-class problem per task.
+            Benchmark::PermutedMnist
+            | Benchmark::PermutedFashionMnist
+            | Benchmark::RotatedMnist => (20, 256, vec![2000, 2000], false),
             // The CNN has no hidden-width setting.
             Benchmark::SplitCifar10 | Benchmark::SplitCifar => (60, 256, vec![], true),
         };
@@ -230,6 +345,13 @@ impl RunConfig {
             test_limit: 0,
             eval_on: EvalOn::Test,
             hidden,
+            model: None,
+            class_order: ClassOrder::Labels,
+            classes_per_task: None,
+            angles: Angles::Evenly,
+            transform: Transform::None,
+            image_size: None,
+            user_data: None,
             head_init: HeadInit::Default,
             backend: BackendKind::Cpu,
             threads: 0,
@@ -245,7 +367,22 @@ impl RunConfig {
         let cfg = Self::defaults(Benchmark::SplitMnist, no_method());
         let mut keys: Vec<String> = to_settings(&cfg).keys().cloned().collect();
         keys.retain(|k| k != "method");
-        keys.extend(["importance_samples", "log", "log_every"].map(String::from));
+        // Left out of stored configs while unset, so named here.
+        keys.extend(
+            [
+                "importance_samples",
+                "log",
+                "log_every",
+                "model",
+                "class_order",
+                "classes_per_task",
+                "angles",
+                "transform",
+                "image_size",
+                "user_data",
+            ]
+            .map(String::from),
+        );
         keys
     }
 
@@ -293,12 +430,14 @@ impl RunConfig {
             (file, "in the config file"),
             (Some(flags), "on the command line"),
         ];
+        let mut given: Vec<String> = Vec::new();
         for (layer, source) in layers {
             let Some(layer) = layer else { continue };
             for (k, v) in layer {
                 if CHOOSERS.contains(&k.as_str()) {
                     continue;
                 }
+                given.push(k.clone());
                 if own.contains(&k.as_str()) {
                     options.insert(k.clone(), v.clone());
                 } else if run_keys.contains(k) {
@@ -318,24 +457,72 @@ impl RunConfig {
                 }
             }
         }
-        Self::checked(registry, method.name(), options, run)
+        Self::checked(registry, method.name(), options, run, Some(&given))
     }
 
     /// The config of `method` with `options` and the run-level settings `run`, parsed and
-    /// checked: the last step of [`RunConfig::resolve_in`] and of [`RunConfig::from_stored`].
+    /// checked: the last step of [`RunConfig::resolve_in`] (which passes the keys some layer
+    /// `given`, so that the others follow them) and of [`RunConfig::from_stored`].
     fn checked(
         registry: &Registry,
         method: &str,
         options: Settings,
         mut run: Settings,
+        given: Option<&[String]>,
     ) -> Result<Self, ConfigError> {
         let method_cfg = registry.config(method, options)?;
         run.insert("method".into(), Value::String(method.into()));
         run.extend(method_cfg.options().clone());
         let mut cfg: RunConfig = from_settings(&run).map_err(bad)?;
         cfg.method = method_cfg;
+        if let Some(given) = given {
+            cfg.follow(given);
+        }
+        cfg.normalize();
         cfg.validate()?;
         Ok(cfg)
+    }
+
+    /// Fills the settings no layer gave from the ones given: every task of the protocol the
+    /// class settings make, and the hidden widths of the network chosen (none for the CNN,
+    /// split MNIST's for an MLP on a benchmark whose own network is the CNN).
+    fn follow(&mut self, given: &[String]) {
+        let given = |k: &str| given.iter().any(|g| g == k);
+        if !given("tasks") {
+            if let Ok(p) = self.protocol() {
+                self.tasks = p.len();
+            }
+        }
+        // Rotated tasks of a user's data are domain-incremental, as rotated MNIST is.
+        if !given("scenario") && self.transform == Transform::Rotate {
+            self.scenario = Scenario::Domain;
+        }
+        if !given("hidden") {
+            self.hidden = match self.model_kind() {
+                ModelKind::Cnn => vec![],
+                ModelKind::Mlp if self.benchmark.model() == ModelKind::Cnn => vec![256, 256],
+                ModelKind::Mlp => std::mem::take(&mut self.hidden),
+            };
+        }
+    }
+
+    /// Writes settings that ask for the benchmark's own choice as unset, so that a config
+    /// that spells out a default equals (and reports like) one that leaves it out.
+    fn normalize(&mut self) {
+        if self.model == Some(self.benchmark.model()) {
+            self.model = None;
+        }
+        if self.benchmark.split()
+            && self.classes_per_task == Some(self.benchmark.classes_per_task())
+        {
+            self.classes_per_task = None;
+        }
+        let labels = self.data_shape().labels;
+        if let ClassOrder::Given(v) = &self.class_order {
+            if v.len() == labels && v.iter().enumerate().all(|(k, &c)| k == c) {
+                self.class_order = ClassOrder::Labels;
+            }
+        }
     }
 
     /// A config stored as one flat table (`run-config.json`'s `config`, `result.json`'s), read
@@ -370,7 +557,7 @@ impl RunConfig {
                 return Err(bad(format!("unknown setting '{k}'")));
             }
         }
-        Self::checked(registry, method.name(), options, run)
+        Self::checked(registry, method.name(), options, run, None)
     }
 
     /// Hex SHA-256 of the config's canonical JSON, `threads` aside (it may change on resume and
@@ -404,7 +591,26 @@ impl RunConfig {
     /// Checks every run-level number for range (the method's options were checked when
     /// parsed); the message names the option and the accepted range.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let full = self.benchmark.full_tasks();
+        if self.benchmark == Benchmark::User {
+            if self.user_data.is_none() {
+                return Err(ConfigError::NoUserData);
+            }
+        } else {
+            let key = if self.user_data.is_some() {
+                Some("user_data")
+            } else if self.image_size.is_some() {
+                Some("image_size")
+            } else {
+                None
+            };
+            if let Some(key) = key {
+                return Err(ConfigError::NotUserData {
+                    key,
+                    benchmark: self.benchmark.name(),
+                });
+            }
+        }
+        let full = self.protocol()?.len();
         check_positive("lr", self.train.lr)?;
         check_positive("epsilon", self.train.epsilon)?;
         for (name, b) in [("beta1", self.train.beta1), ("beta2", self.train.beta2)] {
@@ -430,20 +636,35 @@ impl RunConfig {
             return Err(ConfigError::LogEveryWithoutLog);
         }
         if self.tasks == 0 || self.tasks > full {
+            let with = match self.classes_per_task {
+                Some(k) => format!(" with classes_per_task = {k}"),
+                None => String::new(),
+            };
             return Err(OptionError::new(
                 "tasks",
                 self.tasks,
-                format!("between 1 and {full} for {}", self.benchmark.name()),
+                format!("between 1 and {full} for {}{with}", self.benchmark.name()),
             )
             .into());
         }
         for &w in &self.hidden {
             in_range("hidden", w, 1 << 16)?;
         }
-        if self.benchmark.model() == ModelKind::Cnn && !self.hidden.is_empty() {
-            return Err(ConfigError::HiddenOnCnn {
-                benchmark: self.benchmark.name(),
-            });
+        if self.model_kind() == ModelKind::Cnn {
+            if !self.hidden.is_empty() {
+                return Err(ConfigError::HiddenOnCnn {
+                    benchmark: self.benchmark.name(),
+                });
+            }
+            let shape = self.data_shape();
+            let min = crate::model::CNN_MIN_SIDE;
+            if shape.rows < min || shape.cols < min {
+                return Err(ConfigError::TooSmallForCnn {
+                    rows: shape.rows,
+                    cols: shape.cols,
+                    min,
+                });
+            }
         }
         if self.threads > 1024 {
             return Err(OptionError::new(
@@ -516,6 +737,11 @@ pub fn parse_settings(text: &str, origin: &str) -> Result<Settings, ConfigError>
     let table: toml::Table =
         toml::from_str(text).map_err(|e| bad(format!("{origin}: {}", toml_message(&e, text))))?;
     let settings = to_settings(&table);
+    if settings.contains_key("user_data") {
+        return Err(bad(format!(
+            "{origin}: user_data is recorded from the data read, not set by hand: drop it and pass the data as --dataset-dir"
+        )));
+    }
     for (k, v) in &settings {
         check_setting(Registry::builtin(), k, v).map_err(|e| ConfigError::In {
             origin: origin.into(),

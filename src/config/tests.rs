@@ -348,3 +348,289 @@ fn a_stored_config_is_checked_as_a_fresh_one() {
         cfg
     );
 }
+
+#[test]
+fn class_settings_resolve_follow_the_tasks_and_normalise() {
+    let run = |s: Settings| RunConfig::resolve(None, &s);
+    // Three classes per task: four tasks, the last with one class; tasks follow unless given.
+    let k3 = run(with(flags("split-mnist"), "classes_per_task", json!(3))).unwrap();
+    assert_eq!((k3.tasks, k3.classes_per_task), (4, Some(3)));
+    let p = k3.protocol().unwrap();
+    assert_eq!(p.tasks[3].classes, vec![9]);
+    assert_eq!(p.tasks[0].name, "digits 0,1,2");
+    // The head: every class in the task scenario, one task's most in the domain scenario.
+    assert_eq!(k3.outputs(), 10);
+    let dom = run(with(
+        with(flags("split-mnist"), "classes_per_task", json!(3)),
+        "scenario",
+        json!("domain"),
+    ))
+    .unwrap();
+    assert_eq!(dom.outputs(), 3);
+    let e = run(with(
+        with(flags("split-mnist"), "classes_per_task", json!(3)),
+        "tasks",
+        json!(5),
+    ))
+    .unwrap_err()
+    .to_string();
+    assert_eq!(
+        e,
+        "tasks must be between 1 and 4 for split-mnist with classes_per_task = 3, got 5"
+    );
+    // The benchmark's own values are stored as unset, so such a config equals the default one.
+    let plain = run(flags("split-mnist")).unwrap();
+    let spelled = with(flags("split-mnist"), "classes_per_task", json!(2));
+    let spelled = with(spelled, "class_order", json!("0,1,2,3,4,5,6,7,8,9"));
+    assert_eq!(run(spelled).unwrap(), plain);
+    // A given order, from the flag's text or a file's list.
+    let given = run(with(
+        flags("split-cifar10"),
+        "class_order",
+        json!("2,3,0,1,4,5,6,7,8,9"),
+    ))
+    .unwrap();
+    assert_eq!(
+        given.class_order,
+        ClassOrder::Given(vec![2, 3, 0, 1, 4, 5, 6, 7, 8, 9])
+    );
+    assert_eq!(given.protocol().unwrap().tasks[0].name, "classes 2,3");
+    let file = parse_settings("class_order = [9, 8, 7, 6, 5, 4, 3, 2, 1, 0]\n", "f").unwrap();
+    let from_file = RunConfig::resolve(Some(&file), &flags("split-mnist")).unwrap();
+    assert_eq!(from_file.protocol().unwrap().tasks[0].classes, vec![9, 8]);
+}
+
+#[test]
+fn a_random_class_order_is_drawn_from_the_seed_and_stored_as_random() {
+    let f = |seed: u64| {
+        let s = with(flags("split-mnist"), "class_order", json!("random"));
+        RunConfig::resolve(None, &with(s, "seed", json!(seed))).unwrap()
+    };
+    let (a, b) = (f(3), f(4));
+    let order = |c: &RunConfig| c.protocol().unwrap().class_order.unwrap();
+    assert_eq!(order(&a), order(&f(3)));
+    assert_ne!(order(&a), order(&b));
+    let mut sorted = order(&a);
+    sorted.sort_unstable();
+    assert_eq!(sorted, (0..10).collect::<Vec<_>>());
+    // The config keeps the setting, not the draw: seeds of one setting group together.
+    assert_eq!(stored(&a)["class_order"], json!("random"));
+    let back = RunConfig::from_stored(Registry::builtin(), &stored(&a)).unwrap();
+    assert_eq!((back.digest(), order(&back)), (a.digest(), order(&a)));
+}
+
+#[test]
+fn bad_class_settings_are_one_line_errors() {
+    for (bench, key, v, needle) in [
+        (
+            "split-mnist",
+            "class_order",
+            json!("1,1,2,3,4,5,6,7,8,9"),
+            "class_order lists class 1 twice",
+        ),
+        (
+            "split-mnist",
+            "class_order",
+            json!("0,1,2,3,4,5,6,7,8,10"),
+            "class_order names class 10, but the data has classes 0-9 only",
+        ),
+        (
+            "split-mnist",
+            "class_order",
+            json!("0,1,2"),
+            "class_order leaves out classes 3,4,5,6,7,8,9",
+        ),
+        (
+            "split-mnist",
+            "class_order",
+            json!("0,x"),
+            "'0,x' is not a class order",
+        ),
+        (
+            "split-mnist",
+            "classes_per_task",
+            json!(11),
+            "classes_per_task = 11 is out of range: between 1 and 10",
+        ),
+        (
+            "permuted-mnist",
+            "class_order",
+            json!("random"),
+            "class_order has no effect on permuted-mnist: every task holds every class",
+        ),
+        (
+            "split-cifar",
+            "classes_per_task",
+            json!(5),
+            "classes_per_task has no effect on split-cifar: its tasks are the paper's fixed",
+        ),
+        (
+            "split-mnist",
+            "angles",
+            json!("random"),
+            "angles has no effect on split-mnist",
+        ),
+        (
+            "rotated-mnist",
+            "angles",
+            json!("0,500"),
+            "angles: 500 is not an angle",
+        ),
+        ("split-mnist", "model", json!("rnn"), "unknown model 'rnn'"),
+    ] {
+        let e = RunConfig::resolve(None, &with(flags(bench), key, v))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(needle) && !e.contains('\n'), "{key}: {e}");
+    }
+    let e = RunConfig::resolve(
+        None,
+        &with(
+            with(flags("split-mnist"), "model", json!("cnn")),
+            "hidden",
+            json!([10]),
+        ),
+    )
+    .unwrap_err();
+    assert!(matches!(e, ConfigError::HiddenOnCnn { .. }), "{e}");
+}
+
+#[test]
+fn the_model_follows_its_setting_and_hidden_widths_follow_the_model() {
+    let run = |s: Settings| RunConfig::resolve(None, &s).unwrap();
+    let cnn = run(with(flags("split-mnist"), "model", json!("cnn")));
+    assert_eq!((cnn.model_kind(), cnn.hidden.len()), (ModelKind::Cnn, 0));
+    assert_eq!(cnn.step_flops(), f64::INFINITY);
+    let mlp = run(with(flags("split-cifar10"), "model", json!("mlp")));
+    assert_eq!(
+        (mlp.model_kind(), mlp.hidden.clone()),
+        (ModelKind::Mlp, vec![256, 256])
+    );
+    // Naming the benchmark's own network is the default.
+    assert_eq!(
+        run(with(flags("split-mnist"), "model", json!("mlp"))),
+        run(flags("split-mnist"))
+    );
+}
+
+#[test]
+fn rotated_mnist_takes_the_permuted_protocol_and_its_angles() {
+    let r = RunConfig::resolve(None, &flags("rotated-mnist")).unwrap();
+    assert_eq!(
+        (r.scenario, r.tasks, r.hidden.clone(), r.train.epochs),
+        (Scenario::Domain, 10, vec![2000, 2000], 20)
+    );
+    assert_eq!(si(&r).c, 0.1);
+    let p = r.protocol().unwrap();
+    assert_eq!(p.tasks[1].name, "rotation 18°");
+    assert_eq!(p.layout(10).task_angles.unwrap()[9], 162.0);
+    // A list of angles sets the number of tasks.
+    let three = with(flags("rotated-mnist"), "angles", json!("0,-45,90"));
+    let three = RunConfig::resolve(None, &three).unwrap();
+    assert_eq!(three.tasks, 3);
+    assert_eq!(stored(&three)["angles"], json!([0.0, -45.0, 90.0]));
+    assert_eq!(
+        RunConfig::from_stored(Registry::builtin(), &stored(&three)).unwrap(),
+        three
+    );
+    // The task and class scenarios give each task its ten units.
+    let task = with(flags("rotated-mnist"), "scenario", json!("task"));
+    let task = RunConfig::resolve(None, &with(task, "tasks", json!(4))).unwrap();
+    assert_eq!(task.outputs(), 40);
+}
+
+#[test]
+fn configs_without_the_task_settings_store_and_digest_as_before() {
+    // Stored files and checkpoint digests of runs from before these settings stay valid: the
+    // defaults are not written, and a table without them reads back as the defaults.
+    let cfg = RunConfig::resolve(None, &flags("split-mnist")).unwrap();
+    let table = stored(&cfg);
+    for key in ["class_order", "classes_per_task", "angles", "model"] {
+        assert!(!table.contains_key(key), "{key}");
+        assert!(RunConfig::run_keys().iter().any(|k| k == key), "{key}");
+    }
+    let back = RunConfig::from_stored(Registry::builtin(), &table).unwrap();
+    assert_eq!(back, cfg);
+    // A stored setting is re-validated like a flag.
+    let bad = with(table, "class_order", json!([0, 0, 1, 2, 3, 4, 5, 6, 7, 8]));
+    let e = RunConfig::from_stored(Registry::builtin(), &bad)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("class_order lists class 0 twice"), "{e}");
+}
+
+/// Settings of benchmark `user` with a record of 3 classes of 3x12x10 images.
+fn user_flags() -> Settings {
+    let record = json!({
+        "path": "/data/shapes", "format": "image-folder", "classes": ["a", "b", "c"],
+        "channels": 3, "rows": 10, "cols": 12, "train": 90, "test": 30
+    });
+    with(flags("user"), "user_data", record)
+}
+
+#[test]
+fn user_data_sizes_the_network_and_resolves_as_a_split_or_rotations() {
+    let cfg = RunConfig::resolve(None, &user_flags()).unwrap();
+    assert_eq!(
+        (cfg.scenario, cfg.tasks, cfg.hidden.clone()),
+        (Scenario::Task, 2, vec![256, 256])
+    );
+    assert_eq!(cfg.data_shape().pixels(), 360);
+    let p = cfg.protocol().unwrap();
+    assert_eq!(p.tasks[0].name, "classes a,b");
+    assert_eq!(p.tasks[1].classes, vec![2]);
+    // Split MNIST's protocol and method values.
+    assert_eq!(
+        (cfg.train.epochs, cfg.train.batch_size, si(&cfg).c),
+        (10, 64, 1.0)
+    );
+    let weights = 361 * 256 + 257 * 256 + 257 * 3;
+    assert_eq!(cfg.step_flops(), (6 * 64 * weights) as f64);
+    // Rotated: every class per task, domain scenario unless given.
+    let rot = RunConfig::resolve(None, &with(user_flags(), "transform", json!("rotate"))).unwrap();
+    assert_eq!(
+        (rot.scenario, rot.tasks, rot.outputs()),
+        (Scenario::Domain, 10, 3)
+    );
+    let task = with(
+        with(user_flags(), "transform", json!("rotate")),
+        "scenario",
+        json!("task"),
+    );
+    assert_eq!(
+        RunConfig::resolve(None, &task).unwrap().scenario,
+        Scenario::Task
+    );
+    // The record round-trips with the config, and is re-checked.
+    let back = RunConfig::from_stored(Registry::builtin(), &stored(&rot)).unwrap();
+    assert_eq!(back, rot);
+    let e = RunConfig::resolve(None, &flags("user")).unwrap_err();
+    assert!(matches!(e, ConfigError::NoUserData), "{e}");
+    let e = RunConfig::resolve(
+        None,
+        &with(flags("split-mnist"), "image_size", json!("8x8")),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.starts_with("image_size has no effect on split-mnist"),
+        "{e}"
+    );
+    let e = parse_settings("user_data = { path = \"/x\" }\n", "config file c.toml")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("user_data is recorded from the data read"),
+        "{e}"
+    );
+    let e = RunConfig::resolve(
+        None,
+        &with(flags("split-mnist"), "transform", json!("rotate")),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.starts_with("transform has no effect on split-mnist"),
+        "{e}"
+    );
+}

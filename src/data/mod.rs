@@ -2,11 +2,16 @@
 //! Fashion-MNIST from IDX files ([`idx`]), CIFAR-10 and CIFAR-100 from their binary files
 //! ([`cifar`]), each checked against the SHA-256 list beside it where there is one; where each
 //! benchmark looks for its files ([`resolve_dir_for`], [`cache_dir`]); and downloading and
-//! verifying them ([`fetch`]).
+//! verifying them ([`fetch`]). A user's own data, an ImageFolder tree ([`image_folder`]) or
+//! NumPy arrays ([`npz`]), is read by [`load_user_data`] and can be written back in either
+//! format ([`export`]).
 
 pub mod cifar;
+pub mod export;
 pub mod fetch;
 pub mod idx;
+pub mod image_folder;
+pub mod npz;
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -25,6 +30,8 @@ pub enum DataKind {
     Cifar10,
     /// CIFAR-10 and CIFAR-100 binary (CIFAR-100 fine labels shifted to 10..110).
     Cifar10And100,
+    /// A user's own data: an image folder or NumPy arrays ([`load_user_data`]).
+    User,
 }
 
 const FIX: &str = "re-download it or use a data folder with valid MNIST IDX files";
@@ -166,6 +173,42 @@ pub enum DataError {
         .path.display()
     )]
     NotAFile { path: PathBuf, what: &'static str },
+    /// A user data file or folder cannot be read.
+    #[error("{}: cannot read: {source}; check that it exists and is readable", .path.display())]
+    UserIo {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// A user data folder or file does not have the layout the loaders read.
+    #[error("{}: {detail}; {fix}", .path.display())]
+    UserLayout {
+        path: PathBuf,
+        detail: String,
+        fix: String,
+    },
+    /// An image file of an ImageFolder cannot be decoded.
+    #[error("{}: not a readable PNG or JPEG image: {detail}; replace or remove the file", .path.display())]
+    BadImage { path: PathBuf, detail: String },
+    /// An image's size differs from the first image's and no common size was asked for.
+    #[error(
+        "{}: image is {}x{} (WxH) but the first image, {}, is {}x{}; pass --image-size {}x{} (or another WxH) to resize every image to one size",
+        .path.display(), .size.0, .size.1, .first.display(), .expected.0, .expected.1,
+        .expected.0, .expected.1
+    )]
+    ImageSizeMismatch {
+        path: PathBuf,
+        size: (u32, u32),
+        first: PathBuf,
+        expected: (u32, u32),
+    },
+    /// A NumPy array is missing, or has a shape, dtype or value the loader cannot use.
+    #[error("{}: array {array}: {detail}; {fix}", .path.display())]
+    BadArray {
+        path: PathBuf,
+        array: String,
+        detail: String,
+        fix: String,
+    },
     /// A line of a checksum list is malformed.
     #[error(
         "{}: line {line}: {detail}; expected `<64 hex digits>  <file name>` as written by sha256sum",
@@ -187,16 +230,18 @@ fn magic_kind(magic: u32) -> String {
     }
 }
 
-/// One split of an image-classification dataset: `n` images of `rows` x `cols` u8 pixels.
+/// One split of an image-classification dataset: `n` images of `rows` x `cols` u8 pixels in
+/// `pixels_per_image / (rows * cols)` channels.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImageSet {
-    /// All pixels, image after image, row-major.
+    /// All pixels, image after image; each image channel after channel (CHW), each channel
+    /// row-major.
     pub images: Vec<u8>,
     /// One label per image.
     pub labels: Vec<u8>,
     /// Number of images.
     pub n: usize,
-    /// `rows * cols`.
+    /// `channels * rows * cols`.
     pub pixels_per_image: usize,
     /// Image height.
     pub rows: usize,
@@ -219,6 +264,11 @@ impl ImageSet {
     pub fn is_empty(&self) -> bool {
         self.n == 0
     }
+
+    /// Channels per image: 1 (grey) or 3 (RGB).
+    pub fn channels(&self) -> usize {
+        self.pixels_per_image / (self.rows * self.cols).max(1)
+    }
 }
 
 /// A train/test pair loaded from one folder (IDX or CIFAR files).
@@ -230,6 +280,163 @@ pub struct Dataset {
     pub test: ImageSet,
     /// The folder it was read from.
     pub dir: PathBuf,
+}
+
+/// How a user's images are brought to one size.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct UserDataOptions {
+    /// `Some((width, height))`: every image is resized to this size with bilinear interpolation
+    /// (the `image` crate's `Triangle` filter, per channel; an image already of this size is
+    /// kept as it is). `None`: every image must have the size of the first one (`--image-size`).
+    pub resize: Option<(u32, u32)>,
+}
+
+/// Which format [`load_user_data`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UserFormat {
+    /// `DIR/train/<class>/*.png|jpg|jpeg`, `DIR/test/<class>/…`, optional `DIR/val/<class>/…`.
+    ImageFolder,
+    /// One `.npz` archive holding `x_train`, `y_train`, `x_test`, `y_test` (optional `x_val`, `y_val`).
+    Npz,
+    /// A folder holding `x_train.npy`, `y_train.npy`, `x_test.npy`, `y_test.npy` (optional val pair).
+    NpyFolder,
+}
+
+impl UserFormat {
+    /// The format's name as logs print it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::ImageFolder => "image folder",
+            Self::Npz => "npz archive",
+            Self::NpyFolder => "npy folder",
+        }
+    }
+}
+
+/// Files of an ImageFolder that were not read because their extension is not an image's.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SkippedFiles {
+    /// How many files were skipped (hidden files and folders, named `.*`, are ignored and not counted).
+    pub count: usize,
+    /// The first one skipped, in reading order, to show the user.
+    pub first: Option<PathBuf>,
+}
+
+/// A user's dataset as [`load_user_data`] read it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserData {
+    /// The train and test splits, and the path they were read from.
+    pub dataset: Dataset,
+    /// The validation split, where the data has one.
+    pub val: Option<ImageSet>,
+    /// Class `k`'s name (label `k`): the class folder's name, or for arrays the label value itself.
+    pub class_names: Vec<String>,
+    /// Channels per image: 1 (every image grey) or 3.
+    pub channels: usize,
+    /// The format it was read in.
+    pub format: UserFormat,
+    /// Files skipped for their extension (ImageFolder only).
+    pub skipped: SkippedFiles,
+}
+
+impl UserData {
+    /// Number of classes (labels are `0..num_classes`).
+    pub fn num_classes(&self) -> usize {
+        self.class_names.len()
+    }
+}
+
+/// Reports progress while user data is decoded: `(images done, images in all)`.
+pub type Progress<'a> = &'a (dyn Fn(usize, usize) + Sync);
+
+/// Reads a user's dataset from `path`, detecting its format: a folder with a `train/` folder
+/// is an ImageFolder ([`image_folder`]); a `.npz` file, or a folder with `x_train.npy`, holds
+/// NumPy arrays ([`npz`]). `progress` is called from this thread as images are decoded.
+pub fn load_user_data(
+    path: &Path,
+    opts: &UserDataOptions,
+    progress: Progress<'_>,
+) -> Result<UserData, DataError> {
+    let meta = std::fs::metadata(path).map_err(|source| DataError::UserIo {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let is_npz = |p: &Path| p.extension().is_some_and(|e| e.eq_ignore_ascii_case("npz"));
+    if meta.is_dir() {
+        if path.join("train").exists() {
+            return image_folder::load_image_folder(path, opts, progress);
+        }
+        if path.join("x_train.npy").exists() {
+            return npz::load_npy_folder(path, opts, progress);
+        }
+    } else if meta.is_file() && is_npz(path) {
+        return npz::load_npz(path, opts, progress);
+    }
+    Err(DataError::UserLayout {
+        path: path.to_path_buf(),
+        detail: if meta.is_dir() {
+            "neither an image folder (no train/ folder in it) nor a NumPy folder (no x_train.npy in it)".into()
+        } else {
+            format!("{}, not a folder or an .npz file", entry_kind(&meta))
+        },
+        fix: "pass a folder laid out as train/<class>/*.png and test/<class>/*.png, a folder with x_train.npy, y_train.npy, x_test.npy and y_test.npy, or an .npz file holding those arrays".into(),
+    })
+}
+
+/// Replaces line breaks in a message from another crate, so that errors stay one line.
+pub(crate) fn one_line(msg: impl std::fmt::Display) -> String {
+    msg.to_string()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// One image's interleaved pixels (HWC) as one plane per channel (CHW).
+pub(crate) fn hwc_to_chw(hwc: &[u8], channels: usize) -> Vec<u8> {
+    let plane = hwc.len() / channels;
+    let mut chw = vec![0u8; hwc.len()];
+    for (i, px) in hwc.chunks_exact(channels).enumerate() {
+        for (c, &v) in px.iter().enumerate() {
+            chw[c * plane + i] = v;
+        }
+    }
+    chw
+}
+
+/// One image's planes (CHW) as interleaved pixels (HWC).
+pub(crate) fn chw_to_hwc(chw: &[u8], channels: usize) -> Vec<u8> {
+    let plane = chw.len() / channels;
+    let mut hwc = vec![0u8; chw.len()];
+    for (c, p) in chw.chunks_exact(plane).enumerate() {
+        for (i, &v) in p.iter().enumerate() {
+            hwc[i * channels + c] = v;
+        }
+    }
+    hwc
+}
+
+/// Resizes one image, stored channel after channel (CHW), to `to = (width, height)` with the
+/// bilinear (`Triangle`) filter, channel by channel; an image already of that size is returned
+/// as it is.
+pub(crate) fn resize_chw(
+    pixels: Vec<u8>,
+    channels: usize,
+    (width, height): (u32, u32),
+    to: (u32, u32),
+) -> Vec<u8> {
+    if (width, height) == to {
+        return pixels;
+    }
+    let plane = width as usize * height as usize;
+    let mut out = Vec::with_capacity(channels * to.0 as usize * to.1 as usize);
+    for c in 0..channels {
+        let src =
+            image::GrayImage::from_raw(width, height, pixels[c * plane..(c + 1) * plane].to_vec())
+                .expect("a plane holds width * height pixels");
+        let dst = image::imageops::resize(&src, to.0, to.1, image::imageops::FilterType::Triangle);
+        out.extend_from_slice(dst.as_raw());
+    }
+    out
 }
 
 /// What a file-system entry is, in words ("a directory", "a FIFO (named pipe)", …).
@@ -318,6 +525,10 @@ pub fn load_for(kind: DataKind, dir: &Path) -> Result<Dataset, DataError> {
         DataKind::Mnist | DataKind::FashionMnist => load_idx_dataset(dir, 10),
         DataKind::Cifar10 => cifar::load_cifar(dir, cifar::CifarKind::Cifar10, 0),
         DataKind::Cifar10And100 => cifar::load_cifar10_100(dir),
+        // At the size of its first image; a run passes its own options to load_user_data.
+        DataKind::User => {
+            load_user_data(dir, &UserDataOptions::default(), &|_, _| {}).map(|u| u.dataset)
+        }
     }
 }
 
@@ -343,6 +554,8 @@ pub fn resolve_dir_for(kind: DataKind, cli: Option<&Path>) -> PathBuf {
         (DataKind::Mnist, None) => resolve_data_dir(None),
         (DataKind::FashionMnist, None) => cache_dir().join("fashion-mnist"),
         (DataKind::Cifar10 | DataKind::Cifar10And100, None) => cache_dir().join("cifar"),
+        // A user's data has no place of its own: the command line names it.
+        (DataKind::User, None) => PathBuf::from("."),
     }
 }
 

@@ -166,10 +166,13 @@ pub fn first_difference(want: &RunConfig, have: &RunConfig) -> String {
     else {
         return "settings differ".into();
     };
-    for (k, v) in &w {
-        let old = h.get(k).unwrap_or(&serde_json::Value::Null);
-        if !["threads", "log", "log_every"].contains(&k.as_str()) && old != v {
-            return format!("{k}: {old} there, {v} now");
+    // Settings left at their default are not stored, so either side may lack a key.
+    let null = serde_json::Value::Null;
+    let keys = w.keys().chain(h.keys().filter(|k| !w.contains_key(*k)));
+    for k in keys {
+        let (old, new) = (h.get(k).unwrap_or(&null), w.get(k).unwrap_or(&null));
+        if !["threads", "log", "log_every"].contains(&k.as_str()) && old != new {
+            return format!("{k}: {old} there, {new} now");
         }
     }
     "settings differ".into()
@@ -375,5 +378,27 @@ mod tests {
         );
         let e = back.cell(3).unwrap_err().to_string();
         assert_eq!(e, "--cell 3: the grid has 1 cells, numbered 0 to 0");
+    }
+
+    #[test]
+    fn plans_tell_class_settings_apart_whichever_side_leaves_them_out() {
+        use crate::scenario::ClassOrder;
+        let p = plan(0.1);
+        let mut ordered = plan(0.1);
+        ordered.cells[0].config.class_order = ClassOrder::Random;
+        ordered.cells[0].config.classes_per_task = Some(3);
+        assert_eq!(
+            ordered.difference(&p).unwrap(),
+            "l2 seed 0: class_order: null there, \"random\" now"
+        );
+        assert_eq!(
+            p.difference(&ordered).unwrap(),
+            "l2 seed 0: class_order: \"random\" there, null now"
+        );
+        let tmp = tempfile::tempdir().unwrap();
+        ordered.write(tmp.path()).unwrap();
+        let back = GridPlan::read(tmp.path()).unwrap();
+        assert_eq!(back.cells[0].config.class_order, ClassOrder::Random);
+        assert_eq!(back.difference(&ordered), None);
     }
 }

@@ -57,7 +57,7 @@ impl Method for Ewc {
     }
 
     fn tuned(benchmark: Benchmark) -> Option<&'static str> {
-        if benchmark.permuted() {
+        if benchmark.transformed() {
             // Best of 10..1e5 (validation ACC 0.9373), on the shortened permuted protocol. The
             // sampled Fisher: the exact one needs a backward pass per output (10) and example
             // on the 2000-wide network, about 2.3 minutes per task end.

@@ -40,7 +40,7 @@ impl Method for L2 {
     }
 
     fn tuned(benchmark: Benchmark) -> Option<&'static str> {
-        if benchmark.permuted() {
+        if benchmark.transformed() {
             // Best of 1e-3..1 (0.8885), on the shortened permuted protocol.
             Some("lambda = 0.01\n")
         } else if benchmark.model() == crate::scenario::ModelKind::Mlp {

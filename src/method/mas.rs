@@ -44,7 +44,7 @@ impl Method for Mas {
     }
 
     fn tuned(benchmark: Benchmark) -> Option<&'static str> {
-        if benchmark.permuted() {
+        if benchmark.transformed() {
             // Best of 1e-3..1 (0.9360), on the shortened permuted protocol.
             Some("lambda = 0.1\nfisher_samples = 500\n")
         } else if benchmark.model() == crate::scenario::ModelKind::Mlp {

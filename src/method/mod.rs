@@ -273,7 +273,7 @@ pub mod shared {
 
     /// The examples per task of the data-measured importances: fewer on the large networks.
     pub fn default_samples(benchmark: crate::scenario::Benchmark) -> usize {
-        if benchmark.permuted() || benchmark.model() == crate::scenario::ModelKind::Cnn {
+        if benchmark.transformed() || benchmark.model() == crate::scenario::ModelKind::Cnn {
             500
         } else {
             1000

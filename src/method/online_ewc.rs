@@ -62,7 +62,7 @@ impl Method for OnlineEwc {
     }
 
     fn tuned(benchmark: Benchmark) -> Option<&'static str> {
-        if benchmark.permuted() {
+        if benchmark.transformed() {
             // Best of 10..1e5 (0.9363), on the shortened permuted protocol.
             Some("lambda = 1e4\ngamma = 1.0\nfisher = \"sampled\"\nfisher_samples = 500\n")
         } else if benchmark.model() == crate::scenario::ModelKind::Mlp {

@@ -93,7 +93,7 @@ impl Method for Si {
 
     fn defaults(benchmark: Benchmark) -> SiOptions {
         // The paper's values per protocol.
-        let (c, xi) = if benchmark.permuted() {
+        let (c, xi) = if benchmark.transformed() {
             (0.1, 0.1)
         } else if benchmark.model() == crate::scenario::ModelKind::Cnn {
             (0.1, 1e-3)
@@ -112,7 +112,7 @@ impl Method for Si {
     }
 
     fn tuned(benchmark: Benchmark) -> Option<&'static str> {
-        Some(if benchmark.permuted() {
+        Some(if benchmark.transformed() {
             // The paper's values (c chosen by the paper on a held-out validation set with the
             // full protocol). The shortened sweep cannot rank c: its path integrals are about
             // 60x shorter, the penalty stays below 1% of the loss for c <= 1, and c = 0.01, 0.1,

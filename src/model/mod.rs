@@ -136,19 +136,31 @@ pub struct Cnn<B: Backend> {
     drop_dense: Dropout,
     head: Linear<B>,
     channels: usize,
-    side: usize,
+    height: usize,
+    width: usize,
     /// Use burn's convolution and pooling layers even where our kernels apply (for comparing;
     /// `SYNAPTIC_BURN_KERNELS` set in the environment does it for a whole run).
     burn_convs: bool,
 }
 
+/// The smallest image side the [`Cnn`] takes: its valid convolutions and pools leave 1 pixel.
+pub const CNN_MIN_SIDE: usize = 10;
+
+/// A side of the [`Cnn`]'s feature maps before its dense layer, for an input side `s`:
+/// same (s) → valid (s−2) → pool (⌊(s−2)/2⌋) → same → valid (−2) → pool (⌊/2⌋); 32 → 6, 28 → 5.
+pub fn cnn_side_after(s: usize) -> usize {
+    (s.saturating_sub(2) / 2).saturating_sub(2) / 2
+}
+
 /// Shape and initialisation of a [`Cnn`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CnnConfig {
-    /// Input channels (3 for CIFAR).
+    /// Input channels (3 for CIFAR), stored channel-major.
     pub channels: usize,
-    /// Input height and width (32 for CIFAR).
-    pub side: usize,
+    /// Input height (32 for CIFAR).
+    pub height: usize,
+    /// Input width (32 for CIFAR).
+    pub width: usize,
     /// Output units (60 for split CIFAR-10/100).
     pub outputs: usize,
     /// Initialisation of the output layer.
@@ -163,8 +175,7 @@ impl CnnConfig {
                 .with_padding(pad)
                 .init(device)
         };
-        // same (32) → valid (30) → pool (15) → same (15) → valid (13) → pool (6).
-        let after = ((self.side - 2) / 2 - 2) / 2;
+        let (h, w) = (cnn_side_after(self.height), cnn_side_after(self.width));
         let mut head = LinearConfig::new(512, self.outputs);
         if self.head_init == HeadInit::Zero {
             head = head.with_initializer(Initializer::Zeros);
@@ -176,11 +187,12 @@ impl CnnConfig {
             conv4: conv(64, 64, PaddingConfig2d::Valid),
             pool: MaxPool2dConfig::new([2, 2]).with_strides([2, 2]).init(),
             drop_conv: DropoutConfig::new(0.25).init(),
-            dense: LinearConfig::new(64 * after * after, 512).init(device),
+            dense: LinearConfig::new(64 * h * w, 512).init(device),
             drop_dense: DropoutConfig::new(0.5).init(),
             head: head.init(device),
             channels: self.channels,
-            side: self.side,
+            height: self.height,
+            width: self.width,
             burn_convs: std::env::var_os("SYNAPTIC_BURN_KERNELS").is_some(),
         }
     }
@@ -217,10 +229,10 @@ impl<B: Backend> Cnn<B> {
 }
 
 impl<B: Backend> Classifier<B> for Cnn<B> {
-    /// Inputs are flat `[batch, channels·side·side]`, channel-major as CIFAR stores them.
+    /// Inputs are flat `[batch, channels·height·width]`, channel-major as CIFAR stores them.
     fn logits(&self, x: Tensor<B, 2>) -> Tensor<B, 2> {
         let n = x.dims()[0];
-        let x = x.reshape([n, self.channels, self.side, self.side]);
+        let x = x.reshape([n, self.channels, self.height, self.width]);
         let x = self.conv_relu(&self.conv1, 1, x);
         let x = self.conv_relu(&self.conv2, 0, x);
         let x = self.drop_conv.forward(self.pool(x));
@@ -261,7 +273,8 @@ mod tests {
         let dev = Default::default();
         let cfg = CnnConfig {
             channels: 3,
-            side: 32,
+            height: 32,
+            width: 32,
             outputs: 60,
             head_init: HeadInit::Default,
         };
@@ -299,7 +312,8 @@ mod tests {
         let dev = Default::default();
         let cfg = CnnConfig {
             channels: 3,
-            side: 32,
+            height: 32,
+            width: 32,
             outputs: 10,
             head_init: HeadInit::Default,
         };
@@ -346,6 +360,30 @@ mod tests {
             q.into_data().to_vec().unwrap(),
         );
         assert!(d < 1e-4, "dense weight gradient differs by {d}");
+    }
+
+    #[test]
+    fn the_cnn_sizes_its_dense_layer_from_any_input_shape() {
+        let dev = Default::default();
+        assert_eq!(
+            (cnn_side_after(32), cnn_side_after(28), cnn_side_after(16)),
+            (6, 5, 2)
+        );
+        assert_eq!(cnn_side_after(CNN_MIN_SIDE), 1);
+        assert_eq!(cnn_side_after(CNN_MIN_SIDE - 1), 0);
+        // One grey 16x20 image: feature maps 2x3 before the dense layer.
+        let cfg = CnnConfig {
+            channels: 1,
+            height: 16,
+            width: 20,
+            outputs: 4,
+            head_init: HeadInit::Default,
+        };
+        let m: Cnn<Cpu> = cfg.init(&dev);
+        let convs = (9 + 1) * 32 + (32 * 9 + 1) * 32 + (32 * 9 + 1) * 64 + (64 * 9 + 1) * 64;
+        assert_eq!(m.num_params(), convs + (64 * 2 * 3 + 1) * 512 + 513 * 4);
+        let y = m.logits(Tensor::zeros([2, 16 * 20], &dev));
+        assert_eq!(y.dims(), [2, 4]);
     }
 
     #[test]

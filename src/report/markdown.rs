@@ -700,18 +700,34 @@ fn final_per_task_figure(v: &SetView, figures: &mut FigureWriter) -> Result<Stri
     ))
 }
 
-/// Which task is T1, T2, … (from the set's first run; "" if it names none).
+/// Which task is T1, T2, …: one line when every run of the set has the same tasks, else one
+/// line per run (a class order or angles drawn from each seed); "" if the runs name none.
 fn task_names(set: &FigureSet) -> String {
-    let Some(first) = set.groups.first().and_then(|g| g.runs.first()) else {
+    let runs: Vec<(&str, &crate::report::RunResult)> = (set.groups.iter())
+        .flat_map(|g| g.runs.iter().map(move |r| (g.label.as_str(), r)))
+        .collect();
+    let Some((_, first)) = runs.first() else {
         return String::new();
     };
-    let names: Vec<String> = (first.task_names.iter().enumerate())
-        .map(|(j, n)| format!("T{} = {n}", j + 1))
-        .collect();
-    if names.is_empty() {
+    if first.task_names.is_empty() {
         return String::new();
     }
-    format!("Tasks: {}.\n\n", names.join(", "))
+    let line = |names: &[String]| {
+        (names.iter().enumerate())
+            .map(|(j, n)| format!("T{} = {n}", j + 1))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if runs.iter().all(|(_, r)| r.task_names == first.task_names) {
+        return format!("Tasks: {}.\n\n", line(&first.task_names));
+    }
+    let mut md = String::from(
+        "Tasks differ between runs (a class order or angles drawn from each seed), so each task's column averages different tasks:\n\n",
+    );
+    for (label, r) in runs {
+        md += &format!("- {label} seed {}: {}\n", r.seed, line(&r.task_names));
+    }
+    md + "\n"
 }
 
 /// The table of ACC, BWT, forgetting, FWT and training time per group.

@@ -34,6 +34,9 @@ pub struct RunResult {
     pub config: RunConfig,
     /// Task names in training order.
     pub task_names: Vec<String>,
+    /// The class order, each task's classes and angles as resolved (absent from older files).
+    #[serde(flatten)]
+    pub layout: crate::scenario::TaskLayout,
     /// `R[i][j]`: accuracy on task j after training task i.
     pub accuracy_matrix: Vec<Vec<f64>>,
     /// Accuracy of the untrained model on each task (b_j of forward transfer).

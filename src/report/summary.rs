@@ -463,6 +463,7 @@ pub(crate) mod tests {
             seed,
             config,
             task_names: vec![],
+            layout: Default::default(),
             accuracy_matrix: vec![],
             initial_accuracy: vec![],
             average_accuracy: acc,

@@ -255,6 +255,7 @@ fn relabel_stream(data: Arc<Dataset>) -> TaskStream {
         label_map: map.clone(),
         outputs: vec![0, 1],
         permutation: None,
+        images: None,
     };
     map.swap(0, 1);
     let t2 = Task {
