@@ -242,7 +242,7 @@ proptest! {
             std::fs::create_dir_all(&dir).unwrap();
             std::fs::File::create(dir.join(file)).unwrap().write_all(b).unwrap();
         }
-        let opts = UserDataOptions { resize: resize.then_some((5, 3)) };
+        let opts = UserDataOptions { resize: resize.then_some((5, 3)), ..UserDataOptions::default() };
         let result = load_user_data(d, &opts, &none);
         prop_assert!(result.is_ok() || !matches!(damage, Damage::None), "undamaged file refused: {:?}", result.err());
         match result {

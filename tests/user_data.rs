@@ -65,6 +65,7 @@ fn mnist_as_pngs_npz_and_npy_reads_back_as_the_idx_examples() {
         // Resizing to the size the images have leaves them as they are.
         UserDataOptions {
             resize: Some((28, 28)),
+            ..UserDataOptions::default()
         },
     ] {
         let data = load(&folder, &opts);

@@ -71,15 +71,7 @@ pub fn load_image_folder(
     opts: &UserDataOptions,
     progress: Progress<'_>,
 ) -> Result<UserData, DataError> {
-    if let Some((w, h)) = opts.resize {
-        if w == 0 || h == 0 {
-            return Err(layout(
-                dir,
-                format!("the image size {w}x{h} has a zero side"),
-                "pass --image-size WxH with a width and height of at least 1",
-            ));
-        }
-    }
+    opts.check(dir)?;
     let mut skipped = SkippedFiles::default();
     let mut split_classes: Vec<(usize, PathBuf, Vec<OsString>)> = Vec::new();
     for (k, name) in SPLITS.iter().enumerate() {
@@ -150,7 +142,7 @@ pub fn load_image_folder(
         }
     }
 
-    let decoded = decode_all(&jobs, opts.resize, progress)?;
+    let decoded = decode_all(dir, &jobs, opts, progress)?;
     let channels = if decoded.iter().all(|d| d.grey) { 1 } else { 3 };
     let (cols, rows) = match opts.resize {
         Some(size) => size,
@@ -321,16 +313,22 @@ fn class_difference(train: &[OsString], other: &[OsString]) -> String {
 }
 
 /// Decodes every job's image in file order, a chunk at a time in parallel; without a resize,
-/// checks each against the first image's size.
+/// checks each against the first image's size. The first image is decoded alone, so that data
+/// too large for [`UserDataOptions::max_bytes`] is refused before more is decoded (and again
+/// once a colour image triples the estimate).
 fn decode_all(
+    dir: &Path,
     jobs: &[Job],
-    resize: Option<(u32, u32)>,
+    opts: &UserDataOptions,
     progress: Progress<'_>,
 ) -> Result<Vec<Decoded>, DataError> {
+    let resize = opts.resize;
     let total = jobs.len();
     let mut out: Vec<Decoded> = Vec::with_capacity(total);
+    let (mut channels, mut colour) = (0, false);
     progress(0, total);
-    for chunk in jobs.chunks(CHUNK) {
+    let chunks = std::iter::once(&jobs[..1]).chain(jobs[1..].chunks(CHUNK));
+    for chunk in chunks {
         let results: Vec<Result<Decoded, DataError>> = chunk
             .par_iter()
             .map(|job| decode(&job.path, resize))
@@ -349,7 +347,14 @@ fn decode_all(
                     }
                 }
             }
+            colour |= !d.grey;
             out.push(d);
+        }
+        let seen = if colour { 3 } else { 1 };
+        if seen > channels {
+            channels = seen;
+            let (w, h) = resize.unwrap_or(out[0].size);
+            opts.check_bytes(dir, total, (channels, h as usize, w as usize))?;
         }
         progress(out.len(), total);
     }
@@ -446,7 +451,10 @@ mod tests {
     }
 
     fn load_resized(dir: &Path, to: (u32, u32)) -> Result<UserData, DataError> {
-        let opts = UserDataOptions { resize: Some(to) };
+        let opts = UserDataOptions {
+            resize: Some(to),
+            ..UserDataOptions::default()
+        };
         load_image_folder(dir, &opts, &none)
     }
 
@@ -766,7 +774,11 @@ mod tests {
         assert_eq!(got, want);
         let calls = calls.into_inner().unwrap();
         let total = n + 3;
-        assert_eq!(calls, [(0, total), (CHUNK, total), (total, total)]);
+        // The first image alone, then chunks.
+        assert_eq!(
+            calls,
+            [(0, total), (1, total), (1 + CHUNK, total), (total, total)]
+        );
     }
 
     #[test]
@@ -898,6 +910,59 @@ mod tests {
         );
         let data = load_resized(d, (1, 1)).unwrap();
         assert_eq!(data.dataset.test.n, 2);
+    }
+
+    #[test]
+    fn data_over_the_memory_bound_is_refused_before_it_is_all_decoded() {
+        let tmp = tempfile::tempdir().unwrap();
+        let d = tmp.path();
+        png(&d.join("train/a/0.png"), 2, 2, Ct::L8, &[1; 4]);
+        png(&d.join("train/b/0.png"), 2, 2, Ct::L8, &[2; 4]);
+        png(&d.join("test/a/0.png"), 2, 2, Ct::L8, &[3; 4]);
+        png(&d.join("test/b/0.png"), 2, 2, Ct::L8, &[4; 4]);
+        let with = |max: u64| UserDataOptions {
+            resize: None,
+            max_bytes: Some(max),
+        };
+        assert!(load_image_folder(d, &with(16), &none).is_ok());
+        let msg = load_image_folder(d, &with(15), &none)
+            .unwrap_err()
+            .to_string();
+        contains_all(
+            &msg,
+            &[
+                &d.display().to_string(),
+                "4 images of 1x2x2 u8 pixels take 16 bytes, more than the 15 bytes allowed",
+                "--image-size",
+            ],
+        );
+        // A colour image met later triples the estimate.
+        png(&d.join("test/b/0.png"), 2, 2, Ct::Rgb8, &[4; 12]);
+        let msg = load_image_folder(d, &with(16), &none)
+            .unwrap_err()
+            .to_string();
+        contains_all(&msg, &["4 images of 3x2x2 u8 pixels take 48 bytes"]);
+        // The bound counts the resized size.
+        let opts = UserDataOptions {
+            resize: Some((1, 1)),
+            max_bytes: Some(12),
+        };
+        assert_eq!(
+            load_image_folder(d, &opts, &none)
+                .unwrap()
+                .dataset
+                .train
+                .pixels_per_image,
+            3
+        );
+        let err = load_resized(d, (100_000, 100_000)).unwrap_err().to_string();
+        contains_all(
+            &err,
+            &[
+                "the image size 100000x100000 is larger than the 512 MiB",
+                "--image-size",
+            ],
+        );
     }
 
     #[test]

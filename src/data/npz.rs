@@ -69,8 +69,13 @@ impl Source {
         }
     }
 
-    /// Reads array `name`, or `None` if there is none of that name.
-    fn read(&mut self, name: &str) -> Result<Option<RawArray>, DataError> {
+    /// Reads array `name`, or `None` if there is none of that name; `before_data` sees its
+    /// shape before its data is allocated.
+    fn read(
+        &mut self,
+        name: &str,
+        before_data: BeforeData<'_>,
+    ) -> Result<Option<RawArray>, DataError> {
         let path = self.path(name);
         let bad = |detail: String, fix: &str| bad_array(&path, name, detail, fix);
         match self {
@@ -90,7 +95,7 @@ impl Source {
                     path: path.clone(),
                     source,
                 })?;
-                read_npy(BufReader::new(file), meta.len(), &path, name).map(Some)
+                read_npy(BufReader::new(file), meta.len(), &path, name, before_data).map(Some)
             }
             Source::Npz { archive, .. } => {
                 let entry_name = format!("{name}.npy");
@@ -123,7 +128,7 @@ impl Source {
                         ))
                     }
                 }
-                read_npy(entry, size, &path, name).map(Some)
+                read_npy(entry, size, &path, name, before_data).map(Some)
             }
         }
     }
@@ -198,6 +203,9 @@ pub fn load_npy_folder(
     load(source, dir, UserFormat::NpyFolder, opts, progress)
 }
 
+/// Called with an array's shape once its header is checked, before its data is read.
+type BeforeData<'a> = &'a dyn Fn(&[usize]) -> Result<(), DataError>;
+
 /// Image arrays as read, before their values are brought to u8.
 enum Values {
     U8(Vec<u8>),
@@ -228,6 +236,16 @@ enum Layout {
 }
 
 impl Layout {
+    /// The layout of an image array of `shape` (see the module documentation), if it has one.
+    fn of(shape: &[usize]) -> Option<Layout> {
+        match shape {
+            [_, _, _] => Some(Layout::Nhw),
+            [_, _, _, 1 | 3] => Some(Layout::Nhwc),
+            [_, 1 | 3, _, _] => Some(Layout::Nchw),
+            _ => None,
+        }
+    }
+
     /// `(channels, rows, cols)` of one image.
     fn chw(self, shape: &[usize]) -> (usize, usize, usize) {
         match self {
@@ -245,20 +263,28 @@ fn load(
     opts: &UserDataOptions,
     progress: Progress<'_>,
 ) -> Result<UserData, DataError> {
-    if let Some((w, h)) = opts.resize {
-        if w == 0 || h == 0 {
-            return Err(DataError::UserLayout {
-                path: path.to_path_buf(),
-                detail: format!("the image size {w}x{h} has a zero side"),
-                fix: "pass --image-size WxH with a width and height of at least 1".into(),
-            });
-        }
-    }
+    opts.check(path)?;
     let mut splits = Vec::new();
+    // Images of the splits before this one, for the memory bound.
+    let images_before = std::cell::Cell::new(0usize);
     for name in SPLITS {
         let (x, y) = (format!("x_{name}"), format!("y_{name}"));
-        let images = source.read(&x)?;
-        let labels = source.read(&y)?;
+        let x_path = source.path(&x);
+        let bound = |shape: &[usize]| {
+            let Some(layout) = Layout::of(shape) else {
+                // check_split names the shape.
+                return Ok(());
+            };
+            let (c, h, w) = layout.chw(shape);
+            let (h, w) = opts
+                .resize
+                .map_or((h, w), |(w, h)| (h as usize, w as usize));
+            let n = images_before.get() + shape[0];
+            images_before.set(n);
+            opts.check_bytes(&x_path, n, (c, h, w))
+        };
+        let images = source.read(&x, &bound)?;
+        let labels = source.read(&y, &|_| Ok(()))?;
         let (images, labels) = match (images, labels) {
             (Some(i), Some(l)) => (i, l),
             (None, None) if name == "val" => continue,
@@ -389,11 +415,9 @@ fn check_split(
     let xbad = |detail: String, fix: &str| bad_array(&xpath, x, detail, fix);
     let shape = images.shape.clone();
     let shown = format!("{shape:?}");
-    let layout = match shape[..] {
-        [_, _, _] => Layout::Nhw,
-        [_, _, _, c] if c == 1 || c == 3 => Layout::Nhwc,
-        [_, c, _, _] if c == 1 || c == 3 => Layout::Nchw,
-        [_, _, _, _] => {
+    let layout = match (Layout::of(&shape), shape.len()) {
+        (Some(layout), _) => layout,
+        (None, 4) => {
             return Err(xbad(
                 format!("shape {shown} has no channel axis of 1 or 3 (first or last after N)"),
                 "store images as N×H×W, N×H×W×C or N×C×H×W with C = 1 (grey) or 3 (RGB); drop an alpha channel with x[..., :3]",
@@ -614,6 +638,7 @@ fn read_npy(
     available: u64,
     path: &Path,
     name: &str,
+    before_data: BeforeData<'_>,
 ) -> Result<RawArray, DataError> {
     let bad = |detail: String| bad_array(path, name, detail, SAVE_FIX);
     let io = |e: std::io::Error| bad(format!("cannot read it: {}", one_line(e)));
@@ -708,6 +733,8 @@ fn read_npy(
             dtype_name(&type_str)
         )));
     }
+    let shape: Vec<usize> = shape_u64.iter().map(|&d| d as usize).collect();
+    before_data(&shape)?;
     // Bounded by MAX_ARRAY_BYTES, and by the bytes the file or archive entry holds.
     let mut data = Vec::with_capacity(declared as usize);
     r.take(declared + 1).read_to_end(&mut data).map_err(io)?;
@@ -728,7 +755,6 @@ fn read_npy(
             }
         )));
     }
-    let shape = shape_u64.iter().map(|&d| d as usize).collect();
     Ok(RawArray {
         header,
         type_str,
@@ -1111,6 +1137,7 @@ mod tests {
             &path,
             &UserDataOptions {
                 resize: Some((6, 4)),
+                ..UserDataOptions::default()
             },
             &none,
         )
@@ -1123,6 +1150,31 @@ mod tests {
         let plane = image::GrayImage::from_raw(4, 2, first[8..16].to_vec()).unwrap();
         let green = image::imageops::resize(&plane, 6, 4, image::imageops::FilterType::Triangle);
         assert_eq!(train.image(0)[24..48], green.as_raw()[..]);
+    }
+
+    #[test]
+    fn arrays_over_the_memory_bound_are_refused_before_their_data_is_read() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("data.npz");
+        write_zip(&path, &base(false), false);
+        let with = |max: u64| UserDataOptions {
+            resize: None,
+            max_bytes: Some(max),
+        };
+        // 2 train and 1 test image of 3x2x4 = 24 bytes each.
+        assert!(load_npz(&path, &with(72), &none).is_ok());
+        let msg = load_npz(&path, &with(71), &none).unwrap_err().to_string();
+        assert!(msg.contains("data.npz: 3 images of 3x2x4 u8 pixels take 72 bytes, more than the 71 bytes allowed; pass --image-size"), "{msg}");
+        let msg = load_npz(&path, &with(47), &none).unwrap_err().to_string();
+        assert!(
+            msg.contains("2 images of 3x2x4 u8 pixels take 48 bytes"),
+            "{msg}"
+        );
+        let opts = UserDataOptions {
+            resize: Some((1, 1)),
+            max_bytes: Some(9),
+        };
+        assert!(load_npz(&path, &opts, &none).is_ok());
     }
 
     #[test]
