@@ -85,6 +85,9 @@ pub fn load_image_folder(
                     LAYOUT_FIX,
                 ))
             }
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(io_err(&split_dir)(e))
+            }
             Err(_) if *name == "val" => continue,
             Err(_) => return Err(layout(dir, format!("no {name}/ folder"), LAYOUT_FIX)),
         }

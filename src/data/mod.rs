@@ -405,7 +405,8 @@ pub type Progress<'a> = &'a (dyn Fn(usize, usize) + Sync);
 
 /// Reads a user's dataset from `path`, detecting its format: a folder with a `train/` folder
 /// is an ImageFolder ([`image_folder`]); a `.npz` file, or a folder with `x_train.npy`, holds
-/// NumPy arrays ([`npz`]). `progress` is called from this thread as images are decoded.
+/// NumPy arrays ([`npz`]); a folder with both `train/` and `x_train.npy` is read as an image
+/// folder. `progress` is called from this thread as images are decoded.
 pub fn load_user_data(
     path: &Path,
     opts: &UserDataOptions,

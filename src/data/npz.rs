@@ -5,10 +5,13 @@
 //!
 //! - **Images** (`x_*`): `uint8`, `float32` or `float64`, shaped N×H×W (grey), N×H×W×C or
 //!   N×C×H×W with C = 1 or 3. A 4-D array whose last axis is 1 or 3 is read as N×H×W×C, else
-//!   one whose second axis is 1 or 3 as N×C×H×W (so an ambiguous N×3×H×3 is N×H×W×C). Float
-//!   images are scaled by one rule for the whole dataset: if no value exceeds 1 they are read as
-//!   [0, 1] and multiplied by 255, else they must lie in [0, 255]; then rounded to the nearest
-//!   integer. NaN, infinities and values outside the range are refused.
+//!   one whose second axis is 1 or 3 as N×C×H×W (so an ambiguous N×3×H×3 is N×H×W×C: an
+//!   N×C×H×W array whose width is 1 or 3 must be stored as N×H×W×C). Float images are scaled
+//!   by one rule for the whole dataset: if no value exceeds 1 they are read as [0, 1] and
+//!   multiplied by 255 (so 0/1 binary images become 0/255), else they must lie in [0, 255];
+//!   then rounded to the nearest integer. NaN, infinities and negative values are refused.
+//! - **Size**: [`UserDataOptions::resize`] resizes every image as for an image folder
+//!   (bilinear, per channel).
 //! - **Labels** (`y_*`): any integer dtype, shaped N or N×1, each in 0..=255 (labels are u8).
 //!   The classes are `0..=max label`, named by their number.
 //! - **Layout**: both byte orders and Fortran-ordered arrays are read; every split must have the
@@ -17,7 +20,8 @@
 //! Memory is bounded before it is allocated: a header is at most 64 KiB, and the data size the
 //! header declares must equal the bytes the file (or the archive entry) holds, at most
 //! [`MAX_ARRAY_BYTES`]; a deflated entry cannot declare more than deflate's best ratio allows,
-//! and inflation stops one byte past the declared size.
+//! and inflation stops one byte past the declared size. [`UserDataOptions::max_bytes`] is
+//! checked against each image array's shape before its data is read.
 
 use std::fs::File;
 use std::io::{BufReader, Read};
