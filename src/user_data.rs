@@ -155,17 +155,20 @@ impl<'de> Deserialize<'de> for ImageSize {
     }
 }
 
-/// Reads a user's dataset at `path` (every image resized to `size` if given), decoding on a
-/// pool of `threads` threads of its own (0: one per core), so that rayon's global pool is
-/// still free to be sized for the training that follows; `progress` hears `(decoded, total)`.
+/// Reads a user's dataset at `path` (every image resized to `size` if given; refused before
+/// its pixels are allocated if they would take more than `max_bytes`), decoding on a pool of
+/// `threads` threads of its own (0: one per core), so that rayon's global pool is still free to
+/// be sized for the training that follows; `progress` hears `(decoded, total)`.
 pub fn load(
     path: &Path,
     size: Option<ImageSize>,
+    max_bytes: Option<u64>,
     threads: usize,
     progress: crate::data::Progress<'_>,
 ) -> Result<UserData, DataError> {
     let opts = UserDataOptions {
         resize: size.map(|s| (s.width, s.height)),
+        max_bytes,
     };
     match rayon::ThreadPoolBuilder::new().num_threads(threads).build() {
         Ok(pool) => pool.install(|| load_user_data(path, &opts, progress)),
@@ -192,17 +195,18 @@ pub enum UserDataError {
     NotUser(&'static str),
 }
 
-/// Reads the user's data `cfg` was configured with from `dir` and checks that it is the same
-/// data (format, classes, image shape, example counts).
+/// Reads the user's data `cfg` was configured with from `dir` (at most `max_bytes` of pixels)
+/// and checks that it is the same data (format, classes, image shape, example counts).
 pub fn load_for(
     cfg: &RunConfig,
     dir: &Path,
+    max_bytes: Option<u64>,
     progress: crate::data::Progress<'_>,
 ) -> Result<Dataset, UserDataError> {
     let Some(record) = &cfg.user_data else {
         return Err(UserDataError::NotUser(cfg.benchmark.name()));
     };
-    let data = load(dir, cfg.image_size, cfg.threads, progress)?;
+    let data = load(dir, cfg.image_size, max_bytes, cfg.threads, progress)?;
     if let Some(what) = record.difference(&UserDataset::of(&data, dir)) {
         return Err(UserDataError::Changed {
             path: dir.to_path_buf(),

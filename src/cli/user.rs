@@ -62,16 +62,24 @@ pub(super) fn prepare(
     let threads = pick(settings, file, "threads")
         .and_then(Value::as_u64)
         .unwrap_or(0) as usize;
-    let (_, record) = read(dir, size, threads, flags.quiet)?;
+    let max = flags.max_memory.or_else(machine_bytes);
+    let (_, record) = read(dir, size, max, threads, flags.quiet)?;
     settings.insert("benchmark".into(), Benchmark::User.name().into());
     settings.insert("user_data".into(), serde_json::to_value(&record)?);
     Ok(())
 }
 
-/// Reads the user's data at `dir` (from the cache when this process read it already).
+/// The memory this machine has available, the bound on a user's pixels by default.
+fn machine_bytes() -> Option<u64> {
+    crate::memory::MemoryLimit::machine().map(|l| l.bytes)
+}
+
+/// Reads the user's data at `dir` (from the cache when this process read it already), its
+/// pixels at most `max_bytes`.
 fn read(
     dir: &Path,
     size: Option<ImageSize>,
+    max_bytes: Option<u64>,
     threads: usize,
     quiet: bool,
 ) -> anyhow::Result<(Arc<Dataset>, UserDataset)> {
@@ -83,7 +91,9 @@ fn read(
         }
     }
     let bar = DecodeProgress::new(dir, quiet);
-    let read = crate::user_data::load(dir, size, threads, &|done, total| bar.update(done, total));
+    let read = crate::user_data::load(dir, size, max_bytes, threads, &|done, total| {
+        bar.update(done, total)
+    });
     bar.finish();
     let data = read?;
     let record = UserDataset::of(&data, dir);
@@ -131,7 +141,8 @@ pub(super) fn dataset_for(
     quiet: bool,
 ) -> anyhow::Result<Arc<Dataset>> {
     if let Some(want) = &cfg.user_data {
-        let (data, now) = read(dir, cfg.image_size, cfg.threads, quiet)?;
+        // The config's estimate, data included, has passed the memory check already.
+        let (data, now) = read(dir, cfg.image_size, machine_bytes(), cfg.threads, quiet)?;
         if let Some(what) = want.difference(&now) {
             anyhow::bail!(
                 "{}: not the data this run was configured with ({what}); put that data back, or start a new run (--overwrite, or another --out)",

@@ -289,6 +289,62 @@ pub struct UserDataOptions {
     /// (the `image` crate's `Triangle` filter, per channel; an image already of this size is
     /// kept as it is). `None`: every image must have the size of the first one (`--image-size`).
     pub resize: Option<(u32, u32)>,
+    /// Refuse data whose u8 pixels would take more than this many bytes (the CLI's
+    /// `--max-memory`, or the memory the machine has), before they are all allocated.
+    pub max_bytes: Option<u64>,
+}
+
+/// Largest image [`UserDataOptions::resize`] may ask for, in bytes of three u8 channels.
+pub const MAX_RESIZE_BYTES: u64 = 512 << 20;
+
+impl UserDataOptions {
+    /// Refuses a resize to a size with a zero side or larger than [`MAX_RESIZE_BYTES`].
+    pub(crate) fn check(&self, path: &Path) -> Result<(), DataError> {
+        let Some((w, h)) = self.resize else {
+            return Ok(());
+        };
+        let problem = if w == 0 || h == 0 {
+            "has a zero side"
+        } else if 3 * u64::from(w) * u64::from(h) > MAX_RESIZE_BYTES {
+            "is larger than the 512 MiB an image may take"
+        } else {
+            return Ok(());
+        };
+        Err(DataError::UserLayout {
+            path: path.to_path_buf(),
+            detail: format!("the image size {w}x{h} {problem}"),
+            fix: "pass --image-size WxH with a width and height of at least 1, such as 32x32"
+                .into(),
+        })
+    }
+
+    /// Refuses `n` images of `channels` × `rows` × `cols` u8 pixels if they exceed
+    /// [`UserDataOptions::max_bytes`].
+    pub(crate) fn check_bytes(
+        &self,
+        path: &Path,
+        n: usize,
+        (channels, rows, cols): (usize, usize, usize),
+    ) -> Result<(), DataError> {
+        let Some(max) = self.max_bytes else {
+            return Ok(());
+        };
+        let need = [n, channels, rows, cols]
+            .iter()
+            .fold(1u64, |acc, &d| acc.saturating_mul(d as u64));
+        if need <= max {
+            return Ok(());
+        }
+        Err(DataError::UserLayout {
+            path: path.to_path_buf(),
+            detail: format!(
+                "{n} images of {channels}x{rows}x{cols} u8 pixels take {}, more than the {} allowed",
+                crate::memory::human(need),
+                crate::memory::human(max)
+            ),
+            fix: "pass --image-size WxH to store the images smaller, or use fewer images or more memory (--max-memory)".into(),
+        })
+    }
 }
 
 /// Which format [`load_user_data`] found.
@@ -351,7 +407,8 @@ pub type Progress<'a> = &'a (dyn Fn(usize, usize) + Sync);
 
 /// Reads a user's dataset from `path`, detecting its format: a folder with a `train/` folder
 /// is an ImageFolder ([`image_folder`]); a `.npz` file, or a folder with `x_train.npy`, holds
-/// NumPy arrays ([`npz`]). `progress` is called from this thread as images are decoded.
+/// NumPy arrays ([`npz`]); a folder with both `train/` and `x_train.npy` is read as an image
+/// folder. `progress` is called from this thread as images are decoded.
 pub fn load_user_data(
     path: &Path,
     opts: &UserDataOptions,

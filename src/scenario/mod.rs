@@ -629,7 +629,7 @@ impl Protocol {
             .take(run)
             .map(|t| t.classes.len())
             .collect();
-        let (first, last) = (sizes[0], *sizes.last()?);
+        let (first, last) = (*sizes.first()?, *sizes.last()?);
         let labels = order.iter().enumerate().all(|(k, &c)| k == c);
         let mut parts = Vec::new();
         if !labels {
@@ -726,16 +726,19 @@ struct Copies {
 }
 
 impl Copies {
-    /// `f` applied to the images `idx` of `set` (each once).
-    fn of(set: &ImageSet, idx: &[u32], f: impl Fn(&[u8], &mut Vec<u8>)) -> Self {
+    /// `f` applied to the images `idx` of `set` (each once), images in parallel: each copy
+    /// depends on its own image only, so the result does not depend on the threads.
+    fn of(set: &ImageSet, idx: &[u32], f: impl Fn(&[u8], &mut [u8]) + Sync) -> Self {
+        use rayon::prelude::*;
         let mut index = idx.to_vec();
         index.sort_unstable();
         index.dedup();
         let size = set.pixels_per_image;
-        let mut pixels = Vec::with_capacity(index.len() * size);
-        for &i in &index {
-            f(set.image(i as usize), &mut pixels);
-        }
+        let mut pixels = vec![0; index.len() * size];
+        pixels
+            .par_chunks_mut(size.max(1))
+            .zip(index.par_iter())
+            .for_each(|(out, &i)| f(set.image(i as usize), out));
         Copies {
             index,
             pixels,
@@ -908,8 +911,8 @@ impl TaskStream {
                         EvalOn::Train | EvalOn::Validation => &dataset.train,
                     };
                     Some(Arc::new(TaskImages {
-                        train: Copies::of(set, &train, |i, o| r.apply(i, o)),
-                        eval: Copies::of(eval_set, &eval, |i, o| r.apply(i, o)),
+                        train: Copies::of(set, &train, |i, o| r.apply_into(i, o)),
+                        eval: Copies::of(eval_set, &eval, |i, o| r.apply_into(i, o)),
                     }))
                 }
                 _ => None,

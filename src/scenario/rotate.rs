@@ -228,15 +228,22 @@ impl Rotation {
     /// Rotates one image of `channels` planes of `rows` x `cols` pixels (channel-major, as
     /// CIFAR stores them), appending the result to `out`.
     pub fn apply(&self, image: &[u8], out: &mut Vec<u8>) {
+        let start = out.len();
+        out.resize(start + image.len(), 0);
+        self.apply_into(image, &mut out[start..]);
+    }
+
+    /// As [`Rotation::apply`], into `out`, which has the image's length.
+    pub fn apply_into(&self, image: &[u8], out: &mut [u8]) {
         let plane = self.rows * self.cols;
-        for src in image.chunks_exact(plane) {
-            out.extend(self.taps.iter().map(|taps| {
+        for (src, dst) in image.chunks_exact(plane).zip(out.chunks_exact_mut(plane)) {
+            for (o, taps) in dst.iter_mut().zip(&self.taps) {
                 let v: f32 = taps
                     .iter()
                     .map(|t| t.weight * src[t.at as usize] as f32)
                     .sum();
-                v.round().clamp(0.0, 255.0) as u8
-            }));
+                *o = v.round().clamp(0.0, 255.0) as u8;
+            }
         }
     }
 }
