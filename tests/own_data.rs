@@ -6,12 +6,12 @@
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use serde_json::{json, Value};
+use serde_json::json;
 use synaptic::data::export::{write_image_split, write_npz, ArrayLayout, ImageFileFormat};
 use synaptic::data::ImageSet;
 
 mod common;
-use common::{bin, mnist, stderr};
+use common::{bin, json, mnist, ok, refused, stderr};
 
 /// One epoch on one thread (the numbers of a run depend on its thread count).
 const SMALL: &[&str] = &["--epochs", "1", "--threads", "1"];
@@ -25,28 +25,6 @@ fn run(args: &[&str], out: &Path) -> Output {
         .arg(out)
         .output()
         .unwrap()
-}
-
-fn json(path: &Path) -> Value {
-    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
-}
-
-fn ok(o: &Output) -> String {
-    assert!(o.status.success(), "{}", stderr(o));
-    stderr(o)
-}
-
-/// Exit code 2, one `error:` line holding `needle`, no result.
-fn refused(o: &Output, needle: &str, out: &Path) {
-    let err = stderr(o);
-    assert_eq!(o.status.code(), Some(2), "{err}");
-    let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
-    assert_eq!(lines.len(), 1, "{err}");
-    assert!(
-        lines[0].starts_with("error: ") && lines[0].contains(needle),
-        "missing '{needle}' in: {err}"
-    );
-    assert!(!out.join("result.json").exists());
 }
 
 /// `n` images of `channels` x `side` x `side`, labels cycling through `classes`; each class has

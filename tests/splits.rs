@@ -7,7 +7,7 @@ use std::process::Output;
 use serde_json::{json, Value};
 
 mod common;
-use common::{bin, mnist, stderr};
+use common::{bin, json, mnist, ok, refused, stderr};
 
 /// What every run here shares: one epoch on small slices, a small network.
 const SMALL: &[&str] = &[
@@ -35,28 +35,6 @@ fn run(args: &[&str], data: &Path, out: &Path) -> Output {
         .arg(out)
         .output()
         .unwrap()
-}
-
-fn json(path: &Path) -> Value {
-    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
-}
-
-fn ok(o: &Output) -> String {
-    assert!(o.status.success(), "{}", stderr(o));
-    stderr(o)
-}
-
-/// Exit code 2, one `error:` line holding `needle`, no result.
-fn refused(o: &Output, needle: &str, out: &Path) {
-    let err = stderr(o);
-    assert_eq!(o.status.code(), Some(2), "{err}");
-    let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
-    assert_eq!(lines.len(), 1, "{err}");
-    assert!(
-        lines[0].starts_with("error: ") && lines[0].contains(needle),
-        "missing '{needle}' in: {err}"
-    );
-    assert!(!out.join("result.json").exists());
 }
 
 #[test]

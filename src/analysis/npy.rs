@@ -15,32 +15,8 @@ pub fn encode_f32(shape: &[usize], data: &[f32]) -> Vec<u8> {
         "npy: shape {shape:?} does not hold {} values",
         data.len()
     );
-    let dims = match shape {
-        [n] => format!("({n},)"),
-        _ => format!(
-            "({})",
-            shape
-                .iter()
-                .map(|d| d.to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-    };
-    let mut header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': {dims}, }}");
-    // Magic (6) + version (2) + length (2) + header, padded with spaces and ended by '\n' to a
-    // multiple of 64 bytes, as numpy writes it.
-    let unpadded = 10 + header.len() + 1;
-    header.push_str(&" ".repeat(unpadded.next_multiple_of(64) - unpadded));
-    header.push('\n');
-    let mut out = Vec::with_capacity(10 + header.len() + 4 * data.len());
-    out.extend_from_slice(MAGIC);
-    out.extend_from_slice(&[1, 0]);
-    out.extend_from_slice(&(header.len() as u16).to_le_bytes());
-    out.extend_from_slice(header.as_bytes());
-    for v in data {
-        out.extend_from_slice(&v.to_le_bytes());
-    }
-    out
+    let bytes: Vec<u8> = data.iter().flat_map(|v| v.to_le_bytes()).collect();
+    crate::data::export::npy_bytes("<f4", shape, false, &bytes)
 }
 
 /// Parses an `.npy` file of little-endian f32 in C order (versions 1.0 and 2.0): shape and data.

@@ -26,3 +26,30 @@ pub fn mnist() -> Option<PathBuf> {
 pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
+
+/// A JSON file, parsed.
+#[allow(dead_code)]
+pub fn json(path: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+/// Asserts success; returns stderr.
+#[allow(dead_code)]
+pub fn ok(o: &Output) -> String {
+    assert!(o.status.success(), "{}", stderr(o));
+    stderr(o)
+}
+
+/// Exit code 2, one `error:` line holding `needle`, no result.
+#[allow(dead_code)]
+pub fn refused(o: &Output, needle: &str, out: &Path) {
+    let err = stderr(o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "{err}");
+    assert!(
+        lines[0].starts_with("error: ") && lines[0].contains(needle),
+        "missing '{needle}' in: {err}"
+    );
+    assert!(!out.join("result.json").exists());
+}
