@@ -176,6 +176,7 @@ fn train_per_model<B: AutodiffBackend>(
                 hidden: cfg.hidden.clone(),
                 outputs: stream.outputs,
                 head_init: cfg.head_init,
+                init: cfg.init,
             };
             let mut init = || net.init(device);
             train_model::<B, Mlp<B>>(
@@ -191,6 +192,7 @@ fn train_per_model<B: AutodiffBackend>(
                 width: set.cols,
                 outputs: stream.outputs,
                 head_init: cfg.head_init,
+                init: cfg.init,
             };
             let mut init = || net.init(device);
             train_model::<B, Cnn<B>>(

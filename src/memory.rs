@@ -529,6 +529,7 @@ mod tests {
             hidden: vec![100],
             outputs: 10,
             head_init: HeadInit::Default,
+            init: crate::model::WeightInit::Default,
         }
         .init::<B>(&Default::default());
         assert_eq!(built.num_params() as u64, p);
@@ -584,6 +585,7 @@ mod tests {
             width: 32,
             outputs: 60,
             head_init: HeadInit::Default,
+            init: crate::model::WeightInit::Default,
         }
         .init::<B>(&Default::default());
         assert_eq!(built.num_params(), 1_276_508);
@@ -614,6 +616,7 @@ mod tests {
             width: 28,
             outputs: 10,
             head_init: HeadInit::Default,
+            init: crate::model::WeightInit::Default,
         }
         .init::<B>(&Default::default());
         assert_eq!(parameters(&c), built.num_params() as u64);

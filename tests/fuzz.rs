@@ -902,6 +902,7 @@ const KEYS: &[(&str, Kind)] = &[
     ("eval_on", Kind::Str(&["test", "train", "validation"])),
     ("hidden", Kind::VecUsize),
     ("head_init", Kind::Str(&["default", "zero"])),
+    ("init", Kind::Str(&["default", "glorot"])),
     ("backend", Kind::Str(&["cpu", "flex", "cuda"])),
     ("threads", Kind::Usize),
     ("eval_batch_size", Kind::Usize),
@@ -1150,7 +1151,7 @@ fn manifest_naming(files: &[(&str, &str)]) -> String {
 fn a_manifest_naming_a_file_outside_its_folder_is_refused() {
     use synaptic::backend::CpuAutodiff;
     use synaptic::checkpoint::{load, read_manifest, CheckpointError, MANIFEST};
-    use synaptic::model::{HeadInit, MlpConfig};
+    use synaptic::model::{HeadInit, MlpConfig, WeightInit};
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("run/checkpoints");
     std::fs::create_dir_all(&dir).unwrap();
@@ -1181,6 +1182,7 @@ fn a_manifest_naming_a_file_outside_its_folder_is_refused() {
             hidden: vec![3],
             outputs: 2,
             head_init: HeadInit::Default,
+            init: WeightInit::Default,
         }
         .init::<CpuAutodiff>(&Default::default());
         match load::<CpuAutodiff, _>(&dir, model, &Default::default()) {

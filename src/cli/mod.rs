@@ -273,6 +273,10 @@ struct RunFlags {
     /// Output layer initialisation: default (burn's) or zero (the official SI code).
     #[arg(long)]
     head_init: Option<String>,
+    /// Initialisation of the other layers: default (burn's, as PyTorch's) or glorot
+    /// (Glorot-uniform weights and zero biases: Keras's, the official SI code's).
+    #[arg(long)]
+    init: Option<String>,
     /// Network: mlp or cnn (default: the benchmark's, the CNN for CIFAR, the MLP otherwise);
     /// either is sized from the data's images.
     #[arg(long)]

@@ -15,7 +15,7 @@ use serde_json::Value;
 use crate::backend::BackendKind;
 use crate::log::LiveLogs;
 use crate::method::{MethodConfig, MethodError, Registry};
-use crate::model::HeadInit;
+use crate::model::{HeadInit, WeightInit};
 use crate::names::UnknownName;
 use crate::scenario::{
     Angles, Benchmark, ClassOrder, DataShape, EvalOn, ModelKind, Protocol, ProtocolError, Scenario,
@@ -82,6 +82,9 @@ pub struct RunConfig {
     pub user_data: Option<UserDataset>,
     /// Output-layer initialisation.
     pub head_init: HeadInit,
+    /// Initialisation of the other layers: burn's default or Keras's Glorot (the official code's).
+    #[serde(default, skip_serializing_if = "WeightInit::is_default")]
+    pub init: WeightInit,
     /// Compute backend.
     pub backend: BackendKind,
     /// CPU threads (0: one per core).
@@ -353,6 +356,7 @@ impl RunConfig {
             image_size: None,
             user_data: None,
             head_init: HeadInit::Default,
+            init: WeightInit::Default,
             backend: BackendKind::Cpu,
             threads: 0,
             save_importance: false,
@@ -380,6 +384,7 @@ impl RunConfig {
                 "transform",
                 "image_size",
                 "user_data",
+                "init",
             ]
             .map(String::from),
         );

@@ -120,5 +120,6 @@ fn a_registered_method_builds_its_regulariser_for_the_library_networks() {
         hidden: vec![3],
         outputs: 2,
         head_init: crate::model::HeadInit::Default,
+        init: crate::model::WeightInit::Default,
     };
 }

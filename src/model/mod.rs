@@ -1,6 +1,6 @@
 //! Models: the [`Classifier`] trait the trainer uses (flat inputs in, logits out), the [`Mlp`] of
 //! the paper's MNIST experiments and the [`Cnn`] of its split CIFAR-10/100 experiment; [`HeadInit`]
-//! chooses how either's output layer starts.
+//! chooses how either's output layer starts, [`WeightInit`] how the other layers do.
 
 use crate::names::UnknownName;
 use burn::module::Module;
@@ -66,6 +66,66 @@ impl TryFrom<String> for HeadInit {
     }
 }
 
+/// How the weights and biases of every layer start (the output layer's unless [`HeadInit::Zero`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+#[serde(try_from = "String")]
+pub enum WeightInit {
+    /// burn's default, as PyTorch's `nn.Linear`/`nn.Conv2d`: weights and biases uniform in
+    /// ±1/√fan_in.
+    #[default]
+    Default,
+    /// Keras's defaults, so the official SI code's: Glorot-uniform weights (±√(6/(fan_in +
+    /// fan_out))) and zero biases.
+    Glorot,
+}
+
+impl WeightInit {
+    /// Whether this is the default (left out of stored configs, which stay as they were).
+    pub fn is_default(&self) -> bool {
+        *self == Self::Default
+    }
+
+    /// The initializer of a layer's weights (burn's own default when `None`).
+    fn weights(self) -> Option<Initializer> {
+        match self {
+            Self::Default => None,
+            Self::Glorot => Some(Initializer::XavierUniform { gain: 1.0 }),
+        }
+    }
+}
+
+impl std::str::FromStr for WeightInit {
+    type Err = UnknownName;
+    fn from_str(s: &str) -> Result<Self, UnknownName> {
+        match s {
+            "default" => Ok(Self::Default),
+            "glorot" => Ok(Self::Glorot),
+            _ => Err(UnknownName::new("init", s, &["default", "glorot"])),
+        }
+    }
+}
+
+/// Parsed as from the command line, so that a config file's bad value gets the same message.
+impl TryFrom<String> for WeightInit {
+    type Error = UnknownName;
+    fn try_from(s: String) -> Result<Self, UnknownName> {
+        s.parse()
+    }
+}
+
+/// A dense layer initialised as `init` says (Glorot: zero bias, as Keras).
+fn linear<B: Backend>(mut cfg: LinearConfig, init: WeightInit, device: &B::Device) -> Linear<B> {
+    if let Some(w) = init.weights() {
+        cfg = cfg.with_initializer(w);
+    }
+    let mut layer = cfg.init(device);
+    if init == WeightInit::Glorot {
+        layer.bias = layer.bias.map(|b| b.map(|t| t.zeros_like()));
+    }
+    layer
+}
+
 /// A multilayer perceptron with ReLU between layers.
 #[derive(Module, Debug)]
 pub struct Mlp<B: Backend> {
@@ -83,6 +143,8 @@ pub struct MlpConfig {
     pub outputs: usize,
     /// Initialisation of the output layer.
     pub head_init: HeadInit,
+    /// Initialisation of the other layers (and of the output layer unless it starts at zero).
+    pub init: WeightInit,
 }
 
 impl MlpConfig {
@@ -96,11 +158,11 @@ impl MlpConfig {
             .windows(2)
             .enumerate()
             .map(|(i, w)| {
-                let mut cfg = LinearConfig::new(w[0], w[1]);
+                let cfg = LinearConfig::new(w[0], w[1]);
                 if i == last && self.head_init == HeadInit::Zero {
-                    cfg = cfg.with_initializer(Initializer::Zeros);
+                    return cfg.with_initializer(Initializer::Zeros).init(device);
                 }
-                cfg.init(device)
+                linear(cfg, self.init, device)
             })
             .collect();
         Mlp { layers }
@@ -165,21 +227,30 @@ pub struct CnnConfig {
     pub outputs: usize,
     /// Initialisation of the output layer.
     pub head_init: HeadInit,
+    /// Initialisation of the other layers (and of the output layer unless it starts at zero).
+    pub init: WeightInit,
 }
 
 impl CnnConfig {
     /// Builds the network on `device`, drawing weights from the backend's seeded generator.
     pub fn init<B: Backend>(&self, device: &B::Device) -> Cnn<B> {
         let conv = |i: usize, o: usize, pad: PaddingConfig2d| {
-            Conv2dConfig::new([i, o], [3, 3])
-                .with_padding(pad)
-                .init(device)
+            let mut cfg = Conv2dConfig::new([i, o], [3, 3]).with_padding(pad);
+            if let Some(w) = self.init.weights() {
+                cfg = cfg.with_initializer(w);
+            }
+            let mut layer = cfg.init(device);
+            if self.init == WeightInit::Glorot {
+                layer.bias = layer.bias.map(|b| b.map(|t| t.zeros_like()));
+            }
+            layer
         };
         let (h, w) = (cnn_side_after(self.height), cnn_side_after(self.width));
-        let mut head = LinearConfig::new(512, self.outputs);
-        if self.head_init == HeadInit::Zero {
-            head = head.with_initializer(Initializer::Zeros);
-        }
+        let head = LinearConfig::new(512, self.outputs);
+        let head = |device: &B::Device| match self.head_init {
+            HeadInit::Zero => head.with_initializer(Initializer::Zeros).init(device),
+            HeadInit::Default => linear(head.clone(), self.init, device),
+        };
         Cnn {
             conv1: conv(self.channels, 32, PaddingConfig2d::Same),
             conv2: conv(32, 32, PaddingConfig2d::Valid),
@@ -187,9 +258,9 @@ impl CnnConfig {
             conv4: conv(64, 64, PaddingConfig2d::Valid),
             pool: MaxPool2dConfig::new([2, 2]).with_strides([2, 2]).init(),
             drop_conv: DropoutConfig::new(0.25).init(),
-            dense: LinearConfig::new(64 * h * w, 512).init(device),
+            dense: linear(LinearConfig::new(64 * h * w, 512), self.init, device),
             drop_dense: DropoutConfig::new(0.5).init(),
-            head: head.init(device),
+            head: head(device),
             channels: self.channels,
             height: self.height,
             width: self.width,
@@ -258,6 +329,7 @@ mod tests {
             hidden: vec![256, 256],
             outputs: 10,
             head_init: HeadInit::Default,
+            init: WeightInit::Default,
         };
         let m: Mlp<Cpu> = cfg.init(&dev);
         assert_eq!(
@@ -277,6 +349,7 @@ mod tests {
             width: 32,
             outputs: 60,
             head_init: HeadInit::Default,
+            init: WeightInit::Default,
         };
         let m: Cnn<Cpu> = cfg.init(&dev);
         // 896 + 9,248 + 18,496 + 36,928 (convs) + 1,180,160 (2304→512) + 30,780 (512→60).
@@ -285,6 +358,7 @@ mod tests {
         assert_eq!(y.dims(), [2, 60]);
         let z: Cnn<Cpu> = CnnConfig {
             head_init: HeadInit::Zero,
+            init: WeightInit::Default,
             ..cfg
         }
         .init(&dev);
@@ -316,6 +390,7 @@ mod tests {
             width: 32,
             outputs: 10,
             head_init: HeadInit::Default,
+            init: WeightInit::Default,
         };
         let ours: Cnn<Ad> = cfg.init(&dev);
         let x =
@@ -378,12 +453,87 @@ mod tests {
             width: 20,
             outputs: 4,
             head_init: HeadInit::Default,
+            init: WeightInit::Default,
         };
         let m: Cnn<Cpu> = cfg.init(&dev);
         let convs = (9 + 1) * 32 + (32 * 9 + 1) * 32 + (32 * 9 + 1) * 64 + (64 * 9 + 1) * 64;
         assert_eq!(m.num_params(), convs + (64 * 2 * 3 + 1) * 512 + 513 * 4);
         let y = m.logits(Tensor::zeros([2, 16 * 20], &dev));
         assert_eq!(y.dims(), [2, 4]);
+    }
+
+    #[test]
+    fn glorot_init_draws_keras_bounds_and_zero_biases() {
+        let dev = Default::default();
+        let cfg = |init| MlpConfig {
+            inputs: 784,
+            hidden: vec![2000],
+            outputs: 10,
+            head_init: HeadInit::Default,
+            init,
+        };
+        let values = |t: Tensor<Cpu, 2>| -> Vec<f32> { t.into_data().to_vec().unwrap() };
+        let g: Mlp<Cpu> = cfg(WeightInit::Glorot).init(&dev);
+        // Keras's glorot_uniform: U(±sqrt(6 / (fan_in + fan_out))); 784→2000 gives 0.046424.
+        let limit = (6.0f64 / (784.0 + 2000.0)).sqrt() as f32;
+        let w = values(g.layers[0].weight.val());
+        let max = w.iter().fold(0f32, |m, x| m.max(x.abs()));
+        assert!(
+            max <= limit && max > 0.99 * limit,
+            "max |w| {max} vs {limit}"
+        );
+        let head = values(g.layers[1].weight.val());
+        let head_limit = (6.0f64 / 2010.0).sqrt() as f32;
+        let head_max = head.iter().fold(0f32, |m, x| m.max(x.abs()));
+        assert!(head_max <= head_limit && head_max > 0.95 * head_limit);
+        for l in &g.layers {
+            let b: Vec<f32> = l.bias.as_ref().unwrap().val().into_data().to_vec().unwrap();
+            assert!(b.iter().all(|&x| x == 0.0));
+        }
+        // burn's default is PyTorch's U(±1/sqrt(fan_in)) = ±0.035714 here, with non-zero biases:
+        // a different scale, so the switch is not a no-op.
+        let d: Mlp<Cpu> = cfg(WeightInit::Default).init(&dev);
+        let dw = values(d.layers[0].weight.val());
+        let dmax = dw.iter().fold(0f32, |m, x| m.max(x.abs()));
+        assert!(dmax <= 1.0 / 28.0 && dmax > 0.99 / 28.0, "max |w| {dmax}");
+        let db: Vec<f32> = d.layers[0]
+            .bias
+            .as_ref()
+            .unwrap()
+            .val()
+            .into_data()
+            .to_vec()
+            .unwrap();
+        assert!(db.iter().any(|&x| x != 0.0));
+        // The CNN's convolutions: fan_in = cin·9, fan_out = cout·9 (Keras's receptive-field rule).
+        let c: Cnn<Cpu> = CnnConfig {
+            channels: 3,
+            height: 32,
+            width: 32,
+            outputs: 10,
+            head_init: HeadInit::Default,
+            init: WeightInit::Glorot,
+        }
+        .init(&dev);
+        let cw: Vec<f32> = c.conv2.weight.val().into_data().to_vec().unwrap();
+        let climit = (6.0f64 / (32.0 * 9.0 + 32.0 * 9.0)).sqrt() as f32;
+        let cmax = cw.iter().fold(0f32, |m, x| m.max(x.abs()));
+        assert!(
+            cmax <= climit && cmax > 0.99 * climit,
+            "conv max {cmax} vs {climit}"
+        );
+        let cb: Vec<f32> = c
+            .conv2
+            .bias
+            .as_ref()
+            .unwrap()
+            .val()
+            .into_data()
+            .to_vec()
+            .unwrap();
+        assert!(cb.iter().all(|&x| x == 0.0));
+        assert_eq!("glorot".parse::<WeightInit>().unwrap(), WeightInit::Glorot);
+        assert!("he".parse::<WeightInit>().is_err());
     }
 
     #[test]
@@ -394,6 +544,7 @@ mod tests {
             hidden: vec![8],
             outputs: 3,
             head_init: HeadInit::Zero,
+            init: WeightInit::Default,
         };
         let m: Mlp<Cpu> = cfg.init(&dev);
         let y = m.logits(Tensor::ones([2, 4], &dev));

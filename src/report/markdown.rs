@@ -192,8 +192,12 @@ fn settings_line(g: &Group) -> String {
     } else {
         format!(", burn {}", r.burn_version)
     };
+    let init = match c.init {
+        crate::model::WeightInit::Default => "",
+        crate::model::WeightInit::Glorot => ", Glorot-uniform init with zero biases",
+    };
     format!(
-        "{}{} × {}, batch {}, Adam lr {}, optimizer reset per task: {}, {net}, head init {:?}{limits}; evaluated on {}; synaptic {}{burn}, backend {}, {}{machine}",
+        "{}{} × {}, batch {}, Adam lr {}, optimizer reset per task: {}, {net}, head init {:?}{init}{limits}; evaluated on {}; synaptic {}{burn}, backend {}, {}{machine}",
         if method.is_empty() { String::new() } else { format!("{method}; ") },
         plural(c.tasks, "task"),
         plural(c.train.epochs, "epoch"),

@@ -12,7 +12,7 @@ use burn::tensor::Tensor;
 use super::*;
 use crate::backend::CpuAutodiff as B;
 use crate::data::{load_idx_dataset, Dataset, ImageSet};
-use crate::model::{HeadInit, Mlp, MlpConfig};
+use crate::model::{HeadInit, Mlp, MlpConfig, WeightInit};
 use crate::regularizer::{SiConfig, SynapticIntelligence};
 use crate::scenario::{Benchmark, EvalOn, Scenario, StreamOptions, Task, TaskStream};
 
@@ -84,6 +84,7 @@ fn mlp(outputs: usize) -> Mlp<B> {
         hidden: vec![32],
         outputs,
         head_init: HeadInit::Default,
+        init: WeightInit::Default,
     }
     .init::<B>(&Default::default())
     .map(&mut OwnInit(rand_chacha::ChaCha8Rng::seed_from_u64(0)))
@@ -405,6 +406,7 @@ fn relabel_model() -> Mlp<B> {
         hidden: vec![64],
         outputs: 2,
         head_init: HeadInit::Default,
+        init: WeightInit::Default,
     }
     .init::<B>(&Default::default())
     .map(&mut OwnInit(rand_chacha::ChaCha8Rng::seed_from_u64(3)))
@@ -715,6 +717,7 @@ fn resume_matches_uninterrupted(method: &str) {
             hidden: vec![32],
             outputs: 10,
             head_init: HeadInit::Default,
+            init: WeightInit::Default,
         }
         .init::<B>(&Default::default())
     };
@@ -1105,6 +1108,7 @@ fn samples_come_every_n_steps_change_no_number_and_resume_where_they_stopped() {
         hidden: vec![32],
         outputs: 10,
         head_init: HeadInit::Default,
+        init: WeightInit::Default,
     }
     .init::<B>(&Default::default());
     let r = crate::checkpoint::load::<B, Mlp<B>>(tmp.path(), fresh.clone(), &Default::default())
