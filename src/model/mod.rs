@@ -392,7 +392,12 @@ mod tests {
             head_init: HeadInit::Default,
             init: WeightInit::Default,
         };
-        let ours: Cnn<Ad> = cfg.init(&dev);
+        let mut ours: Cnn<Ad> = cfg.init(&dev);
+        // Dropout is burn's own op on both sides, and its masks come from one process-wide RNG
+        // that tests running in parallel also draw from: with it on, the two passes can see
+        // different masks (a flake seen on a 2-core machine). Off, the gradients must agree.
+        ours.drop_conv = DropoutConfig::new(0.0).init();
+        ours.drop_dense = DropoutConfig::new(0.0).init();
         let x =
             Tensor::<Ad, 2>::random([5, 3 * 32 * 32], burn::tensor::Distribution::Default, &dev);
         // Parameters are drawn lazily, on first use: draw them before the copy shares them.
@@ -406,11 +411,8 @@ mod tests {
             b.logits(xi).into_data().to_vec().unwrap(),
         );
         assert!(d < 1e-5, "logits differ by {d}");
-        // Training mode: the same dropout masks from the same seed, then every parameter's gradient.
-        let grads = |m: &Cnn<Ad>| {
-            <Ad as Backend>::seed(&dev, 7);
-            m.logits(x.clone()).powi_scalar(2).sum().backward()
-        };
+        // Training mode (autodiff), every parameter's gradient.
+        let grads = |m: &Cnn<Ad>| m.logits(x.clone()).powi_scalar(2).sum().backward();
         let (ga, gb) = (grads(&ours), grads(&burns));
         let pairs: Vec<(Tensor<Ad, 4>, &str)> = vec![
             (ours.conv1.weight.val(), "conv1"),
