@@ -37,3 +37,6 @@ pub mod run_lock;
 pub mod scenario;
 pub mod train;
 pub mod user_data;
+
+#[cfg(test)]
+mod test_support;
