@@ -9,7 +9,7 @@ use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::Autodiff;
 use burn::tensor::backend::Backend;
-use burn::tensor::{DType, Tensor, TensorData, TensorPrimitive};
+use burn::tensor::{DType, Distribution, Tensor, TensorData, TensorPrimitive};
 use burn_flex::{Flex, FlexTensor};
 
 use super::conv::Conv3x3;
@@ -43,6 +43,26 @@ fn slice(t: &FlexTensor) -> &[f32] {
 
 fn flex(values: Vec<f32>, shape: Vec<usize>) -> FlexTensor {
     FlexTensor::from_data(TensorData::new(values, shape))
+}
+
+/// Whether `B` is the CPU backend with autodiff: where training runs on our kernels.
+pub fn is_cpu_autodiff<B: Backend>() -> bool {
+    TypeId::of::<B>() == TypeId::of::<Ad>()
+}
+
+/// Inverted dropout of `x` with drop probability `drop`, the mask from
+/// [`super::dropout::keep_mask`]. Its seed is one draw from burn's generator, which the trainer
+/// seeds at every step, so runs repeat exactly.
+pub fn dropout<B: Backend, const D: usize>(x: Tensor<B, D>, drop: f64) -> Tensor<B, D> {
+    let dev = x.device();
+    let r: Vec<f32> = Tensor::<B, 1>::random([2], Distribution::Default, &dev)
+        .into_data()
+        .to_vec()
+        .expect("a float tensor reads as f32");
+    let seed = (u64::from(r[0].to_bits()) << 32) | u64::from(r[1].to_bits());
+    let shape = x.shape();
+    let mask = super::dropout::keep_mask(shape.num_elements(), seed, drop);
+    x * Tensor::from_data(TensorData::new(mask, shape), &dev)
 }
 
 /// The shape of `conv` on an `[n, c, h, w]` input, if the weight is a 3x3 kernel over `c`

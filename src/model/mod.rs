@@ -290,6 +290,20 @@ impl<B: Backend> Cnn<B> {
         relu(conv.forward(x))
     }
 
+    /// Dropout in training: our mask generator on the CPU backend (with burn's convolutions too,
+    /// so that `SYNAPTIC_BURN_KERNELS` compares the convolutions under the same masks), else
+    /// burn's layer.
+    fn dropout<const D: usize>(&self, d: &Dropout, x: Tensor<B, D>) -> Tensor<B, D> {
+        // The same conditions as burn's `Dropout::forward` (identity without autodiff or at 0).
+        let ours = d.prob > 0.0
+            && crate::kernels::ops::is_cpu_autodiff::<B>()
+            && B::ad_enabled(&x.device());
+        match ours {
+            true => crate::kernels::ops::dropout(x, d.prob),
+            false => d.forward(x),
+        }
+    }
+
     /// 2x2 max pooling: our kernel on the CPU backend, else burn's layer.
     fn pool(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
         match self.burn_convs {
@@ -306,12 +320,12 @@ impl<B: Backend> Classifier<B> for Cnn<B> {
         let x = x.reshape([n, self.channels, self.height, self.width]);
         let x = self.conv_relu(&self.conv1, 1, x);
         let x = self.conv_relu(&self.conv2, 0, x);
-        let x = self.drop_conv.forward(self.pool(x));
+        let x = self.dropout(&self.drop_conv, self.pool(x));
         let x = self.conv_relu(&self.conv3, 1, x);
         let x = self.conv_relu(&self.conv4, 0, x);
-        let x = self.drop_conv.forward(self.pool(x));
+        let x = self.dropout(&self.drop_conv, self.pool(x));
         let x: Tensor<B, 2> = x.flatten(1, 3);
-        let x = self.drop_dense.forward(relu(self.dense.forward(x)));
+        let x = self.dropout(&self.drop_dense, relu(self.dense.forward(x)));
         self.head.forward(x)
     }
 }
