@@ -11,6 +11,11 @@
 #                              # (--backend cuda) and then the peer (python3 with torch), prints
 #                              # wall time, training time and accuracy of each and the ratio.
 #                              # --quick: 2 tasks x 1 epoch (a smoke test of the CUDA path).
+#                              # Then the CIFAR CNN case: 20 training steps of split CIFAR-10's
+#                              # first task (batch 256, SI on) on generated CIFAR-format files,
+#                              # printed as steps/s (the CNN peer, torch_cnn.py, runs on the CPU
+#                              # only, so there is no GPU ratio for it).
+#   BACKEND=cpu bench/gpu-check.sh run --quick   # the same script on the CPU, to check it here.
 #
 # The device tool call that goes with it (device time is scarce: one call, both runs):
 #   run(command="bash bench/gpu-check.sh run", carry=["bench/.gpu"], timeout_s=600)
@@ -42,6 +47,7 @@ run)
   done
   nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader || true
   out="${OUT:-/tmp}/gpu-check"
+  backend="${BACKEND:-cuda}"
   mkdir -p "$out"
   extra=()
   peer_extra=()
@@ -52,7 +58,7 @@ run)
   t0=$(date +%s.%N)
   set +e
   timeout 420 "$here/synaptic" run --benchmark permuted-mnist --method si --preset none \
-    --backend cuda --data-dir data/mnist --overwrite --out "$out/synaptic" "${extra[@]}" 2>&1 |
+    --backend "$backend" --data-dir data/mnist --overwrite --out "$out/synaptic" "${extra[@]}" 2>&1 |
     tee "$out/synaptic.log" | grep -v '^\s*$' | tail -n 25
   rc=${PIPESTATUS[0]}
   set -e
@@ -77,9 +83,9 @@ out, s_wall, p_wall = sys.argv[1], float(sys.argv[2]), sys.argv[3]
 rows = []
 try:
     r = json.load(open(os.path.join(out, "synaptic", "result.json")))
-    rows.append(("synaptic (cuda)", s_wall, r["train_seconds"], r["average_accuracy"]))
+    rows.append((f"synaptic ({os.environ.get('BACKEND', 'cuda')})", s_wall, r["train_seconds"], r["average_accuracy"]))
 except FileNotFoundError:
-    rows.append(("synaptic (cuda)", s_wall, float("nan"), float("nan")))
+    rows.append((f"synaptic ({os.environ.get('BACKEND', 'cuda')})", s_wall, float("nan"), float("nan")))
 lines = open(os.path.join(out, "peer.jsonl")).read().split() if p_wall != "NA" else []
 if lines:
     p = json.loads(open(os.path.join(out, "peer.jsonl")).read().strip().splitlines()[-1])
@@ -89,6 +95,26 @@ for who, w, t, a in rows:
     print(f"| {who} | {w:.1f} | {t:.1f} | {a:.4f} |")
 if len(rows) == 2:
     print(f"\nwall ratio synaptic/peer: {rows[0][1] / rows[1][1]:.2f}x (target <= 0.3x)")
+PY
+  # The CIFAR CNN case: bench.py's generated files, the same command as its cifar case.
+  rm -rf "$out/cifar"
+  python3 -c "import sys; sys.path.insert(0, 'bench'); import bench; bench.fake_cifar10('$out/cifar', 256 * 20)"
+  set +e
+  timeout 300 "$here/synaptic" run --benchmark split-cifar10 --method si --tasks 1 --epochs 1 \
+    --train-limit 5120 --test-limit 200 --backend "$backend" --data-dir "$out/cifar" --overwrite \
+    --quiet --out "$out/cifar-run" >"$out/cifar.log" 2>&1
+  rc=$?
+  set -e
+  python3 - "$out" "$rc" <<'PY'
+import json, os, sys
+out, rc = sys.argv[1], sys.argv[2]
+try:
+    r = json.load(open(os.path.join(out, "cifar-run", "result.json")))
+    print(f"\nCIFAR CNN, batch 256, SI on, {r['steps']} steps on {os.environ.get('BACKEND', 'cuda')}: "
+          f"{r['train_seconds']:.2f} s of training, {r['steps'] / r['train_seconds']:.1f} steps/s (first step included)")
+except FileNotFoundError:
+    print(f"\nCIFAR CNN: exit {rc}; see {out}/cifar.log:")
+    print(open(os.path.join(out, "cifar.log")).read()[-2000:])
 PY
   ;;
 *)
