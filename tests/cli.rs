@@ -259,6 +259,40 @@ fn corrupt_data_is_rejected_before_training() {
 }
 
 #[test]
+fn prob_clip_reaches_the_loss_and_is_recorded_only_when_set() {
+    let Some(data) = mnist() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let go = |name: &str, extra: &[&str]| {
+        let out = tmp.path().join(name);
+        let args = [
+            &[
+                "--benchmark",
+                "split-mnist",
+                "--method",
+                "finetune",
+                "--quiet",
+            ],
+            extra,
+            SMALL,
+        ]
+        .concat();
+        let o = run(&args, Some(&data), &out);
+        assert!(o.status.success(), "{}", stderr(&o));
+        json(&out.join("result.json"))
+    };
+    let exact = go("exact", &[]);
+    // A clip of 0.3 stops every example the network gets right with p > 0.7 from training, so
+    // the losses must differ from the exact cross-entropy's.
+    let clipped = go("clipped", &["--prob-clip", "0.3"]);
+    assert!(
+        exact["config"].get("prob_clip").is_none(),
+        "off must leave old configs as they were"
+    );
+    assert_eq!(clipped["config"]["prob_clip"], 0.3);
+    assert_ne!(exact["epoch_loss"], clipped["epoch_loss"]);
+}
+
+#[test]
 fn bad_options_are_one_line_errors_with_exit_code_2() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("run");
@@ -281,6 +315,10 @@ fn bad_options_are_one_line_errors_with_exit_code_2() {
             "unknown scenario",
         ),
         (&["--method", "si"], "--benchmark"),
+        (
+            &["--benchmark", "split-mnist", "--prob-clip", "0.5"],
+            "--prob-clip",
+        ),
     ];
     for (args, needle) in cases {
         let o = run(args, None, &out);

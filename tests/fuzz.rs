@@ -903,6 +903,7 @@ const KEYS: &[(&str, Kind)] = &[
     ("hidden", Kind::VecUsize),
     ("head_init", Kind::Str(&["default", "zero"])),
     ("init", Kind::Str(&["default", "glorot"])),
+    ("prob_clip", Kind::F64),
     ("backend", Kind::Str(&["cpu", "flex", "cuda"])),
     ("threads", Kind::Usize),
     ("eval_batch_size", Kind::Usize),

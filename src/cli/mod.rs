@@ -277,6 +277,10 @@ struct RunFlags {
     /// (Glorot-uniform weights and zero biases: Keras's, the official SI code's).
     #[arg(long)]
     init: Option<String>,
+    /// Clip the target class's softmax probability to [F, 1 − F] before the log, as Keras 2.0's
+    /// categorical_crossentropy (1e-7, the official SI code's); default 0: the exact loss.
+    #[arg(long, value_name = "F")]
+    prob_clip: Option<f64>,
     /// Network: mlp or cnn (default: the benchmark's, the CNN for CIFAR, the MLP otherwise);
     /// either is sized from the data's images.
     #[arg(long)]

@@ -342,6 +342,7 @@ impl RunConfig {
                 reset_optimizer: reset,
                 seed: 0,
                 eval_batch_size: 1000,
+                prob_clip: 0.0,
             },
             tasks: benchmark.full_tasks(),
             train_limit: 0,
@@ -385,6 +386,7 @@ impl RunConfig {
                 "image_size",
                 "user_data",
                 "init",
+                "prob_clip",
             ]
             .map(String::from),
         );
@@ -618,6 +620,14 @@ impl RunConfig {
         let full = self.protocol()?.len();
         check_positive("lr", self.train.lr)?;
         check_positive("epsilon", self.train.epsilon)?;
+        if !(0.0..0.5).contains(&self.train.prob_clip) {
+            return Err(OptionError::new(
+                "prob_clip",
+                readable(self.train.prob_clip),
+                "in [0, 0.5) (0: off; Keras's is 1e-7)",
+            )
+            .into());
+        }
         for (name, b) in [("beta1", self.train.beta1), ("beta2", self.train.beta2)] {
             if !(0.0..1.0).contains(&b) {
                 return Err(OptionError::new(name, readable(b), "in [0, 1)").into());

@@ -196,6 +196,14 @@ fn settings_line(g: &Group) -> String {
         crate::model::WeightInit::Default => "",
         crate::model::WeightInit::Glorot => ", Glorot-uniform init with zero biases",
     };
+    let init = if c.train.prob_clip > 0.0 {
+        format!(
+            "{init}, loss with Keras's probability clip {}",
+            c.train.prob_clip
+        )
+    } else {
+        init.to_string()
+    };
     format!(
         "{}{} × {}, batch {}, Adam lr {}, optimizer reset per task: {}, {net}, head init {:?}{init}{limits}; evaluated on {}; synaptic {}{burn}, backend {}, {}{machine}",
         if method.is_empty() { String::new() } else { format!("{method}; ") },

@@ -1,7 +1,7 @@
 //! The loss the loop trains on and the accuracy it measures.
 
 use burn::module::AutodiffModule;
-use burn::tensor::activation::log_softmax;
+use burn::tensor::activation::{log_softmax, softmax};
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{ElementConversion, Int, Tensor};
 
@@ -21,6 +21,30 @@ pub fn masked_cross_entropy<B: Backend>(
     let n = targets.dims()[0];
     log_softmax(logits, 1)
         .gather(1, targets.reshape([n, 1]))
+        .mean()
+        .neg()
+}
+
+/// The loss a step trains on: the cross-entropy, or with `prob_clip` > 0 Keras's, whose clip of
+/// the target's probability to [p, 1 − p] gives confidently right examples no gradient at all.
+pub fn training_loss<B: Backend>(
+    logits: Tensor<B, 2>,
+    targets: Tensor<B, 1, Int>,
+    mask: Option<&Tensor<B, 2>>,
+    prob_clip: f64,
+) -> Tensor<B, 1> {
+    if prob_clip == 0.0 {
+        return masked_cross_entropy(logits, targets, mask);
+    }
+    let logits = match mask {
+        Some(m) => logits + m.clone(),
+        None => logits,
+    };
+    let n = targets.dims()[0];
+    softmax(logits, 1)
+        .gather(1, targets.reshape([n, 1]))
+        .clamp(prob_clip, 1.0 - prob_clip)
+        .log()
         .mean()
         .neg()
 }

@@ -26,7 +26,7 @@ pub mod eval;
 pub mod fused;
 pub mod step;
 
-pub use eval::{evaluate, evaluate_all, masked_cross_entropy};
+pub use eval::{evaluate, evaluate_all, masked_cross_entropy, training_loss};
 use step::StepExec;
 
 /// Optimisation settings of a continual run.
@@ -50,6 +50,15 @@ pub struct TrainConfig {
     pub seed: u64,
     /// Minibatch size for evaluation (no effect on results).
     pub eval_batch_size: usize,
+    /// Clip of the target class's softmax probability to [p, 1 − p] before the log, as Keras
+    /// 2.0's `categorical_crossentropy` does (1e-7 there, so the official SI code's); 0: the
+    /// exact cross-entropy.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub prob_clip: f64,
+}
+
+fn is_zero(v: &f64) -> bool {
+    *v == 0.0
 }
 
 /// Why a task-end hook failed (e.g. could not write its files).
@@ -810,7 +819,7 @@ impl<B: AutodiffBackend, M: TrainModel<B>> Loop<'_, '_, B, M> {
                 .take()
                 .expect("the network is back after every step");
             let (x, y, mask) = batches.get(pairs);
-            let loss = masked_cross_entropy(model.logits(x), y, mask.as_ref());
+            let loss = training_loss(model.logits(x), y, mask.as_ref(), cfg.prob_clip);
             let grads = GradientsParams::from_grads(loss.backward(), &model);
             let loss: f64 = loss.into_scalar().elem();
             if !loss.is_finite() {

@@ -28,6 +28,7 @@ fn cfg(epochs: usize) -> TrainConfig {
         reset_optimizer: true,
         seed: 0,
         eval_batch_size: 64,
+        prob_clip: 0.0,
     }
 }
 
@@ -332,6 +333,51 @@ fn masked_cross_entropy_matches_hand_value() {
     let r1 = -(2.0f64.exp() / (1.0f64.exp() + 2.0f64.exp())).ln();
     let want = (r1 + 2.0f64.ln()) / 2.0;
     assert!((got - want).abs() < 1e-6, "{got} vs {want}");
+}
+
+#[test]
+fn keras_clipped_loss_matches_hand_values_and_gives_saturated_examples_no_gradient() {
+    let dev = Default::default();
+    // Row 1 is confidently right (p = 1/(1 + 2e^-6) = 0.9951, clipped to 0.99 by a clip of 0.01);
+    // row 2 is wrong-ish and inside the clip, so its loss and gradient are the exact ones.
+    let logits =
+        Tensor::<B, 2>::from_data([[6.0f32, 0.0, 0.0], [1.0, 2.0, 0.5]], &dev).require_grad();
+    let y = Tensor::<B, 1, burn::tensor::Int>::from_data([0i64, 0], &dev);
+    let clip = 0.01;
+    let loss = training_loss(logits.clone(), y.clone(), None, clip);
+    let got: f64 = loss.clone().into_scalar().elem();
+    let z = [1.0f64, 2.0, 0.5];
+    let sum: f64 = z.iter().map(|v| v.exp()).sum();
+    let p2 = z.map(|v| v.exp() / sum);
+    let r1 = -(0.99f64).ln();
+    let want = (r1 - p2[0].ln()) / 2.0;
+    assert!((got - want).abs() < 1e-6, "{got} vs {want}");
+    let grads = loss.backward();
+    let g = logits
+        .grad(&grads)
+        .unwrap()
+        .into_data()
+        .to_vec::<f32>()
+        .unwrap();
+    assert_eq!(
+        &g[..3],
+        &[0.0, 0.0, 0.0],
+        "a clipped example must give no gradient"
+    );
+    // Inside the clip: the cross-entropy's gradient (p − onehot) / batch.
+    for (k, &gk) in g[3..].iter().enumerate() {
+        let want = (p2[k] - if k == 0 { 1.0 } else { 0.0 }) / 2.0;
+        assert!(
+            (f64::from(gk) - want).abs() < 1e-6,
+            "logit {k}: {gk} vs {want}"
+        );
+    }
+    // Off (0), the exact loss: bit for bit the cross-entropy the loop always used.
+    let exact: f64 = training_loss(logits.clone(), y.clone(), None, 0.0)
+        .into_scalar()
+        .elem();
+    let ce: f64 = masked_cross_entropy(logits, y, None).into_scalar().elem();
+    assert_eq!(exact.to_bits(), ce.to_bits());
 }
 
 #[test]
