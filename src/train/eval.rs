@@ -14,13 +14,7 @@ pub fn masked_cross_entropy<B: Backend>(
     targets: Tensor<B, 1, Int>,
     mask: Option<&Tensor<B, 2>>,
 ) -> Tensor<B, 1> {
-    let logits = match mask {
-        Some(m) => logits + m.clone(),
-        None => logits,
-    };
-    let n = targets.dims()[0];
-    log_softmax(logits, 1)
-        .gather(1, targets.reshape([n, 1]))
+    at_targets(log_softmax(masked(logits, mask), 1), targets)
         .mean()
         .neg()
 }
@@ -36,17 +30,24 @@ pub fn training_loss<B: Backend>(
     if prob_clip == 0.0 {
         return masked_cross_entropy(logits, targets, mask);
     }
-    let logits = match mask {
-        Some(m) => logits + m.clone(),
-        None => logits,
-    };
-    let n = targets.dims()[0];
-    softmax(logits, 1)
-        .gather(1, targets.reshape([n, 1]))
+    at_targets(softmax(masked(logits, mask), 1), targets)
         .clamp(prob_clip, 1.0 - prob_clip)
         .log()
         .mean()
         .neg()
+}
+
+fn masked<B: Backend>(logits: Tensor<B, 2>, mask: Option<&Tensor<B, 2>>) -> Tensor<B, 2> {
+    match mask {
+        Some(m) => logits + m.clone(),
+        None => logits,
+    }
+}
+
+/// Each row's value at its target class, as an n × 1 column.
+fn at_targets<B: Backend>(values: Tensor<B, 2>, targets: Tensor<B, 1, Int>) -> Tensor<B, 2> {
+    let n = targets.dims()[0];
+    values.gather(1, targets.reshape([n, 1]))
 }
 
 /// Accuracy of `model` on the evaluation examples of task `j`, competing over `active` outputs.
